@@ -1,0 +1,46 @@
+package byok
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/twinit/byok-backup/internal/azurite"
+)
+
+// storage is the package's one Azurite (its CPU is the bottleneck, so the
+// tests share it and each uses its own table).
+var storage *azurite.Instance
+
+func TestMain(m *testing.M) {
+	inst, err := azurite.Start(context.Background(), azurite.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "azurite:", err)
+		os.Exit(1)
+	}
+	storage = inst
+	code := m.Run()
+	inst.Stop()
+	os.Exit(code)
+}
+
+var tableSeq atomic.Int64
+
+// newTestStore returns a TableStore over a fresh table of the shared Azurite.
+func newTestStore(t testing.TB) *TableStore {
+	t.Helper()
+	svc, err := aztables.NewServiceClientFromConnectionString(storage.ConnectionString(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("ByokSettings%d", tableSeq.Add(1))
+	s := NewTableStore(svc.NewClient(name))
+	if err := s.CreateTable(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

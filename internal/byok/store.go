@@ -1,0 +1,255 @@
+package byok
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+)
+
+// ErrConflict means a conditional write lost against another writer.
+var ErrConflict = errors.New("byok: the settings row was changed concurrently")
+
+// Store keeps one [Record] per tenant. Every write is conditional on the
+// record having been read unchanged, so concurrent writers never overwrite
+// each other silently.
+type Store interface {
+	// Get returns the tenant's record, or a zero Record (Version 0, not
+	// Enabled) when none is stored.
+	Get(ctx context.Context, tenant string) (Record, error)
+	// Put writes rec if the stored row is still the one rec was read from
+	// (absent for a zero Record) and returns it as stored; ErrConflict
+	// otherwise.
+	Put(ctx context.Context, rec Record) (Record, error)
+	// ListEnabled returns every tenant's record with BYOK enabled.
+	ListEnabled(ctx context.Context) ([]Record, error)
+}
+
+// rowKey is the one row each tenant has in its partition.
+const rowKey = "settings"
+
+// TableStore is the [Store] over the ByokSettings table.
+type TableStore struct {
+	table *aztables.Client
+}
+
+var _ Store = (*TableStore)(nil)
+
+// NewTableStore returns a Store over table (the ByokSettings table client;
+// main builds it from AzureWebJobsStorage).
+func NewTableStore(table *aztables.Client) *TableStore {
+	return &TableStore{table: table}
+}
+
+// CreateTable creates the table if it does not exist yet.
+func (s *TableStore) CreateTable(ctx context.Context) error {
+	_, err := s.table.CreateTable(ctx, nil)
+	if err != nil && !hasTableCode(err, aztables.TableAlreadyExists) {
+		return fmt.Errorf("failed to create the ByokSettings table: %w", err)
+	}
+	return nil
+}
+
+// Ping makes the cheapest authenticated call on the table (a one-row
+// query), for the Health storage check.
+func (s *TableStore) Ping(ctx context.Context) error {
+	top := int32(1)
+	pager := s.table.NewListEntitiesPager(&aztables.ListEntitiesOptions{Top: &top, Select: ptr("PartitionKey")})
+	if _, err := pager.NextPage(ctx); err != nil {
+		return fmt.Errorf("failed to query the ByokSettings table: %w", err)
+	}
+	return nil
+}
+
+// Get implements [Store].
+func (s *TableStore) Get(ctx context.Context, tenant string) (Record, error) {
+	resp, err := s.table.GetEntity(ctx, tenant, rowKey, nil)
+	if hasTableCode(err, aztables.EntityNotFound, aztables.ResourceNotFound, aztables.TableNotFound) {
+		return Record{Tenant: tenant}, nil
+	}
+	if err != nil {
+		return Record{}, fmt.Errorf("failed to read BYOK settings of %q: %w", tenant, err)
+	}
+	rec, err := decodeEntity(resp.Value)
+	if err != nil {
+		return Record{}, err
+	}
+	rec.etag = resp.ETag
+	return rec, nil
+}
+
+// Put implements [Store].
+func (s *TableStore) Put(ctx context.Context, rec Record) (Record, error) {
+	body, err := json.Marshal(encodeEntity(rec))
+	if err != nil {
+		return Record{}, fmt.Errorf("failed to encode BYOK settings: %w", err)
+	}
+	if !rec.stored() {
+		resp, err := s.table.AddEntity(ctx, body, nil)
+		if hasTableCode(err, aztables.EntityAlreadyExists) {
+			return Record{}, ErrConflict
+		}
+		if err != nil {
+			return Record{}, fmt.Errorf("failed to insert BYOK settings of %q: %w", rec.Tenant, err)
+		}
+		rec.etag = resp.ETag
+		return rec, nil
+	}
+	etag := rec.etag
+	resp, err := s.table.UpdateEntity(ctx, body, &aztables.UpdateEntityOptions{IfMatch: &etag, UpdateMode: aztables.UpdateModeReplace})
+	if hasTableCode(err, aztables.UpdateConditionNotSatisfied, aztables.EntityNotFound, aztables.ResourceNotFound) {
+		return Record{}, ErrConflict
+	}
+	if err != nil {
+		return Record{}, fmt.Errorf("failed to update BYOK settings of %q: %w", rec.Tenant, err)
+	}
+	rec.etag = resp.ETag
+	return rec, nil
+}
+
+// ListEnabled implements [Store].
+func (s *TableStore) ListEnabled(ctx context.Context) ([]Record, error) {
+	filter := fmt.Sprintf("RowKey eq '%s' and Enabled eq true", rowKey)
+	pager := s.table.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
+	var out []Record
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if hasTableCode(err, aztables.TableNotFound, aztables.ResourceNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("failed to list BYOK settings: %w", err)
+		}
+		for _, raw := range page.Entities {
+			rec, err := decodeEntity(raw)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, rec)
+		}
+	}
+	return out, nil
+}
+
+// entity is the row layout. Times are RFC 3339 strings ("" = unset) so the
+// row reads the same in Storage Explorer as in the API.
+type entity struct {
+	PartitionKey          string
+	RowKey                string
+	ETag                  string `json:"odata.etag,omitempty"`
+	Enabled               bool
+	Version               int64 `json:",string"`
+	KeyVaultName          string
+	KeyName               string
+	EntraTenantID         string
+	KeyVersion            string
+	FallbackToPlatformKey bool
+	KeyID                 string
+	KeyType               string
+	KeySize               int32
+	EnabledAt             string
+	LastCheckAt           string
+	LastCheckOK           bool
+	LastCheckCode         string
+	LastCheckMessage      string
+	DegradedSince         string
+}
+
+func encodeEntity(r Record) entity {
+	e := entity{
+		PartitionKey:          r.Tenant,
+		RowKey:                rowKey,
+		Enabled:               r.Enabled,
+		Version:               r.Version,
+		KeyVaultName:          r.KeyVaultName,
+		KeyName:               r.KeyName,
+		EntraTenantID:         r.TenantID,
+		KeyVersion:            r.KeyVersion,
+		FallbackToPlatformKey: r.FallbackToPlatformKey,
+		KeyID:                 r.KeyID,
+		KeyType:               r.KeyType,
+		KeySize:               int32(r.KeySize),
+		EnabledAt:             formatTime(r.EnabledAt),
+		DegradedSince:         formatTime(r.DegradedSince),
+	}
+	if c := r.LastCheck; c != nil {
+		e.LastCheckAt, e.LastCheckOK, e.LastCheckCode, e.LastCheckMessage = formatTime(c.At), c.OK, c.Code, c.Message
+	}
+	return e
+}
+
+func decodeEntity(raw []byte) (Record, error) {
+	var e entity
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return Record{}, fmt.Errorf("failed to decode a BYOK settings row: %w", err)
+	}
+	r := Record{
+		Tenant:  e.PartitionKey,
+		Enabled: e.Enabled,
+		Version: e.Version,
+		Settings: Settings{
+			KeyVaultName:          e.KeyVaultName,
+			KeyName:               e.KeyName,
+			TenantID:              e.EntraTenantID,
+			KeyVersion:            e.KeyVersion,
+			FallbackToPlatformKey: e.FallbackToPlatformKey,
+		},
+		KeyID:   e.KeyID,
+		KeyType: e.KeyType,
+		KeySize: int(e.KeySize),
+		etag:    azcore.ETag(e.ETag),
+	}
+	var err error
+	if r.EnabledAt, err = parseTime(e.EnabledAt); err != nil {
+		return Record{}, err
+	}
+	if r.DegradedSince, err = parseTime(e.DegradedSince); err != nil {
+		return Record{}, err
+	}
+	if e.LastCheckAt != "" {
+		at, err := parseTime(e.LastCheckAt)
+		if err != nil {
+			return Record{}, err
+		}
+		r.LastCheck = &Check{At: at, OK: e.LastCheckOK, Code: e.LastCheckCode, Message: e.LastCheckMessage}
+	}
+	return r, nil
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("failed to decode a time in a BYOK settings row: %w", err)
+	}
+	return t.UTC(), nil
+}
+
+// hasTableCode reports whether err is a Table service error with one of codes.
+func hasTableCode(err error, codes ...aztables.TableErrorCode) bool {
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) {
+		return false
+	}
+	for _, c := range codes {
+		if re.ErrorCode == string(c) {
+			return true
+		}
+	}
+	return false
+}
+
+func ptr[T any](v T) *T { return &v }
