@@ -54,9 +54,9 @@ func (s *TableStore) CreateTable(ctx context.Context) error {
 	return nil
 }
 
-// Ping makes the cheapest authenticated call on the table (a one-row
-// query), for the Health storage check.
-func (s *TableStore) Ping(ctx context.Context) error {
+// Check makes the cheapest authenticated call on the table (a one-row
+// query): the Health checker for storage.
+func (s *TableStore) Check(ctx context.Context) error {
 	top := int32(1)
 	pager := s.table.NewListEntitiesPager(&aztables.ListEntitiesOptions{Top: &top, Select: ptr("PartitionKey")})
 	if _, err := pager.NextPage(ctx); err != nil {

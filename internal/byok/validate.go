@@ -1,0 +1,87 @@
+package byok
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twinit/byok-backup/internal/errcode"
+	"github.com/twinit/byok-backup/internal/keywrap"
+)
+
+// Validator validates a customer key by the contract's checks
+// (vaultReachable … wrapRoundTrip). keycheck.Validate is the real one; this
+// consumer-side interface keeps the service testable and decoupled.
+type Validator interface {
+	Validate(ctx context.Context, ref keywrap.Ref) Validation
+}
+
+// Validation is one validation's outcome.
+type Validation struct {
+	Checks  []CheckResult
+	KeyID   string // versioned, when the key was found
+	KeyType string
+	KeySize int
+	// Err is nil when every check passed, else the failing cause (an
+	// *errcode.Error with a key code when one applies).
+	Err error
+}
+
+// CheckResult is one named check, as the contract reports it.
+type CheckResult struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+}
+
+// ValidationError is a failed key validation: 422 with the checks.
+type ValidationError struct {
+	Err    *errcode.Error // the cause code and the customer-facing message
+	Checks []CheckResult
+}
+
+func (e *ValidationError) Error() string { return "key validation failed: " + e.Err.Error() }
+
+func (e *ValidationError) Unwrap() error { return e.Err }
+
+// keyCauses are the codes a validation failure reports as itself; any
+// other failure is KeyValidationFailed (contract §2).
+var keyCauses = map[errcode.Code]bool{
+	errcode.KeyDisabled: true, errcode.KeyNotFound: true, errcode.KeyAccessDenied: true,
+	errcode.KeyVaultUnreachable: true, errcode.KeyVaultAuthFailed: true,
+	errcode.KeyOperationNotPermitted: true, errcode.UnsupportedKeyType: true,
+}
+
+// keyError turns the cause of a failed validation or key use into the
+// error shown to the customer: the specific key code when one applies, and
+// a sentence that says what to do. Messages are written here rather than
+// taken from the cause so they always name the application to grant and
+// never carry Azure response text.
+func (s *Service) keyError(set Settings, cause error) *errcode.Error {
+	code := errcode.CodeOf(cause)
+	key := fmt.Sprintf("key %q in Key Vault %q", set.KeyName, set.KeyVaultName)
+	if set.KeyVersion != "" {
+		key = fmt.Sprintf("version %s of key %q in Key Vault %q", set.KeyVersion, set.KeyName, set.KeyVaultName)
+	}
+	var msg string
+	switch code {
+	case errcode.KeyVaultUnreachable:
+		msg = fmt.Sprintf("Key Vault %q could not be reached: check the vault name and that the vault's network settings allow this service, then try again.", set.KeyVaultName)
+	case errcode.KeyVaultAuthFailed:
+		msg = fmt.Sprintf("Application %s could not sign in to Entra tenant %s: check the tenant id and create the application's service principal in that tenant (New-AzADServicePrincipal -ApplicationId %s), then try again.", s.appID, set.TenantID, s.appID)
+	case errcode.KeyNotFound:
+		msg = fmt.Sprintf("The %s was not found: check the key name and version, then try again.", key)
+	case errcode.KeyDisabled:
+		msg = fmt.Sprintf("The %s is disabled or outside its activation and expiry dates: enable it in Key Vault, then try again.", key)
+	case errcode.KeyAccessDenied:
+		msg = fmt.Sprintf("Application %s is not allowed to use the %s: grant it the get, wrapKey and unwrapKey key permissions (or the Key Vault Crypto Service Encryption User role), then try again.", s.appID, key)
+	case errcode.KeyOperationNotPermitted:
+		msg = fmt.Sprintf("The %s does not permit wrapKey and unwrapKey: allow both operations on the key, then try again.", key)
+	case errcode.UnsupportedKeyType:
+		msg = fmt.Sprintf("The %s is not an RSA or RSA-HSM key of at least 2048 bits: create such a key and use it instead.", key)
+	default:
+		_, detail := errcode.Public(cause)
+		code = errcode.KeyValidationFailed
+		msg = fmt.Sprintf("The %s could not be validated: %s", key, detail)
+	}
+	return errcode.Wrap(cause, code, "%s", msg)
+}
