@@ -1,0 +1,257 @@
+// Package aztable is the Table Storage [catalog.Store]: the Backups and
+// Restores tables, PartitionKey = tenant id, RowKey = backup or restore id.
+// It classifies storage errors into the catalog's sentinels by table error
+// code, never by message text.
+package aztable
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/twinit/byok-backup/internal/catalog"
+)
+
+var _ catalog.Store = (*Store)(nil)
+
+// Store is safe for concurrent use.
+type Store struct {
+	backups, restores *aztables.Client
+}
+
+// New returns a Store over the Backups and Restores table clients
+// (constructed by the caller, e.g. ServiceClient.NewClient("Backups")).
+func New(backups, restores *aztables.Client) *Store {
+	return &Store{backups: backups, restores: restores}
+}
+
+// CreateTables creates both tables if they are missing; call it once at startup.
+func (s *Store) CreateTables(ctx context.Context) error {
+	for _, c := range []*aztables.Client{s.backups, s.restores} {
+		if _, err := c.CreateTable(ctx, nil); err != nil && !hasCode(err, aztables.TableAlreadyExists) {
+			return fmt.Errorf("failed to create catalog table: %w", err)
+		}
+	}
+	return nil
+}
+
+func hasCode(err error, codes ...aztables.TableErrorCode) bool {
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) {
+		return false
+	}
+	return slices.Contains(codes, aztables.TableErrorCode(re.ErrorCode))
+}
+
+// classify maps a storage error to a catalog sentinel, keeping the cause in
+// the chain for logs. TableNotFound stays unclassified on purpose: a missing
+// table is a deployment fault, not a missing backup.
+func classify(err error) error {
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) {
+		return err
+	}
+	switch {
+	case hasCode(err, aztables.EntityAlreadyExists):
+		return fmt.Errorf("%w: %w", catalog.ErrExists, err)
+	case hasCode(err, aztables.EntityNotFound, aztables.ResourceNotFound):
+		return fmt.Errorf("%w: %w", catalog.ErrNotFound, err)
+	case hasCode(err, aztables.UpdateConditionNotSatisfied), re.StatusCode == 412:
+		return fmt.Errorf("%w: %w", catalog.ErrConflict, err)
+	}
+	return err
+}
+
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+func (s *Store) add(ctx context.Context, c *aztables.Client, what, id string, entity []byte) (string, error) {
+	resp, err := c.AddEntity(ctx, entity, nil)
+	if err != nil {
+		return "", fmt.Errorf("failed to create %s %s: %w", what, id, classify(err))
+	}
+	return string(resp.ETag), nil
+}
+
+func (s *Store) update(ctx context.Context, c *aztables.Client, what, id, etag string, entity []byte) (string, error) {
+	if etag == "" {
+		// An update without a version would overwrite blindly; callers must
+		// read (or create) the row first.
+		return "", fmt.Errorf("failed to update %s %s without an ETag: %w", what, id, catalog.ErrConflict)
+	}
+	e := azcore.ETag(etag)
+	resp, err := c.UpdateEntity(ctx, entity, &aztables.UpdateEntityOptions{IfMatch: &e, UpdateMode: aztables.UpdateModeReplace})
+	if err != nil {
+		return "", fmt.Errorf("failed to update %s %s: %w", what, id, classify(err))
+	}
+	return string(resp.ETag), nil
+}
+
+func (s *Store) CreateBackup(ctx context.Context, b *catalog.Backup) error {
+	b.Normalize()
+	ent, err := backupEntity(b)
+	if err != nil {
+		return err
+	}
+	etag, err := s.add(ctx, s.backups, "backup", b.BackupID, ent)
+	if err != nil {
+		return err
+	}
+	b.ETag = etag
+	return nil
+}
+
+func (s *Store) GetBackup(ctx context.Context, tenant, backupID string) (*catalog.Backup, error) {
+	resp, err := s.backups.GetEntity(ctx, tenant, backupID, nil)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read backup %s: %w", backupID, classify(err))
+	}
+	return decodeBackup(resp.Value, string(resp.ETag))
+}
+
+func (s *Store) UpdateBackup(ctx context.Context, b *catalog.Backup) error {
+	b.Normalize()
+	ent, err := backupEntity(b)
+	if err != nil {
+		return err
+	}
+	etag, err := s.update(ctx, s.backups, "backup", b.BackupID, b.ETag, ent)
+	if err != nil {
+		return err
+	}
+	b.ETag = etag
+	return nil
+}
+
+// ListBackups pages newest first; see the catalog package doc for the
+// method and its cost.
+func (s *Store) ListBackups(ctx context.Context, tenant string, opts catalog.ListOptions) (catalog.BackupPage, error) {
+	after, err := catalog.DecodeToken(opts.ContinuationToken)
+	if err != nil {
+		return catalog.BackupPage{}, err
+	}
+	n := opts.PageSize()
+	filter := "PartitionKey eq " + quote(tenant)
+	if after != "" {
+		filter += " and RowKey lt " + quote(after)
+	}
+	// Pass 1: keys only, ascending; keep the newest n+1 (the extra one says
+	// whether another page follows).
+	sel := "RowKey"
+	var ids []string
+	pager := s.backups.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Select: &sel})
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return catalog.BackupPage{}, fmt.Errorf("failed to list backup ids of tenant %s: %w", tenant, classify(err))
+		}
+		for _, raw := range page.Entities {
+			var e aztables.EDMEntity
+			if err := json.Unmarshal(raw, &e); err != nil {
+				return catalog.BackupPage{}, fmt.Errorf("failed to decode backup key: %w", err)
+			}
+			ids = append(ids, e.RowKey)
+		}
+		if len(ids) > 2*(n+1) {
+			ids = slices.Clone(ids[len(ids)-(n+1):])
+		}
+	}
+	var out catalog.BackupPage
+	if len(ids) > n {
+		ids = ids[len(ids)-n:]
+		out.ContinuationToken = catalog.EncodeToken(ids[0])
+	}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	// Pass 2: the page's rows in one range query.
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	filter = "PartitionKey eq " + quote(tenant) + " and RowKey ge " + quote(ids[0]) + " and RowKey le " + quote(ids[len(ids)-1])
+	pager = s.backups.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return catalog.BackupPage{}, fmt.Errorf("failed to list backups of tenant %s: %w", tenant, classify(err))
+		}
+		for _, raw := range page.Entities {
+			b, err := decodeBackup(raw, "")
+			if err != nil {
+				return catalog.BackupPage{}, err
+			}
+			// A row inserted between the passes is left for the next listing.
+			if want[b.BackupID] {
+				out.Backups = append(out.Backups, b)
+			}
+		}
+	}
+	slices.Reverse(out.Backups)
+	return out, nil
+}
+
+// StaleBackups scans the whole Backups table with a server-side filter on
+// status and heartbeat. That is a cross-partition scan: run it from a
+// timer, rarely, not per request.
+func (s *Store) StaleBackups(ctx context.Context, before time.Time) ([]*catalog.Backup, error) {
+	filter := fmt.Sprintf("Status eq %s and HeartbeatAt lt datetime'%s'",
+		quote(string(catalog.StatusRunning)), before.UTC().Format("2006-01-02T15:04:05.000Z"))
+	var out []*catalog.Backup
+	pager := s.backups.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("failed to list stale backups: %w", classify(err))
+		}
+		for _, raw := range page.Entities {
+			b, err := decodeBackup(raw, "")
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) CreateRestore(ctx context.Context, r *catalog.Restore) error {
+	r.Normalize()
+	ent, err := restoreEntity(r)
+	if err != nil {
+		return err
+	}
+	etag, err := s.add(ctx, s.restores, "restore", r.RestoreID, ent)
+	if err != nil {
+		return err
+	}
+	r.ETag = etag
+	return nil
+}
+
+func (s *Store) GetRestore(ctx context.Context, tenant, restoreID string) (*catalog.Restore, error) {
+	resp, err := s.restores.GetEntity(ctx, tenant, restoreID, nil)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read restore %s: %w", restoreID, classify(err))
+	}
+	return decodeRestore(resp.Value, string(resp.ETag))
+}
+
+func (s *Store) UpdateRestore(ctx context.Context, r *catalog.Restore) error {
+	r.Normalize()
+	ent, err := restoreEntity(r)
+	if err != nil {
+		return err
+	}
+	etag, err := s.update(ctx, s.restores, "restore", r.RestoreID, r.ETag, ent)
+	if err != nil {
+		return err
+	}
+	r.ETag = etag
+	return nil
+}

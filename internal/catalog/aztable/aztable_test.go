@@ -1,0 +1,70 @@
+package aztable_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/twinit/byok-backup/internal/azurite"
+	"github.com/twinit/byok-backup/internal/catalog"
+	"github.com/twinit/byok-backup/internal/catalog/aztable"
+	"github.com/twinit/byok-backup/internal/catalog/catalogtest"
+)
+
+var inst *azurite.Instance
+
+func TestMain(m *testing.M) {
+	var err error
+	inst, err = azurite.Start(context.Background(), azurite.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "azurite:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	inst.Stop()
+	os.Exit(code)
+}
+
+func newStore(t *testing.T) *aztable.Store {
+	t.Helper()
+	svc, err := aztables.NewServiceClientFromConnectionString(inst.ConnectionString(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := aztable.New(svc.NewClient("Backups"), svc.NewClient("Restores"))
+	if err := s.CreateTables(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	s := newStore(t)
+	catalogtest.Run(t, func(t *testing.T) catalog.Store { return s })
+}
+
+// TestCreateTablesIdempotent: startup may run on many instances at once.
+func TestCreateTablesIdempotent(t *testing.T) {
+	s := newStore(t)
+	if err := s.CreateTables(t.Context()); err != nil {
+		t.Fatalf("second CreateTables: %v", err)
+	}
+}
+
+// TestMissingTableIsNotNotFound: a missing table is a deployment fault and
+// must not read as "no such backup".
+func TestMissingTableIsNotNotFound(t *testing.T) {
+	svc, err := aztables.NewServiceClientFromConnectionString(inst.ConnectionString(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := aztable.New(svc.NewClient("NoSuchBackups"), svc.NewClient("NoSuchRestores"))
+	_, err = s.GetBackup(t.Context(), "acme", catalog.NewID(time.Now()))
+	if err == nil || errors.Is(err, catalog.ErrNotFound) {
+		t.Fatalf("Get on a missing table: got %v, want an error that is not ErrNotFound", err)
+	}
+}

@@ -1,0 +1,189 @@
+package aztable
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/twinit/byok-backup/internal/catalog"
+	"github.com/twinit/byok-backup/internal/errcode"
+	"github.com/twinit/byok-backup/internal/keywrap"
+)
+
+// props collects entity properties with their EDM types; zero times and
+// empty strings are left out so an absent value reads back as zero.
+type props map[string]any
+
+func (p props) str(name, v string) {
+	if v != "" {
+		p[name] = v
+	}
+}
+
+func (p props) time(name string, t time.Time) {
+	if !t.IsZero() {
+		p[name] = aztables.EDMDateTime(t.UTC())
+	}
+}
+
+func (p props) int64(name string, v int64) { p[name] = aztables.EDMInt64(v) }
+
+func (p props) detail(prefix string, d *errcode.Detail) {
+	if d != nil {
+		p[prefix+"Code"] = string(d.Code)
+		p[prefix+"Message"] = d.Message
+	}
+}
+
+func (p props) getStr(name string) string {
+	s, _ := p[name].(string)
+	return s
+}
+
+func (p props) getTime(name string) time.Time {
+	if t, ok := p[name].(aztables.EDMDateTime); ok {
+		return time.Time(t).UTC()
+	}
+	return time.Time{}
+}
+
+// getInt64 accepts every numeric shape the service may return: Edm.Int64
+// (annotated), or a plain JSON number (Int32 or Double).
+func (p props) getInt64(name string) int64 {
+	switch v := p[name].(type) {
+	case aztables.EDMInt64:
+		return int64(v)
+	case int32:
+		return int64(v)
+	case float64:
+		return int64(v)
+	}
+	return 0
+}
+
+func (p props) getBool(name string) bool {
+	b, _ := p[name].(bool)
+	return b
+}
+
+func (p props) getDetail(prefix string) *errcode.Detail {
+	code := p.getStr(prefix + "Code")
+	if code == "" {
+		return nil
+	}
+	return &errcode.Detail{Code: errcode.Code(code), Message: p.getStr(prefix + "Message")}
+}
+
+func backupEntity(b *catalog.Backup) ([]byte, error) {
+	p := props{}
+	p.str("Status", string(b.Status))
+	p.str("Reason", string(b.Reason))
+	p.time("RequestedAt", b.RequestedAt)
+	p.time("StartedAt", b.StartedAt)
+	p.time("CompletedAt", b.CompletedAt)
+	p.str("KeySource", string(b.KeySource))
+	p.str("KeyId", b.KeyID)
+	p.detail("Fallback", b.FallbackReason)
+	p.int64("Records", b.Records)
+	p.int64("Files", b.Files)
+	p.int64("Bytes", b.Bytes)
+	p.int64("StoredBytes", b.StoredBytes)
+	p.int64("Chunks", b.Chunks)
+	p.detail("Error", b.Error)
+	p.str("Attempt", b.Attempt)
+	p.int64("Attempts", int64(b.Attempts))
+	p.str("ManifestBlob", b.ManifestBlob)
+	if len(b.Streams) > 0 {
+		s, err := json.Marshal(b.Streams)
+		if err != nil {
+			return nil, fmt.Errorf("failed to encode streams: %w", err)
+		}
+		p["Streams"] = string(s)
+	}
+	p.time("HeartbeatAt", b.HeartbeatAt)
+	return json.Marshal(aztables.EDMEntity{
+		Entity:     aztables.Entity{PartitionKey: b.Tenant, RowKey: b.BackupID},
+		Properties: p,
+	})
+}
+
+func decodeBackup(raw []byte, etag string) (*catalog.Backup, error) {
+	var e aztables.EDMEntity
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return nil, fmt.Errorf("failed to decode backup entity: %w", err)
+	}
+	p := props(e.Properties)
+	b := &catalog.Backup{
+		BackupID: e.RowKey, Tenant: e.PartitionKey,
+		Status: catalog.Status(p.getStr("Status")), Reason: catalog.Reason(p.getStr("Reason")),
+		RequestedAt: p.getTime("RequestedAt"), StartedAt: p.getTime("StartedAt"), CompletedAt: p.getTime("CompletedAt"),
+		KeySource: keywrap.Source(p.getStr("KeySource")), KeyID: p.getStr("KeyId"),
+		FallbackReason: p.getDetail("Fallback"),
+		Records:        p.getInt64("Records"), Files: p.getInt64("Files"), Bytes: p.getInt64("Bytes"),
+		StoredBytes: p.getInt64("StoredBytes"), Chunks: p.getInt64("Chunks"),
+		Error:   p.getDetail("Error"),
+		Attempt: p.getStr("Attempt"), Attempts: int(p.getInt64("Attempts")),
+		ManifestBlob: p.getStr("ManifestBlob"),
+		HeartbeatAt:  p.getTime("HeartbeatAt"),
+		ETag:         etag,
+	}
+	if s := p.getStr("Streams"); s != "" {
+		if err := json.Unmarshal([]byte(s), &b.Streams); err != nil {
+			return nil, fmt.Errorf("failed to decode streams of backup %s: %w", b.BackupID, err)
+		}
+	}
+	if etag == "" {
+		b.ETag = e.ETag
+	}
+	return b, nil
+}
+
+func restoreEntity(r *catalog.Restore) ([]byte, error) {
+	p := props{}
+	p.str("BackupId", r.BackupID)
+	p.str("TargetTenant", r.TargetTenant)
+	p.str("Mode", string(r.Mode))
+	p["DryRun"] = r.DryRun
+	p.str("State", string(r.State))
+	p.time("RequestedAt", r.RequestedAt)
+	p.time("StartedAt", r.StartedAt)
+	p.time("CompletedAt", r.CompletedAt)
+	p.int64("ProgressRecords", r.Progress.Records)
+	p.int64("ProgressFiles", r.Progress.Files)
+	p.int64("ProgressBytes", r.Progress.Bytes)
+	p.detail("Error", r.Error)
+	p.str("Attempt", r.Attempt)
+	p.int64("Attempts", int64(r.Attempts))
+	p.time("HeartbeatAt", r.HeartbeatAt)
+	return json.Marshal(aztables.EDMEntity{
+		Entity:     aztables.Entity{PartitionKey: r.Tenant, RowKey: r.RestoreID},
+		Properties: p,
+	})
+}
+
+func decodeRestore(raw []byte, etag string) (*catalog.Restore, error) {
+	var e aztables.EDMEntity
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return nil, fmt.Errorf("failed to decode restore entity: %w", err)
+	}
+	p := props(e.Properties)
+	r := &catalog.Restore{
+		RestoreID: e.RowKey, Tenant: e.PartitionKey,
+		BackupID: p.getStr("BackupId"), TargetTenant: p.getStr("TargetTenant"),
+		Mode: catalog.Mode(p.getStr("Mode")), DryRun: p.getBool("DryRun"),
+		State:       catalog.RestoreState(p.getStr("State")),
+		RequestedAt: p.getTime("RequestedAt"), StartedAt: p.getTime("StartedAt"), CompletedAt: p.getTime("CompletedAt"),
+		Progress: catalog.Progress{
+			Records: p.getInt64("ProgressRecords"), Files: p.getInt64("ProgressFiles"), Bytes: p.getInt64("ProgressBytes"),
+		},
+		Error:   p.getDetail("Error"),
+		Attempt: p.getStr("Attempt"), Attempts: int(p.getInt64("Attempts")),
+		HeartbeatAt: p.getTime("HeartbeatAt"),
+		ETag:        etag,
+	}
+	if etag == "" {
+		r.ETag = e.ETag
+	}
+	return r, nil
+}

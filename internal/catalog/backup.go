@@ -1,0 +1,195 @@
+package catalog
+
+import (
+	"time"
+
+	"github.com/twinit/byok-backup/internal/errcode"
+	"github.com/twinit/byok-backup/internal/keywrap"
+)
+
+// Status is a backup's lifecycle state (contract §2 "Backups").
+type Status string
+
+const (
+	StatusQueued    Status = "queued"
+	StatusRunning   Status = "running"
+	StatusCompleted Status = "completed"
+	StatusFailed    Status = "failed"
+)
+
+// Reason says why a backup was requested.
+type Reason string
+
+const (
+	ReasonSchedule Reason = "schedule"
+	ReasonManual   Reason = "manual"
+)
+
+// Valid reports whether r is one of the contract's reasons.
+func (r Reason) Valid() bool { return r == ReasonSchedule || r == ReasonManual }
+
+// Backup is one row of the Backups table (PartitionKey = Tenant, RowKey =
+// BackupID). Its JSON form is exactly the contract's backup object; the
+// internal fields after Error are stored but never marshalled.
+//
+// A Backup is only listed as restorable when Status is completed: the row is
+// the commit point written after every chunk and the manifest (design.md
+// "Backup format").
+type Backup struct {
+	BackupID    string
+	Tenant      string
+	Status      Status
+	Reason      Reason
+	RequestedAt time.Time
+	StartedAt   time.Time // zero until the first start
+	CompletedAt time.Time // zero until completed or failed
+
+	KeySource keywrap.Source // empty until the data key is wrapped
+	KeyID     string         // versioned id of the key that wrapped the data key
+	// FallbackReason is set only when BYOK was enabled and the platform key
+	// was used instead.
+	FallbackReason *errcode.Detail
+
+	Records, Files, Bytes, StoredBytes, Chunks int64
+
+	Error *errcode.Detail
+
+	// Attempt identifies the worker invocation that owns the running backup;
+	// a new attempt gets a new value, so a late write of an older attempt is
+	// recognisable.
+	Attempt string
+	// Attempts counts starts, retries and takeovers included.
+	Attempts int
+	// ManifestBlob is the blob name of the committed manifest.
+	ManifestBlob string
+	// Streams maps each chunk stream name to its number of chunks.
+	Streams map[string]int64
+	// HeartbeatAt is when the running attempt last proved it is alive; the
+	// crash sweep looks for running rows whose heartbeat is stale.
+	HeartbeatAt time.Time
+
+	// ETag is the row version returned by the last read or write; Update
+	// succeeds only if the stored row still has it.
+	ETag string
+}
+
+// NewBackup returns a queued backup with a new id.
+func NewBackup(tenant string, reason Reason, now time.Time) *Backup {
+	return &Backup{
+		BackupID:    NewID(now),
+		Tenant:      tenant,
+		Status:      StatusQueued,
+		Reason:      reason,
+		RequestedAt: now,
+	}
+}
+
+// Restorable reports whether the backup is committed.
+func (b *Backup) Restorable() bool { return b.Status == StatusCompleted }
+
+// backupTransitions is the state machine. A failed backup may run again only
+// as an explicit retry, and a running one may be taken over only by an
+// explicit retry (the previous attempt's heartbeat went stale); completed is
+// final.
+var backupTransitions = map[Status]map[Status]bool{
+	StatusQueued:  {StatusRunning: false, StatusFailed: false},
+	StatusRunning: {StatusCompleted: false, StatusFailed: false, StatusRunning: true},
+	StatusFailed:  {StatusRunning: true},
+}
+
+// CheckBackupTransition returns nil if a backup may go from one status to
+// another, a *TransitionError otherwise. retry must be true for failed →
+// running and running → running (taking over a stale attempt).
+func CheckBackupTransition(from, to Status, retry bool) error {
+	needsRetry, ok := backupTransitions[from][to]
+	if !ok || needsRetry && !retry {
+		return &TransitionError{Kind: "backup", From: string(from), To: string(to)}
+	}
+	return nil
+}
+
+// Start moves the backup to running for attempt. retry allows restarting a
+// failed backup or taking over a running one; a retry clears the previous
+// error and results.
+func (b *Backup) Start(attempt string, now time.Time, retry bool) error {
+	if err := CheckBackupTransition(b.Status, StatusRunning, retry); err != nil {
+		return err
+	}
+	if b.StartedAt.IsZero() || retry {
+		b.StartedAt = now
+	}
+	b.Status = StatusRunning
+	b.Attempt = attempt
+	b.Attempts++
+	b.HeartbeatAt = now
+	b.CompletedAt = time.Time{}
+	b.Error = nil
+	return nil
+}
+
+// Heartbeat records that the running attempt is alive.
+func (b *Backup) Heartbeat(now time.Time) error {
+	if b.Status != StatusRunning {
+		return &TransitionError{Kind: "backup", From: string(b.Status), To: string(StatusRunning)}
+	}
+	b.HeartbeatAt = now
+	return nil
+}
+
+// Complete marks the backup committed. Set the key, counts and manifest
+// fields first: the row written by this update is the commit point.
+func (b *Backup) Complete(now time.Time) error {
+	if err := CheckBackupTransition(b.Status, StatusCompleted, false); err != nil {
+		return err
+	}
+	b.Status = StatusCompleted
+	b.CompletedAt = now
+	b.Error = nil
+	return nil
+}
+
+// Fail marks the backup failed with a contract error.
+func (b *Backup) Fail(now time.Time, cause errcode.Detail) error {
+	if err := CheckBackupTransition(b.Status, StatusFailed, false); err != nil {
+		return err
+	}
+	b.Status = StatusFailed
+	b.CompletedAt = now
+	b.Error = &cause
+	return nil
+}
+
+// Normalize puts times in UTC with millisecond precision, the precision that
+// survives storage, so a row read back equals the row written.
+func (b *Backup) Normalize() {
+	for _, t := range []*time.Time{&b.RequestedAt, &b.StartedAt, &b.CompletedAt, &b.HeartbeatAt} {
+		*t = normTime(*t)
+	}
+}
+
+func normTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC().Truncate(time.Millisecond)
+}
+
+// Clone returns a deep copy.
+func (b *Backup) Clone() *Backup {
+	c := *b
+	if b.FallbackReason != nil {
+		d := *b.FallbackReason
+		c.FallbackReason = &d
+	}
+	if b.Error != nil {
+		d := *b.Error
+		c.Error = &d
+	}
+	if b.Streams != nil {
+		c.Streams = make(map[string]int64, len(b.Streams))
+		for k, v := range b.Streams {
+			c.Streams[k] = v
+		}
+	}
+	return &c
+}

@@ -1,0 +1,296 @@
+package catalog_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twinit/byok-backup/internal/catalog"
+	"github.com/twinit/byok-backup/internal/errcode"
+	"github.com/twinit/byok-backup/internal/keywrap"
+)
+
+func TestNewIDShapeAndOrder(t *testing.T) {
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("x", 3600))
+	var ids []string
+	for i := range 200 {
+		ids = append(ids, catalog.NewID(start.Add(time.Duration(i)*time.Millisecond)))
+	}
+	for _, id := range ids {
+		if !catalog.ValidID(id) || len(id) > 64 {
+			t.Fatalf("NewID returned %q, which ValidID rejects", id)
+		}
+		for _, c := range id {
+			if !strings.ContainsRune("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~", c) {
+				t.Fatalf("id %q has a character that is not URL-safe: %q", id, c)
+			}
+		}
+	}
+	if !slices.IsSorted(ids) {
+		t.Fatal("ids minted at increasing times do not sort in time order")
+	}
+	got, ok := catalog.IDTime(ids[0])
+	if !ok || !got.Equal(start) {
+		t.Fatalf("IDTime = %v, %v; want %v", got, ok, start.UTC())
+	}
+	if a, b := catalog.NewID(start), catalog.NewID(start); a == b {
+		t.Fatalf("two ids in the same millisecond collide: %s", a)
+	}
+}
+
+func TestValidIDRejects(t *testing.T) {
+	good := catalog.NewID(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	for _, s := range []string{
+		"", "acme", good + "a", good[:len(good)-1], strings.ToUpper(good),
+		strings.Replace(good, "-", "_", 1),
+		"20261302T030405.000Z-aaaaaaaaaaaaaaaa", // month 13
+		"20260102T030405.000Z-aaaaaaaaaaaaaaa1", // 1 is not base32
+		"20260102T030405.000Z-aaaaaaaaaaaaaa/a",
+		"2026010 T030405.000Z-aaaaaaaaaaaaaaaa",
+	} {
+		if catalog.ValidID(s) {
+			t.Errorf("ValidID(%q) = true", s)
+		}
+	}
+}
+
+func FuzzValidID(f *testing.F) {
+	f.Add(catalog.NewID(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)))
+	f.Add("20260102T030405.000Z-aaaaaaaaaaaaaaaa")
+	f.Add("../../x")
+	f.Fuzz(func(t *testing.T, s string) {
+		if !catalog.ValidID(s) {
+			return
+		}
+		// Whatever passes is safe as a RowKey and a blob path segment,
+		// and round-trips through a continuation token.
+		if strings.ContainsAny(s, "/\\#?'\"% \t\n") || len(s) > 64 {
+			t.Fatalf("ValidID accepted unsafe %q", s)
+		}
+		id, err := catalog.DecodeToken(catalog.EncodeToken(s))
+		if err != nil || id != s {
+			t.Fatalf("token round trip of %q: %q, %v", s, id, err)
+		}
+	})
+}
+
+func TestToken(t *testing.T) {
+	id := catalog.NewID(time.Now())
+	got, err := catalog.DecodeToken(catalog.EncodeToken(id))
+	if err != nil || got != id {
+		t.Fatalf("round trip: %q, %v", got, err)
+	}
+	if got, err := catalog.DecodeToken(""); err != nil || got != "" {
+		t.Fatalf("empty token: %q, %v", got, err)
+	}
+	for _, tok := range []string{"%%%", "djIu" + catalog.EncodeToken(id), catalog.EncodeToken("nope")} {
+		if _, err := catalog.DecodeToken(tok); !errors.Is(err, catalog.ErrInvalidToken) {
+			t.Errorf("DecodeToken(%q) = %v, want ErrInvalidToken", tok, err)
+		}
+	}
+}
+
+func TestListOptionsPageSize(t *testing.T) {
+	for _, c := range []struct{ in, want int }{{0, 50}, {-1, 50}, {1, 1}, {1000, 1000}, {1001, 1000}} {
+		if got := (catalog.ListOptions{MaxResults: c.in}).PageSize(); got != c.want {
+			t.Errorf("PageSize(%d) = %d, want %d", c.in, got, c.want)
+		}
+	}
+}
+
+func TestBackupTransitions(t *testing.T) {
+	all := []catalog.Status{catalog.StatusQueued, catalog.StatusRunning, catalog.StatusCompleted, catalog.StatusFailed}
+	allowed := map[string]bool{ // "from>to/retry"
+		"queued>running/false": true, "queued>running/true": true,
+		"queued>failed/false": true, "queued>failed/true": true,
+		"running>completed/false": true, "running>completed/true": true,
+		"running>failed/false": true, "running>failed/true": true,
+		"running>running/true": true,
+		"failed>running/true":  true,
+	}
+	for _, from := range all {
+		for _, to := range all {
+			for _, retry := range []bool{false, true} {
+				name := fmt.Sprintf("%s>%s/%t", from, to, retry)
+				err := catalog.CheckBackupTransition(from, to, retry)
+				if allowed[name] != (err == nil) {
+					t.Errorf("%s: err = %v, allowed = %t", name, err, allowed[name])
+				}
+				var te *catalog.TransitionError
+				if err != nil && (!errors.As(err, &te) || !errors.Is(err, catalog.ErrIllegalTransition) || errcode.CodeOf(err) != errcode.Conflict) {
+					t.Errorf("%s: error %v is not a TransitionError with code Conflict", name, err)
+				}
+			}
+		}
+	}
+}
+
+func TestRestoreTransitions(t *testing.T) {
+	all := []catalog.RestoreState{catalog.RestoreQueued, catalog.RestoreRunning, catalog.RestoreSucceeded, catalog.RestoreFailed}
+	allowed := map[string]bool{
+		"queued>running/false": true, "queued>running/true": true,
+		"queued>failed/false": true, "queued>failed/true": true,
+		"running>succeeded/false": true, "running>succeeded/true": true,
+		"running>failed/false": true, "running>failed/true": true,
+		"running>running/true": true,
+		"failed>running/true":  true,
+	}
+	for _, from := range all {
+		for _, to := range all {
+			for _, retry := range []bool{false, true} {
+				name := fmt.Sprintf("%s>%s/%t", from, to, retry)
+				err := catalog.CheckRestoreTransition(from, to, retry)
+				if allowed[name] != (err == nil) {
+					t.Errorf("%s: err = %v, allowed = %t", name, err, allowed[name])
+				}
+				if err != nil && !errors.Is(err, catalog.ErrIllegalTransition) {
+					t.Errorf("%s: %v does not match ErrIllegalTransition", name, err)
+				}
+			}
+		}
+	}
+}
+
+func TestBackupLifecycle(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	b := catalog.NewBackup("acme", catalog.ReasonManual, now)
+	if b.Status != catalog.StatusQueued || !catalog.ValidID(b.BackupID) || b.Restorable() {
+		t.Fatalf("new backup: %+v", b)
+	}
+	if err := b.Complete(now); !errors.Is(err, catalog.ErrIllegalTransition) {
+		t.Fatalf("queued -> completed: %v", err)
+	}
+	if err := b.Heartbeat(now); err == nil {
+		t.Fatal("heartbeat on a queued backup succeeded")
+	}
+	if err := b.Start("a1", now.Add(time.Second), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Fail(now.Add(time.Minute), errcode.Detail{Code: errcode.KeyDisabled, Message: "m"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start("a2", now.Add(2*time.Minute), false); err == nil {
+		t.Fatal("failed -> running without retry succeeded")
+	}
+	if err := b.Start("a2", now.Add(2*time.Minute), true); err != nil {
+		t.Fatal(err)
+	}
+	if b.Error != nil || !b.CompletedAt.IsZero() || b.Attempts != 2 || b.Attempt != "a2" || !b.StartedAt.Equal(now.Add(2*time.Minute)) {
+		t.Fatalf("retry did not reset the attempt: %+v", b)
+	}
+	if err := b.Heartbeat(now.Add(3 * time.Minute)); err != nil || !b.HeartbeatAt.Equal(now.Add(3*time.Minute)) {
+		t.Fatalf("heartbeat: %v", err)
+	}
+	if err := b.Complete(now.Add(4 * time.Minute)); err != nil || !b.Restorable() {
+		t.Fatalf("complete: %v", err)
+	}
+	if err := b.Start("a3", now, true); err == nil {
+		t.Fatal("completed backup restarted")
+	}
+	if err := b.Fail(now, errcode.Detail{}); err == nil {
+		t.Fatal("completed backup failed afterwards")
+	}
+}
+
+func TestRestoreLifecycle(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	r := catalog.NewRestore("acme", "b", "", catalog.ModeMerge, false, now)
+	if r.TargetTenant != "acme" || r.State != catalog.RestoreQueued {
+		t.Fatalf("new restore: %+v", r)
+	}
+	if err := r.SetProgress(catalog.Progress{Records: 1}, now); err == nil {
+		t.Fatal("progress on a queued restore accepted")
+	}
+	if err := r.Start("w", now, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetProgress(catalog.Progress{Records: 5, Files: 1, Bytes: 9}, now.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start("w2", now, true); err != nil || r.Progress != (catalog.Progress{}) {
+		t.Fatalf("takeover must restart progress: %+v, %v", r.Progress, err)
+	}
+	if err := r.Succeed(now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start("w3", now, true); !errors.Is(err, catalog.ErrIllegalTransition) {
+		t.Fatalf("succeeded restore restarted: %v", err)
+	}
+}
+
+func TestBackupJSON(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 678_900_000, time.FixedZone("x", -7200))
+	b := catalog.NewBackup("acme", catalog.ReasonSchedule, now)
+	b.BackupID = "20260102T050405.678Z-aaaaaaaaaaaaaaaa"
+	b.Attempt, b.ManifestBlob, b.ETag = "secret-attempt", "m", `W/"1"`
+	got, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"backupId":"20260102T050405.678Z-aaaaaaaaaaaaaaaa","tenant":"acme","status":"queued","reason":"schedule",` +
+		`"requestedAt":"2026-01-02T05:04:05.678Z","startedAt":null,"completedAt":null,"keySource":null,"keyId":null,` +
+		`"records":0,"files":0,"bytes":0,"storedBytes":0,"chunks":0,"error":null}`
+	if string(got) != want {
+		t.Fatalf("queued backup JSON\n got %s\nwant %s", got, want)
+	}
+
+	b.Status, b.StartedAt, b.CompletedAt = catalog.StatusCompleted, now, now.Add(time.Minute)
+	b.KeySource, b.KeyID = keywrap.Platform, "https://p.vault.azure.net/keys/k/v1"
+	b.FallbackReason = &errcode.Detail{Code: errcode.KeyDisabled, Message: "Enable the key."}
+	b.Records, b.Files, b.Bytes, b.StoredBytes, b.Chunks = 1200, 40, 123456789, 123470000, 30
+	got, _ = json.Marshal(b)
+	var m map[string]any
+	if err := json.Unmarshal(got, &m); err != nil {
+		t.Fatal(err)
+	}
+	wantKeys := []string{"backupId", "tenant", "status", "reason", "requestedAt", "startedAt", "completedAt",
+		"keySource", "keyId", "fallbackReason", "records", "files", "bytes", "storedBytes", "chunks", "error"}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	slices.Sort(wantKeys)
+	if !slices.Equal(keys, wantKeys) {
+		t.Fatalf("fields %v, want %v", keys, wantKeys)
+	}
+	if fr := m["fallbackReason"].(map[string]any); fr["code"] != "KeyDisabled" || m["keySource"] != "platform" ||
+		m["completedAt"] != "2026-01-02T05:05:05.678Z" || m["bytes"] != float64(123456789) {
+		t.Fatalf("completed backup JSON: %s", got)
+	}
+	b.Status, b.Error = catalog.StatusFailed, &errcode.Detail{Code: errcode.CustomerKeyUnavailable, Message: "x"}
+	got, _ = json.Marshal(b)
+	if !strings.Contains(string(got), `"error":{"code":"CustomerKeyUnavailable","message":"x"}`) {
+		t.Fatalf("failed backup JSON: %s", got)
+	}
+}
+
+func TestRestoreJSON(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	r := catalog.NewRestore("acme", "b1", "", "", true, now)
+	r.RestoreID = "r1"
+	got, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"restoreId":"r1","backupId":"b1","tenant":"acme","targetTenant":"acme","mode":null,"dryRun":true,` +
+		`"state":"queued","startedAt":null,"completedAt":null,"progress":{"records":0,"files":0,"bytes":0},"error":null}`
+	if string(got) != want {
+		t.Fatalf("restore JSON\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestBackupPageJSON(t *testing.T) {
+	got, _ := json.Marshal(catalog.BackupPage{})
+	if string(got) != `{"backups":[],"continuationToken":null}` {
+		t.Fatalf("empty page: %s", got)
+	}
+	got, _ = json.Marshal(catalog.BackupPage{Backups: []*catalog.Backup{{BackupID: "x"}}, ContinuationToken: "tok"})
+	if !strings.HasPrefix(string(got), `{"backups":[{"backupId":"x"`) || !strings.HasSuffix(string(got), `"continuationToken":"tok"}`) {
+		t.Fatalf("page: %s", got)
+	}
+}

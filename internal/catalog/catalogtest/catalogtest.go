@@ -1,0 +1,418 @@
+// Package catalogtest is the conformance suite every [catalog.Store]
+// implementation must pass (restic's backend/test pattern): the in-memory
+// store and the Table Storage adapter run the same tests.
+package catalogtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twinit/byok-backup/internal/catalog"
+	"github.com/twinit/byok-backup/internal/errcode"
+	"github.com/twinit/byok-backup/internal/keywrap"
+)
+
+// Run runs the suite. open returns the store under test; it may return the
+// same store every time: each test uses its own random tenant ids.
+func Run(t *testing.T, open func(t *testing.T) catalog.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s catalog.Store)
+	}{
+		{"BackupRoundTrip", testBackupRoundTrip},
+		{"BackupCreateExists", testBackupCreateExists},
+		{"BackupGetNotFound", testBackupGetNotFound},
+		{"BackupUpdateETag", testBackupUpdateETag},
+		{"BackupUpdateClearsFields", testBackupUpdateClearsFields},
+		{"BackupStartRace", testBackupStartRace},
+		{"BackupListNewestFirst", testBackupList},
+		{"BackupListInvalidToken", testBackupListInvalidToken},
+		{"StaleBackups", testStaleBackups},
+		{"RestoreLifecycle", testRestoreLifecycle},
+		{"RestoreErrors", testRestoreErrors},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
+	}
+}
+
+// tenant returns a fresh valid tenant id.
+func tenant(t *testing.T) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "t-" + hex.EncodeToString(b[:])
+}
+
+var base = time.Date(2026, 3, 4, 5, 6, 7, 891_234_567, time.UTC)
+
+func fullBackup(tn string) *catalog.Backup {
+	b := catalog.NewBackup(tn, catalog.ReasonManual, base)
+	b.Status = catalog.StatusCompleted
+	b.StartedAt = base.Add(time.Second)
+	b.CompletedAt = base.Add(time.Minute)
+	b.KeySource = keywrap.Platform
+	b.KeyID = "https://platform-kv.vault.azure.net/keys/backup/0123456789abcdef0123456789abcdef"
+	b.FallbackReason = &errcode.Detail{Code: errcode.KeyDisabled, Message: "The customer key is disabled."}
+	b.Records, b.Files, b.Bytes, b.StoredBytes, b.Chunks = 1200, 40, 1<<40+5, 1<<40+99, 30
+	b.Attempt, b.Attempts = "attempt-1", 2
+	b.ManifestBlob = tn + "/" + b.BackupID + "/manifest"
+	b.Streams = map[string]int64{"records": 3, "files": 27}
+	b.HeartbeatAt = base.Add(50 * time.Second)
+	return b
+}
+
+func ctx(t *testing.T) context.Context { return t.Context() }
+
+func equalBackup(t *testing.T, got, want *catalog.Backup) {
+	t.Helper()
+	g, w := got.Clone(), want.Clone()
+	g.ETag, w.ETag = "", ""
+	w.Normalize()
+	if !reflect.DeepEqual(g, w) {
+		t.Fatalf("backup read back differs:\n got %+v\nwant %+v", g, w)
+	}
+}
+
+func testBackupRoundTrip(t *testing.T, s catalog.Store) {
+	tn := tenant(t)
+	for _, b := range []*catalog.Backup{fullBackup(tn), catalog.NewBackup(tn, catalog.ReasonSchedule, base)} {
+		if err := s.CreateBackup(ctx(t), b); err != nil {
+			t.Fatal(err)
+		}
+		if b.ETag == "" {
+			t.Fatal("CreateBackup did not set the ETag")
+		}
+		got, err := s.GetBackup(ctx(t), tn, b.BackupID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.ETag != b.ETag {
+			t.Fatalf("ETag after Get %q, after Create %q", got.ETag, b.ETag)
+		}
+		equalBackup(t, got, b)
+	}
+}
+
+func testBackupCreateExists(t *testing.T, s catalog.Store) {
+	b := catalog.NewBackup(tenant(t), catalog.ReasonSchedule, base)
+	if err := s.CreateBackup(ctx(t), b); err != nil {
+		t.Fatal(err)
+	}
+	dup := b.Clone()
+	dup.Reason = catalog.ReasonManual
+	err := s.CreateBackup(ctx(t), dup)
+	if !errors.Is(err, catalog.ErrExists) || errcode.CodeOf(err) != errcode.Conflict {
+		t.Fatalf("second create: got %v, want ErrExists with code Conflict", err)
+	}
+	got, err := s.GetBackup(ctx(t), b.Tenant, b.BackupID)
+	if err != nil || got.Reason != catalog.ReasonSchedule {
+		t.Fatalf("duplicate create changed the row: %+v, %v", got, err)
+	}
+}
+
+func testBackupGetNotFound(t *testing.T, s catalog.Store) {
+	tn := tenant(t)
+	b := catalog.NewBackup(tn, catalog.ReasonSchedule, base)
+	if err := s.CreateBackup(ctx(t), b); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ tenant, id string }{
+		{tn, catalog.NewID(base)}, // other id
+		{tenant(t), b.BackupID},   // same id, other tenant: isolation
+	} {
+		_, err := s.GetBackup(ctx(t), c.tenant, c.id)
+		if !errors.Is(err, catalog.ErrNotFound) || errcode.CodeOf(err) != errcode.NotFound {
+			t.Fatalf("Get(%s, %s): got %v, want ErrNotFound", c.tenant, c.id, err)
+		}
+	}
+	missing := catalog.NewBackup(tn, catalog.ReasonSchedule, base)
+	missing.ETag = b.ETag
+	if err := s.UpdateBackup(ctx(t), missing); !errors.Is(err, catalog.ErrNotFound) {
+		t.Fatalf("Update of a missing row: got %v, want ErrNotFound", err)
+	}
+}
+
+func testBackupUpdateETag(t *testing.T, s catalog.Store) {
+	b := catalog.NewBackup(tenant(t), catalog.ReasonSchedule, base)
+	if err := s.CreateBackup(ctx(t), b); err != nil {
+		t.Fatal(err)
+	}
+	stale := b.Clone()
+	if err := b.Start("a1", base.Add(time.Second), false); err != nil {
+		t.Fatal(err)
+	}
+	first := b.ETag
+	if err := s.UpdateBackup(ctx(t), b); err != nil {
+		t.Fatal(err)
+	}
+	if b.ETag == first || b.ETag == "" {
+		t.Fatalf("Update did not set a new ETag: %q", b.ETag)
+	}
+	if err := stale.Start("a2", base.Add(time.Second), false); err != nil {
+		t.Fatal(err)
+	}
+	err := s.UpdateBackup(ctx(t), stale)
+	if !errors.Is(err, catalog.ErrConflict) || errcode.CodeOf(err) != errcode.Conflict {
+		t.Fatalf("update with a stale ETag: got %v, want ErrConflict", err)
+	}
+	noTag := b.Clone()
+	noTag.ETag = ""
+	if err := s.UpdateBackup(ctx(t), noTag); !errors.Is(err, catalog.ErrConflict) {
+		t.Fatalf("update without ETag: got %v, want ErrConflict", err)
+	}
+	got, err := s.GetBackup(ctx(t), b.Tenant, b.BackupID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Attempt != "a1" || got.Status != catalog.StatusRunning {
+		t.Fatalf("row after the refused update: attempt %q status %q, want a1 running", got.Attempt, got.Status)
+	}
+}
+
+func testBackupUpdateClearsFields(t *testing.T, s catalog.Store) {
+	b := fullBackup(tenant(t))
+	b.Status = catalog.StatusFailed
+	b.Error = &errcode.Detail{Code: errcode.CustomerKeyUnavailable, Message: "The key is gone."}
+	if err := s.CreateBackup(ctx(t), b); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start("retry-1", base.Add(time.Hour), true); err != nil {
+		t.Fatal(err)
+	}
+	b.FallbackReason, b.Streams, b.KeyID, b.KeySource = nil, nil, "", ""
+	if err := s.UpdateBackup(ctx(t), b); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetBackup(ctx(t), b.Tenant, b.BackupID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Error != nil || !got.CompletedAt.IsZero() || got.FallbackReason != nil || got.Streams != nil || got.KeyID != "" {
+		t.Fatalf("cleared fields came back: %+v", got)
+	}
+	equalBackup(t, got, b)
+}
+
+// testBackupStartRace: two workers read the queued row and both try to
+// start it; the ETag lets exactly one win.
+func testBackupStartRace(t *testing.T, s catalog.Store) {
+	b := catalog.NewBackup(tenant(t), catalog.ReasonSchedule, base)
+	if err := s.CreateBackup(ctx(t), b); err != nil {
+		t.Fatal(err)
+	}
+	const workers = 4
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	for i := range workers {
+		mine := b.Clone()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := mine.Start(string(rune('a'+i)), base, false); err != nil {
+				errs[i] = err
+				return
+			}
+			errs[i] = s.UpdateBackup(ctx(t), mine)
+		}()
+	}
+	wg.Wait()
+	wins := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+		case !errors.Is(err, catalog.ErrConflict):
+			t.Fatalf("loser got %v, want ErrConflict", err)
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d workers started the same backup, want exactly 1", wins)
+	}
+}
+
+func testBackupList(t *testing.T, s catalog.Store) {
+	tn, other := tenant(t), tenant(t)
+	var ids []string // oldest first
+	for i := range 7 {
+		b := catalog.NewBackup(tn, catalog.ReasonSchedule, base.Add(time.Duration(i)*time.Hour))
+		if err := s.CreateBackup(ctx(t), b); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, b.BackupID)
+	}
+	if err := s.CreateBackup(ctx(t), catalog.NewBackup(other, catalog.ReasonSchedule, base.Add(3*time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	var sizes []int
+	token := ""
+	for range 10 {
+		page, err := s.ListBackups(ctx(t), tn, catalog.ListOptions{MaxResults: 3, ContinuationToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, len(page.Backups))
+		for _, b := range page.Backups {
+			if b.Tenant != tn || b.ETag == "" {
+				t.Fatalf("listed row %+v: wrong tenant or no ETag", b)
+			}
+			got = append(got, b.BackupID)
+		}
+		if token = page.ContinuationToken; token == "" {
+			break
+		}
+	}
+	want := make([]string, len(ids))
+	for i, id := range ids {
+		want[len(ids)-1-i] = id
+	}
+	if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(sizes, []int{3, 3, 1}) {
+		t.Fatalf("listing: pages %v ids %v, want pages [3 3 1] ids %v", sizes, got, want)
+	}
+	// Exactly one page: no token.
+	page, err := s.ListBackups(ctx(t), tn, catalog.ListOptions{MaxResults: 7})
+	if err != nil || len(page.Backups) != 7 || page.ContinuationToken != "" {
+		t.Fatalf("page of exactly 7: %d rows, token %q, %v", len(page.Backups), page.ContinuationToken, err)
+	}
+	// Default size covers everything; an empty tenant lists nothing.
+	page, err = s.ListBackups(ctx(t), tn, catalog.ListOptions{})
+	if err != nil || len(page.Backups) != 7 {
+		t.Fatalf("default page: %d rows, %v", len(page.Backups), err)
+	}
+	page, err = s.ListBackups(ctx(t), tenant(t), catalog.ListOptions{})
+	if err != nil || len(page.Backups) != 0 || page.ContinuationToken != "" {
+		t.Fatalf("empty tenant: %+v, %v", page, err)
+	}
+}
+
+func testBackupListInvalidToken(t *testing.T, s catalog.Store) {
+	for _, tok := range []string{"x", "not base64!", catalog.EncodeToken("../../etc"), "djEu"} {
+		_, err := s.ListBackups(ctx(t), tenant(t), catalog.ListOptions{ContinuationToken: tok})
+		if !errors.Is(err, catalog.ErrInvalidToken) || errcode.CodeOf(err) != errcode.InvalidRequest {
+			t.Fatalf("token %q: got %v, want ErrInvalidToken", tok, err)
+		}
+	}
+}
+
+func testStaleBackups(t *testing.T, s catalog.Store) {
+	tn := tenant(t)
+	now := base.Add(24 * time.Hour)
+	mk := func(status catalog.Status, heartbeat time.Time) *catalog.Backup {
+		b := catalog.NewBackup(tn, catalog.ReasonSchedule, base)
+		b.Status, b.HeartbeatAt = status, heartbeat
+		if err := s.CreateBackup(ctx(t), b); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	stale := mk(catalog.StatusRunning, now.Add(-time.Hour))
+	mk(catalog.StatusRunning, now.Add(-time.Second))   // fresh
+	mk(catalog.StatusCompleted, now.Add(-2*time.Hour)) // done
+	mk(catalog.StatusQueued, time.Time{})              // not started
+	all, err := s.StaleBackups(ctx(t), now.Add(-10*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mine []string
+	for _, b := range all {
+		if b.Tenant == tn {
+			mine = append(mine, b.BackupID)
+		}
+	}
+	if !reflect.DeepEqual(mine, []string{stale.BackupID}) {
+		t.Fatalf("stale backups of the tenant: %v, want [%s]", mine, stale.BackupID)
+	}
+}
+
+func testRestoreLifecycle(t *testing.T, s catalog.Store) {
+	tn := tenant(t)
+	r := catalog.NewRestore(tn, catalog.NewID(base), "", catalog.ModeReplace, false, base)
+	if r.TargetTenant != tn {
+		t.Fatalf("target defaults to %q, want the source tenant %q", r.TargetTenant, tn)
+	}
+	if err := s.CreateRestore(ctx(t), r); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start("w1", base.Add(time.Second), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateRestore(ctx(t), r); err != nil {
+		t.Fatal(err)
+	}
+	p := catalog.Progress{Records: 10, Files: 2, Bytes: 1 << 33}
+	if err := r.SetProgress(p, base.Add(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateRestore(ctx(t), r); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetRestore(ctx(t), tn, r.RestoreID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Progress != p || got.State != catalog.RestoreRunning || got.ETag != r.ETag {
+		t.Fatalf("progress read back: %+v", got)
+	}
+	if err := got.Fail(base.Add(time.Minute), errcode.Detail{Code: errcode.IntegrityCheckFailed, Message: "Chunk 3 failed authentication."}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateRestore(ctx(t), got); err != nil {
+		t.Fatal(err)
+	}
+	dry := catalog.NewRestore(tn, catalog.NewID(base), "acme-sandbox", "", true, base)
+	if err := s.CreateRestore(ctx(t), dry); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []*catalog.Restore{got, dry} {
+		back, err := s.GetRestore(ctx(t), tn, want.RestoreID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := want.Clone()
+		w.Normalize()
+		if !reflect.DeepEqual(back, w) {
+			t.Fatalf("restore read back differs:\n got %+v\nwant %+v", back, w)
+		}
+	}
+}
+
+func testRestoreErrors(t *testing.T, s catalog.Store) {
+	tn := tenant(t)
+	r := catalog.NewRestore(tn, catalog.NewID(base), "", catalog.ModeMerge, false, base)
+	if err := s.CreateRestore(ctx(t), r); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateRestore(ctx(t), r.Clone()); !errors.Is(err, catalog.ErrExists) {
+		t.Fatalf("duplicate restore: got %v, want ErrExists", err)
+	}
+	if _, err := s.GetRestore(ctx(t), tn, catalog.NewID(base)); !errors.Is(err, catalog.ErrNotFound) {
+		t.Fatalf("missing restore: got %v, want ErrNotFound", err)
+	}
+	if _, err := s.GetRestore(ctx(t), tenant(t), r.RestoreID); !errors.Is(err, catalog.ErrNotFound) {
+		t.Fatalf("restore of another tenant: got %v, want ErrNotFound", err)
+	}
+	stale := r.Clone()
+	if err := r.Start("w1", base, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateRestore(ctx(t), r); err != nil {
+		t.Fatal(err)
+	}
+	if err := stale.Start("w2", base, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateRestore(ctx(t), stale); !errors.Is(err, catalog.ErrConflict) {
+		t.Fatalf("stale restore update: got %v, want ErrConflict", err)
+	}
+	missing := catalog.NewRestore(tn, catalog.NewID(base), "", catalog.ModeMerge, false, base)
+	missing.ETag = r.ETag
+	if err := s.UpdateRestore(ctx(t), missing); !errors.Is(err, catalog.ErrNotFound) {
+		t.Fatalf("update of a missing restore: got %v, want ErrNotFound", err)
+	}
+}

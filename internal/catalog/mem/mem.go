@@ -1,0 +1,163 @@
+// Package mem is an in-memory [catalog.Store] for tests of the code built on
+// the catalog. It follows the same contract as the Table Storage adapter
+// (catalog/catalogtest proves it): conditional writes, ETags, newest-first
+// paging.
+package mem
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twinit/byok-backup/internal/catalog"
+)
+
+var _ catalog.Store = (*Store)(nil)
+
+type key struct{ tenant, id string }
+
+// Store is safe for concurrent use. The zero value is not usable; call [New].
+type Store struct {
+	mu       sync.Mutex
+	version  int
+	backups  map[key]*catalog.Backup
+	restores map[key]*catalog.Restore
+}
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{backups: map[key]*catalog.Backup{}, restores: map[key]*catalog.Restore{}}
+}
+
+func (s *Store) nextETag() string {
+	s.version++
+	return `W/"` + strconv.Itoa(s.version) + `"`
+}
+
+func (s *Store) CreateBackup(ctx context.Context, b *catalog.Backup) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := key{b.Tenant, b.BackupID}
+	if _, ok := s.backups[k]; ok {
+		return fmt.Errorf("failed to create backup %s: %w", b.BackupID, catalog.ErrExists)
+	}
+	b.Normalize()
+	b.ETag = s.nextETag()
+	s.backups[k] = b.Clone()
+	return nil
+}
+
+func (s *Store) GetBackup(ctx context.Context, tenant, backupID string) (*catalog.Backup, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.backups[key{tenant, backupID}]
+	if !ok {
+		return nil, fmt.Errorf("failed to read backup %s: %w", backupID, catalog.ErrNotFound)
+	}
+	return b.Clone(), nil
+}
+
+func (s *Store) UpdateBackup(ctx context.Context, b *catalog.Backup) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := key{b.Tenant, b.BackupID}
+	cur, ok := s.backups[k]
+	if !ok {
+		return fmt.Errorf("failed to update backup %s: %w", b.BackupID, catalog.ErrNotFound)
+	}
+	if cur.ETag != b.ETag {
+		return fmt.Errorf("failed to update backup %s: %w", b.BackupID, catalog.ErrConflict)
+	}
+	b.Normalize()
+	b.ETag = s.nextETag()
+	s.backups[k] = b.Clone()
+	return nil
+}
+
+func (s *Store) ListBackups(ctx context.Context, tenant string, opts catalog.ListOptions) (catalog.BackupPage, error) {
+	after, err := catalog.DecodeToken(opts.ContinuationToken)
+	if err != nil {
+		return catalog.BackupPage{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var all []*catalog.Backup
+	for k, b := range s.backups {
+		if k.tenant == tenant && (after == "" || k.id < after) {
+			all = append(all, b)
+		}
+	}
+	slices.SortFunc(all, func(a, b *catalog.Backup) int { return -strings.Compare(a.BackupID, b.BackupID) })
+	var page catalog.BackupPage
+	n := opts.PageSize()
+	if len(all) > n {
+		all = all[:n]
+		page.ContinuationToken = catalog.EncodeToken(all[n-1].BackupID)
+	}
+	for _, b := range all {
+		page.Backups = append(page.Backups, b.Clone())
+	}
+	return page, nil
+}
+
+func (s *Store) StaleBackups(ctx context.Context, before time.Time) ([]*catalog.Backup, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*catalog.Backup
+	for _, b := range s.backups {
+		if b.Status == catalog.StatusRunning && b.HeartbeatAt.Before(before) {
+			out = append(out, b.Clone())
+		}
+	}
+	slices.SortFunc(out, func(a, b *catalog.Backup) int {
+		if c := strings.Compare(a.Tenant, b.Tenant); c != 0 {
+			return c
+		}
+		return strings.Compare(a.BackupID, b.BackupID)
+	})
+	return out, nil
+}
+
+func (s *Store) CreateRestore(ctx context.Context, r *catalog.Restore) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := key{r.Tenant, r.RestoreID}
+	if _, ok := s.restores[k]; ok {
+		return fmt.Errorf("failed to create restore %s: %w", r.RestoreID, catalog.ErrExists)
+	}
+	r.Normalize()
+	r.ETag = s.nextETag()
+	s.restores[k] = r.Clone()
+	return nil
+}
+
+func (s *Store) GetRestore(ctx context.Context, tenant, restoreID string) (*catalog.Restore, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.restores[key{tenant, restoreID}]
+	if !ok {
+		return nil, fmt.Errorf("failed to read restore %s: %w", restoreID, catalog.ErrNotFound)
+	}
+	return r.Clone(), nil
+}
+
+func (s *Store) UpdateRestore(ctx context.Context, r *catalog.Restore) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := key{r.Tenant, r.RestoreID}
+	cur, ok := s.restores[k]
+	if !ok {
+		return fmt.Errorf("failed to update restore %s: %w", r.RestoreID, catalog.ErrNotFound)
+	}
+	if cur.ETag != r.ETag {
+		return fmt.Errorf("failed to update restore %s: %w", r.RestoreID, catalog.ErrConflict)
+	}
+	r.Normalize()
+	r.ETag = s.nextETag()
+	s.restores[k] = r.Clone()
+	return nil
+}

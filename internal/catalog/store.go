@@ -1,0 +1,87 @@
+package catalog
+
+import (
+	"context"
+	"encoding/base64"
+	"strings"
+	"time"
+)
+
+// Store is the backup and restore catalog. Implementations: catalog/aztable
+// (Table Storage) and catalog/mem (tests); both pass catalog/catalogtest.
+//
+// Writes are conditional: Create fails with ErrExists if the id is taken,
+// Update with ErrConflict if the row's ETag changed since it was read. Both
+// set the argument's ETag to the new version on success.
+type Store interface {
+	CreateBackup(ctx context.Context, b *Backup) error
+	GetBackup(ctx context.Context, tenant, backupID string) (*Backup, error)
+	UpdateBackup(ctx context.Context, b *Backup) error
+	// ListBackups returns one page of a tenant's backups, newest first.
+	ListBackups(ctx context.Context, tenant string, opts ListOptions) (BackupPage, error)
+	// StaleBackups returns running backups, of every tenant, whose heartbeat
+	// is older than before: their worker probably crashed.
+	StaleBackups(ctx context.Context, before time.Time) ([]*Backup, error)
+
+	CreateRestore(ctx context.Context, r *Restore) error
+	GetRestore(ctx context.Context, tenant, restoreID string) (*Restore, error)
+	UpdateRestore(ctx context.Context, r *Restore) error
+}
+
+// Page size limits for ListBackups.
+const (
+	DefaultMaxResults = 50
+	MaxMaxResults     = 1000
+)
+
+// ListOptions select a page. The zero value is the first page of
+// DefaultMaxResults.
+type ListOptions struct {
+	MaxResults        int    // ≤ 0 means DefaultMaxResults; above MaxMaxResults is clamped
+	ContinuationToken string // from the previous BackupPage; empty for the first page
+}
+
+// PageSize is the effective page size.
+func (o ListOptions) PageSize() int {
+	switch {
+	case o.MaxResults <= 0:
+		return DefaultMaxResults
+	case o.MaxResults > MaxMaxResults:
+		return MaxMaxResults
+	}
+	return o.MaxResults
+}
+
+// BackupPage is one page of ListBackups.
+type BackupPage struct {
+	Backups []*Backup
+	// ContinuationToken is empty on the last page.
+	ContinuationToken string
+}
+
+// tokenPrefix versions the token so its encoding can change later.
+const tokenPrefix = "v1."
+
+// EncodeToken makes the opaque continuation token that resumes a newest-first
+// listing after (that is, older than) the backup lastID. Because ids sort by
+// time, the page boundary stays put when newer backups are added meanwhile.
+func EncodeToken(lastID string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(tokenPrefix + lastID))
+}
+
+// DecodeToken returns the id a token resumes after; an empty token is the
+// first page (""). Anything this package did not issue is ErrInvalidToken.
+func DecodeToken(token string) (string, error) {
+	if token == "" {
+		return "", nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		return "", ErrInvalidToken
+	}
+	id, ok := strings.CutPrefix(string(raw), tokenPrefix)
+	if !ok || !ValidID(id) {
+		return "", ErrInvalidToken
+	}
+	return id, nil
+}
