@@ -64,6 +64,9 @@ func (e *Emulator) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			"AKV10032: Invalid issuer. Expected one of https://sts.windows.net/%s/, found https://sts.windows.net/%s/.", v.tenant, c.tenant))
 		return
 	}
+	// Route first so that the log names the operation even when a fault answers.
+	rt, routeErr := parseRoute(r.Method, r.URL.Path)
+	rec.Op = rt.op
 	if aerr, retryAfter := e.takeFault(vaultName); aerr != nil {
 		if retryAfter {
 			w.Header().Set("Retry-After", "1")
@@ -75,10 +78,8 @@ func (e *Emulator) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
-	rt, aerr := parseRoute(r.Method, r.URL.Path)
-	rec.Op = rt.op
-	if aerr != nil {
-		writeError(w, aerr)
+	if routeErr != nil {
+		writeError(w, routeErr)
 		return
 	}
 	if aerr := e.authorize(v, c, rt.op); aerr != nil {
