@@ -1,0 +1,137 @@
+// Package config reads the service's settings (contract §4) from the
+// environment, validates all of them at startup and reports every problem
+// at once, one sentence per setting. Secrets are tagged json:"-" so the
+// startup dump ([Config.LogValue]) can't show them.
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Credential kinds (contract §4).
+const (
+	CredManagedIdentity = "managed-identity"
+	CredEmulator        = "emulator"
+	CredFederated       = "federated"
+	CredSecret          = "secret"
+	CredCertificate     = "certificate"
+)
+
+// Config is the effective configuration.
+type Config struct {
+	// Port is FUNCTIONS_CUSTOMHANDLER_PORT: the handler listens on 127.0.0.1:Port.
+	Port int `json:"port"`
+	// FunctionTimeout is FUNCTION_TIMEOUT; it must equal host.json's
+	// functionTimeout, since server timeouts and invocation deadlines derive from it.
+	FunctionTimeout time.Duration `json:"functionTimeout"`
+	LogLevel        slog.Level    `json:"logLevel"`
+
+	Storage Storage `json:"storage"`
+	Names   Names   `json:"names"`
+
+	BackupSchedule      string `json:"backupSchedule"`
+	ByokMonitorSchedule string `json:"byokMonitorSchedule"`
+
+	PlatformKeyID            string `json:"platformKeyId"`
+	PlatformCredential       string `json:"platformCredential"`
+	PlatformIdentityClientID string `json:"platformIdentityClientId,omitempty"`
+
+	ByokAppClientID               string `json:"byokAppClientId"`
+	ByokCredential                string `json:"byokCredential"`
+	ByokFederatedIdentityClientID string `json:"byokFederatedIdentityClientId,omitempty"`
+	ByokClientSecret              string `json:"-"` // secret
+	ByokClientCertificatePath     string `json:"byokClientCertificatePath,omitempty"`
+
+	KeyVaultURLTemplate string `json:"keyVaultUrlTemplate"`
+	KeyVaultCAFile      string `json:"keyVaultCaFile,omitempty"`
+
+	Auth Auth `json:"auth"`
+
+	BackupChunkSize        int `json:"backupChunkSize"`
+	BackupParallelism      int `json:"backupParallelism"`
+	ByokMonitorConcurrency int `json:"byokMonitorConcurrency"`
+}
+
+// Auth is the caller-identity settings (contract §2).
+type Auth struct {
+	Issuer      string `json:"issuer"`
+	Audience    string `json:"audience"`
+	JWKSURL     string `json:"jwksUrl"`
+	TenantClaim string `json:"tenantClaim"`
+	RolesClaim  string `json:"rolesClaim"`
+}
+
+// Names are the storage names of contract §3, each overridable.
+type Names struct {
+	TableTenants      string `json:"tableTenants"`
+	TableAssets       string `json:"tableAssets"`
+	TableByokSettings string `json:"tableByokSettings"`
+	TableBackups      string `json:"tableBackups"`
+	TableRestores     string `json:"tableRestores"`
+	TableKeyAudit     string `json:"tableKeyAudit"`
+	ContainerAssets   string `json:"containerAssets"`
+	ContainerBackups  string `json:"containerBackups"`
+	// QueueBackupJobs and QueueRestoreJobs are where jobs are enqueued; the
+	// triggers in functions/*/function.json name the queues literally, so an
+	// override must be matched there.
+	QueueBackupJobs  string `json:"queueBackupJobs"`
+	QueueRestoreJobs string `json:"queueRestoreJobs"`
+}
+
+// Defaults.
+const (
+	DefaultBackupSchedule      = "0 0 2 * * *"
+	DefaultByokMonitorSchedule = "0 */15 * * * *"
+	DefaultKeyVaultURLTemplate = "https://{vault}.vault.azure.net/"
+	DefaultFunctionTimeout     = 30 * time.Minute
+	KiB                        = 1 << 10
+	MiB                        = 1 << 20
+	DefaultBackupChunkSize     = 4 * MiB
+	// ChunkAlign keeps chunks a whole number of 64 KiB units, so chunk
+	// blobs split evenly into staged blocks.
+	ChunkAlign                    = 64 * KiB
+	MinBackupChunkSize            = 1 * MiB
+	MaxBackupChunkSize            = 8 * MiB
+	DefaultBackupParallelism      = 4
+	MaxBackupParallelism          = 32
+	DefaultByokMonitorConcurrency = 16
+	MaxByokMonitorConcurrency     = 64
+)
+
+// Error lists every invalid setting; Problems are ready to log one by one.
+type Error struct {
+	Problems []string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("invalid configuration (%d problems): %s", len(e.Problems), strings.Join(e.Problems, "; "))
+}
+
+// ErrInvalid is matched by errors.Is on any *Error.
+var ErrInvalid = errors.New("invalid configuration")
+
+// Is lets errors.Is(err, ErrInvalid) match.
+func (e *Error) Is(target error) bool { return target == ErrInvalid }
+
+// Dump is the effective configuration without secrets: the JSON form of
+// c, in which secrets are tagged json:"-" and so can't appear.
+func (c Config) Dump() map[string]any {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return map[string]any{"error": "config could not be encoded"}
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return map[string]any{"error": "config could not be encoded"}
+	}
+	m["functionTimeout"] = c.FunctionTimeout.String()
+	return m
+}
+
+// LogValue makes slog log [Config.Dump].
+func (c Config) LogValue() slog.Value { return slog.AnyValue(c.Dump()) }
