@@ -1,0 +1,196 @@
+package byok
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/twinit/byok-backup/internal/errcode"
+)
+
+const (
+	goodVault   = "contoso-kv"
+	goodKey     = "twinit-backup"
+	goodTenant  = "18a5c4b2-84a8-4acb-8db8-fc7073207415"
+	goodVersion = "0123456789abcdef0123456789ABCDEF"
+)
+
+func TestSettingsCheck(t *testing.T) {
+	good := Settings{KeyVaultName: goodVault, KeyName: goodKey, TenantID: goodTenant}
+	if err := good.Check(); err != nil {
+		t.Fatalf("good settings: %v", err)
+	}
+	pinned := good
+	pinned.KeyVersion = goodVersion
+	if err := pinned.Check(); err != nil {
+		t.Fatalf("pinned settings: %v", err)
+	}
+	bad := map[string]func(*Settings){
+		"keyVaultName=short":         func(s *Settings) { s.KeyVaultName = "kv" },
+		"keyVaultName=long":          func(s *Settings) { s.KeyVaultName = strings.Repeat("a", 25) },
+		"keyVaultName=digitFirst":    func(s *Settings) { s.KeyVaultName = "1kv-name" },
+		"keyVaultName=doubleHyphen":  func(s *Settings) { s.KeyVaultName = "my--kv" },
+		"keyVaultName=hyphenLast":    func(s *Settings) { s.KeyVaultName = "mykv-" },
+		"keyVaultName=dot":           func(s *Settings) { s.KeyVaultName = "evil.com" },
+		"keyVaultName=urlish":        func(s *Settings) { s.KeyVaultName = "a/../b" },
+		"keyName=empty":           func(s *Settings) { s.KeyName = "" },
+		"keyName=long":            func(s *Settings) { s.KeyName = strings.Repeat("k", 128) },
+		"keyName=underscore":      func(s *Settings) { s.KeyName = "my_key" },
+		"keyName=slash":           func(s *Settings) { s.KeyName = "k/v" },
+		"tenantId=empty":      func(s *Settings) { s.TenantID = "" },
+		"tenantId=braces":     func(s *Settings) { s.TenantID = "{" + goodTenant + "}" },
+		"tenantId=notHex":     func(s *Settings) { s.TenantID = "18a5c4b2-84a8-4acb-8db8-fc707320741z" },
+		"keyVersion=short":    func(s *Settings) { s.KeyVersion = "0123" },
+		"keyVersion=notHex":   func(s *Settings) { s.KeyVersion = strings.Repeat("g", 32) },
+		"keyVersion=withPath": func(s *Settings) { s.KeyVersion = "0123456789abcdef/123456789abcdef" },
+	}
+	for name, mutate := range bad {
+		t.Run(name, func(t *testing.T) {
+			s := good
+			mutate(&s)
+			err := s.Check()
+			if errcode.CodeOf(err) != errcode.InvalidRequest {
+				t.Fatalf("Check() = %v, want InvalidRequest", err)
+			}
+			field, _, _ := strings.Cut(name, "=")
+			if _, msg := errcode.Public(err); !strings.HasPrefix(msg, field+" ") {
+				t.Fatalf("message %q does not name the field %s", msg, field)
+			}
+		})
+	}
+}
+
+func TestRequestFallbackDefault(t *testing.T) {
+	f := false
+	for _, tc := range []struct {
+		in   *bool
+		want bool
+	}{{nil, true}, {&f, false}} {
+		set, err := Request{KeyVaultName: goodVault, KeyName: goodKey, TenantID: goodTenant, FallbackToPlatformKey: tc.in}.Settings()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if set.FallbackToPlatformKey != tc.want {
+			t.Fatalf("fallback from %v = %v, want %v", tc.in, set.FallbackToPlatformKey, tc.want)
+		}
+	}
+}
+
+func TestCheckTenant(t *testing.T) {
+	for _, ok := range []string{"a", "acme", "acme-sandbox", "0", strings.Repeat("a", 63)} {
+		if err := checkTenant(ok); err != nil {
+			t.Errorf("checkTenant(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "-a", "a-", "Acme", "a_b", strings.Repeat("a", 64), "a/b"} {
+		if errcode.CodeOf(checkTenant(bad)) != errcode.InvalidRequest {
+			t.Errorf("checkTenant(%q) accepted", bad)
+		}
+	}
+}
+
+func TestPrecondition(t *testing.T) {
+	absent := Record{Tenant: "acme"}
+	stored := Record{Tenant: "acme", Version: 3, etag: "W/\"x\""}
+	for _, tc := range []struct {
+		ifMatch string
+		rec     Record
+		ok      bool
+	}{
+		{"", absent, true}, {"", stored, true},
+		{`"0"`, absent, true}, {`"0"`, stored, false},
+		{`"3"`, stored, true}, {`W/"3"`, stored, true}, {`"2", "3"`, stored, true}, {`"2"`, stored, false},
+		{"*", stored, true}, {"*", absent, false}, {"3", stored, false},
+	} {
+		err := precondition(tc.ifMatch, tc.rec)
+		if (err == nil) != tc.ok {
+			t.Errorf("precondition(%q, version %d stored=%v) = %v, want ok=%v", tc.ifMatch, tc.rec.Version, tc.rec.stored(), err, tc.ok)
+		}
+		if err != nil && errcode.CodeOf(err) != errcode.Conflict {
+			t.Errorf("precondition(%q) code = %s, want Conflict", tc.ifMatch, errcode.CodeOf(err))
+		}
+	}
+}
+
+func TestDecodeBody(t *testing.T) {
+	for _, tc := range []struct {
+		body    string
+		present bool
+		ok      bool
+	}{
+		{"", false, true},
+		{"  \n", false, true},
+		{`{"keyVaultName":"a"}`, true, true},
+		{`{"keyVaultName":"a"} `, true, true},
+		{`{"keyVaultName":"a"}{}`, true, false},
+		{`{"keyVaultName":"a"}}`, true, false},
+		{`{"keyVaultName":1}`, true, false},
+		{`{"unknown":1}`, true, false},
+		{`{"keyVaultName":`, true, false},
+		{`[]`, true, false},
+		{`{"keyVaultName":"` + strings.Repeat("a", maxBody) + `"}`, true, false},
+	} {
+		name := tc.body
+		if len(name) > 40 {
+			name = fmt.Sprintf("len=%d", len(name))
+		}
+		t.Run(name, func(t *testing.T) {
+			var req Request
+			r := httptest.NewRequest(http.MethodPut, "/", strings.NewReader(tc.body))
+			present, err := decodeBody(httptest.NewRecorder(), r, &req)
+			if tc.ok != (err == nil) {
+				t.Fatalf("err = %v, want ok=%v", err, tc.ok)
+			}
+			if err != nil && errcode.CodeOf(err) != errcode.InvalidRequest {
+				t.Fatalf("code = %s, want InvalidRequest", errcode.CodeOf(err))
+			}
+			if err == nil && present != tc.present {
+				t.Fatalf("present = %v, want %v", present, tc.present)
+			}
+		})
+	}
+}
+
+// FuzzDecodeSettings feeds untrusted request bodies through the decoder and
+// the field checks: they must never panic, and anything they accept must be
+// a valid settings object whose vault name yields a URL in the template's
+// host.
+func FuzzDecodeSettings(f *testing.F) {
+	f.Add([]byte(`{"keyVaultName":"contoso-kv","keyName":"twinit-backup","tenantId":"` + goodTenant + `"}`))
+	f.Add([]byte(`{"keyVaultName":"contoso-kv","keyName":"k","tenantId":"` + goodTenant + `","keyVersion":"` + goodVersion + `","fallbackToPlatformKey":false}`))
+	f.Add([]byte(`{"keyVaultName":"evil.com/x","keyName":"k","tenantId":"x"}`))
+	f.Add([]byte(`{"keyVaultName":"a\u0000b"}`))
+	f.Add([]byte(`not json`))
+	f.Add([]byte(``))
+	svc := &Service{template: "https://{vault}.vault.azure.net/"}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var req Request
+		r := httptest.NewRequest(http.MethodPut, "/", strings.NewReader(string(body)))
+		present, err := decodeBody(httptest.NewRecorder(), r, &req)
+		if err != nil {
+			if errcode.CodeOf(err) != errcode.InvalidRequest {
+				t.Fatalf("decode error code %s", errcode.CodeOf(err))
+			}
+			return
+		}
+		if !present {
+			return
+		}
+		set, err := req.Settings()
+		if err != nil {
+			if errcode.CodeOf(err) != errcode.InvalidRequest {
+				t.Fatalf("check error code %s", errcode.CodeOf(err))
+			}
+			return
+		}
+		ref, err := svc.ref(set)
+		if err != nil {
+			t.Fatalf("accepted settings %+v build no URL: %v", set, err)
+		}
+		if want := "https://" + strings.ToLower(set.KeyVaultName) + ".vault.azure.net/"; ref.VaultURL != want {
+			t.Fatalf("vault URL %q, want %q", ref.VaultURL, want)
+		}
+	})
+}
