@@ -1,0 +1,164 @@
+package assets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/twinit/byok-backup/internal/errcode"
+)
+
+// File is one of a tenant's blobs: its tenant-relative path, size and the
+// properties a restore keeps.
+type File struct {
+	// Path is the blob name without the `<tenant>/` prefix.
+	Path string
+	// Size is the content length in bytes.
+	Size               int64
+	ContentType        string
+	ContentEncoding    string
+	ContentLanguage    string
+	ContentDisposition string
+	CacheControl       string
+	// Metadata is the blob's user metadata, names as the listing spells them.
+	Metadata map[string]string
+	// ETag is the listed version, used by [Store.OpenFile] to read exactly
+	// that version. It is not part of the backup format.
+	ETag string
+}
+
+// ErrFileChanged reports that a file changed between listing and reading;
+// the backup that read it should be retried.
+var ErrFileChanged = errors.New("file changed while it was being backed up")
+
+// ErrFileGone reports that a listed file was deleted before it was read.
+var ErrFileGone = errors.New("file deleted while it was being backed up")
+
+// prefix is the blob name prefix of a tenant's files. The trailing slash
+// keeps tenant "a" from matching "ab/…" or "a-b/…".
+func prefix(tenant string) string { return tenant + "/" }
+
+// Files yields the tenant's files in name order, one listing page in
+// memory at a time. It stops at the first error, which it yields.
+func (s *Store) Files(ctx context.Context, tenant string) iter.Seq2[File, error] {
+	return func(yield func(File, error) bool) {
+		if err := CheckTenant(tenant); err != nil {
+			yield(File{}, err)
+			return
+		}
+		pre := prefix(tenant)
+		pager := s.files.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{
+			Prefix:     to.Ptr(pre),
+			Include:    container.ListBlobsInclude{Metadata: true},
+			MaxResults: to.Ptr(s.opts.FilePageSize),
+		})
+		for pager.More() {
+			page, err := pager.NextPage(ctx)
+			if err != nil {
+				if bloberror.HasCode(err, bloberror.ContainerNotFound) {
+					return
+				}
+				yield(File{}, errcode.Wrap(fmt.Errorf("failed to list files of tenant %q: %w", tenant, err),
+					errcode.ServiceUnavailable, "The tenant's files could not be listed in blob storage. Try again later."))
+				return
+			}
+			for _, it := range page.Segment.BlobItems {
+				f, err := fileFromItem(it, pre)
+				if err != nil {
+					yield(File{}, err)
+					return
+				}
+				if !yield(f, nil) {
+					return
+				}
+			}
+		}
+	}
+}
+
+func fileFromItem(it *container.BlobItem, pre string) (File, error) {
+	name := deref(it.Name)
+	if !strings.HasPrefix(name, pre) || it.Properties == nil {
+		return File{}, fmt.Errorf("listing under %q returned blob %q", pre, name)
+	}
+	p := it.Properties
+	f := File{
+		Path:               name[len(pre):],
+		Size:               derefInt(p.ContentLength),
+		ContentType:        deref(p.ContentType),
+		ContentEncoding:    deref(p.ContentEncoding),
+		ContentLanguage:    deref(p.ContentLanguage),
+		ContentDisposition: deref(p.ContentDisposition),
+		CacheControl:       deref(p.CacheControl),
+	}
+	if p.ETag != nil {
+		f.ETag = string(*p.ETag)
+	}
+	if len(it.Metadata) > 0 {
+		f.Metadata = make(map[string]string, len(it.Metadata))
+		for k, v := range it.Metadata {
+			f.Metadata[k] = deref(v)
+		}
+	}
+	return f, nil
+}
+
+// OpenFile streams the content of f as listed: the read is conditional on
+// f.ETag (when set), so a file rewritten since the listing fails with
+// [ErrFileChanged] instead of mixing versions. Interrupted reads resume
+// (azblob's retry reader, same ETag). The caller closes the reader.
+func (s *Store) OpenFile(ctx context.Context, tenant string, f File) (io.ReadCloser, error) {
+	if err := CheckTenant(tenant); err != nil {
+		return nil, err
+	}
+	opts := &blob.DownloadStreamOptions{}
+	if f.ETag != "" {
+		etag := azcore.ETag(f.ETag)
+		opts.AccessConditions = &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: &etag}}
+	}
+	resp, err := s.files.NewBlobClient(prefix(tenant)+f.Path).DownloadStream(ctx, opts)
+	switch {
+	case bloberror.HasCode(err, bloberror.ConditionNotMet):
+		return nil, fmt.Errorf("failed to read file %q of tenant %q: %w", f.Path, tenant, ErrFileChanged)
+	case bloberror.HasCode(err, bloberror.BlobNotFound):
+		return nil, fmt.Errorf("failed to read file %q of tenant %q: %w", f.Path, tenant, ErrFileGone)
+	case err != nil:
+		return nil, errcode.Wrap(fmt.Errorf("failed to read file %q of tenant %q: %w", f.Path, tenant, err),
+			errcode.ServiceUnavailable, "A tenant file could not be read from blob storage. Try again later.")
+	}
+	return resp.NewRetryReader(ctx, &blob.RetryReaderOptions{MaxRetries: 3}), nil
+}
+
+// DeleteFile removes one of the tenant's files; a missing file is not an error.
+func (s *Store) DeleteFile(ctx context.Context, tenant, path string) error {
+	if err := CheckTenant(tenant); err != nil {
+		return err
+	}
+	_, err := s.files.NewBlobClient(prefix(tenant)+path).Delete(ctx, nil)
+	if err != nil && !bloberror.HasCode(err, bloberror.BlobNotFound) {
+		return fmt.Errorf("failed to delete file %q of tenant %q: %w", path, tenant, err)
+	}
+	return nil
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+func derefInt(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}

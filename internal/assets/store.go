@@ -1,0 +1,126 @@
+package assets
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"regexp"
+	"sync"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/twinit/byok-backup/internal/errcode"
+)
+
+// Store reads and writes tenants' assets: records in one table (contract
+// §3: `Assets`, PartitionKey = tenant) and files in one container
+// (`assets`, blobs `<tenant>/<path>`). It holds no mutable state; one Store
+// serves any number of goroutines.
+type Store struct {
+	table *aztables.Client
+	files *container.Client
+	opts  Options
+	log   *slog.Logger
+	// blocks recycles upload buffers of BlockSize bytes across files.
+	blocks sync.Pool
+}
+
+// Options tune a [Store]. Zero fields take the defaults.
+type Options struct {
+	// RecordPageSize is the number of entities per table listing page
+	// (default and maximum 1000, the service's).
+	RecordPageSize int32
+	// FilePageSize is the number of blobs per listing page (default 1000,
+	// maximum 5000).
+	FilePageSize int32
+	// BatchSize is the number of operations per table transaction (default
+	// and maximum 100, the service's).
+	BatchSize int
+	// BlockSize is the upload block size and the largest file sent in one
+	// request (default 4 MiB). Upload memory is BlockSize × UploadConcurrency.
+	BlockSize int
+	// UploadConcurrency is the number of blocks of one file in flight
+	// (default 2: Azurite gains nothing above 2–4).
+	UploadConcurrency int
+	// Logger receives warnings (batch fallbacks); default slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *Options) withDefaults() Options {
+	var d Options
+	if o != nil {
+		d = *o
+	}
+	if d.RecordPageSize <= 0 || d.RecordPageSize > 1000 {
+		d.RecordPageSize = 1000
+	}
+	if d.FilePageSize <= 0 || d.FilePageSize > 5000 {
+		d.FilePageSize = 1000
+	}
+	if d.BatchSize <= 0 || d.BatchSize > 100 {
+		d.BatchSize = 100
+	}
+	if d.BlockSize <= 0 {
+		d.BlockSize = 4 << 20
+	}
+	if d.UploadConcurrency <= 0 {
+		d.UploadConcurrency = 2
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	return d
+}
+
+// New returns a Store over the assets table and the assets container.
+// Both clients are built by the caller (handler/main.go); nil opts means
+// defaults.
+func New(table *aztables.Client, files *container.Client, opts *Options) *Store {
+	o := opts.withDefaults()
+	return &Store{table: table, files: files, opts: o, log: o.Logger}
+}
+
+// Ensure creates the table and the container if they don't exist, so a
+// restore into a fresh account (or the local demo) has somewhere to write.
+func (s *Store) Ensure(ctx context.Context) error {
+	if _, err := s.table.CreateTable(ctx, nil); err != nil && !hasTableCode(err, aztables.TableAlreadyExists) {
+		return errcode.Wrap(err, errcode.ServiceUnavailable, "The assets table could not be created. Check the storage account and try again.")
+	}
+	if _, err := s.files.Create(ctx, nil); err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
+		return errcode.Wrap(err, errcode.ServiceUnavailable, "The assets container could not be created. Check the storage account and try again.")
+	}
+	return nil
+}
+
+// Counts are a backup's or restore's totals, named as the contract's
+// `records`, `files` and `bytes` (file content bytes).
+type Counts struct {
+	Records int64 `json:"records"`
+	Files   int64 `json:"files"`
+	Bytes   int64 `json:"bytes"`
+}
+
+var tenantRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// CheckTenant returns an InvalidRequest error unless id is a tenant id
+// (contract §3). Every Store method checks its tenant: ids end up in
+// OData filters and blob prefixes.
+func CheckTenant(id string) error {
+	if !tenantRE.MatchString(id) {
+		return errcode.New(errcode.InvalidRequest, "%q is not a tenant id: use 1 to 63 lowercase letters, digits and inner hyphens.", id)
+	}
+	return nil
+}
+
+func hasTableCode(err error, code aztables.TableErrorCode) bool {
+	var re *azcore.ResponseError
+	return errors.As(err, &re) && re.ErrorCode == string(code)
+}
+
+// isTableMissing reports a query on a table that doesn't exist: a tenant
+// with no records yet, not a failure.
+func isTableMissing(err error) bool {
+	return hasTableCode(err, aztables.TableNotFound) || hasTableCode(err, aztables.ResourceNotFound)
+}

@@ -1,0 +1,172 @@
+package assets
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/twinit/byok-backup/internal/errcode"
+)
+
+// maxBatchBytes keeps a transaction under the service's 4 MiB payload
+// limit with room for the multipart framing.
+const maxBatchBytes = 3 << 20
+
+// RecordWriter upserts records into one tenant's partition in
+// transactions of up to [Options.BatchSize] entities. Each upsert replaces
+// the whole entity, so the stored record is exactly the given one (no
+// properties left over from before). It is not safe for concurrent use.
+type RecordWriter struct {
+	s       *Store
+	tenant  string
+	batch   []aztables.TransactionAction
+	keys    []string
+	size    int
+	written int64
+}
+
+// NewRecordWriter returns a writer into tenant's partition. Call
+// [RecordWriter.Flush] at the end.
+func (s *Store) NewRecordWriter(tenant string) (*RecordWriter, error) {
+	if err := CheckTenant(tenant); err != nil {
+		return nil, err
+	}
+	return &RecordWriter{s: s, tenant: tenant}, nil
+}
+
+// Put queues r and submits a transaction when the batch is full.
+func (w *RecordWriter) Put(ctx context.Context, r Record) error {
+	if err := r.Validate(); err != nil {
+		return fmt.Errorf("record %q can't be written: %w", r.RowKey, err)
+	}
+	body, err := entityJSON(w.tenant, r)
+	if err != nil {
+		return err
+	}
+	if len(w.batch) > 0 && w.size+len(body) > maxBatchBytes {
+		if err := w.Flush(ctx); err != nil {
+			return err
+		}
+	}
+	w.batch = append(w.batch, aztables.TransactionAction{ActionType: aztables.TransactionTypeInsertReplace, Entity: body})
+	w.keys = append(w.keys, r.RowKey)
+	w.size += len(body)
+	if len(w.batch) >= w.s.opts.BatchSize {
+		return w.Flush(ctx)
+	}
+	return nil
+}
+
+// Flush submits the queued records. When the transaction fails it retries
+// each record on its own, so one bad record can't hide which one it was,
+// and returns the first single failure.
+func (w *RecordWriter) Flush(ctx context.Context) error {
+	if len(w.batch) == 0 {
+		return nil
+	}
+	batch, keys := w.batch, w.keys
+	w.batch, w.keys, w.size = w.batch[:0:0], w.keys[:0:0], 0
+	_, err := w.s.table.SubmitTransaction(ctx, batch, nil)
+	if err == nil {
+		w.written += int64(len(batch))
+		return nil
+	}
+	w.s.log.WarnContext(ctx, "record transaction failed, upserting one by one",
+		"tenant", w.tenant, "records", len(batch), "error", err)
+	var first error
+	failed := 0
+	for i, a := range batch {
+		_, uerr := w.s.table.UpsertEntity(ctx, a.Entity, &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace})
+		if uerr != nil {
+			failed++
+			if first == nil {
+				first = fmt.Errorf("failed to upsert record %q of tenant %q: %w", keys[i], w.tenant, uerr)
+			}
+			continue
+		}
+		w.written++
+	}
+	if first != nil {
+		return errcode.Wrap(first, errcode.ServiceUnavailable,
+			"%d of %d records could not be written to the target tenant's table; the restore can be retried.", failed, len(batch))
+	}
+	return nil
+}
+
+// Written is the number of records stored so far.
+func (w *RecordWriter) Written() int64 { return w.written }
+
+// dateTimeLayout writes the service's 7 fractional digits (100 ns ticks).
+const dateTimeLayout = "2006-01-02T15:04:05.0000000Z"
+
+// entityJSON renders the entity with every non-obvious type annotated:
+// Double always (a whole double would otherwise be stored as Int32),
+// Int64, DateTime, Guid and Binary as the service requires.
+func entityJSON(tenant string, r Record) ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteString(`{"PartitionKey":`)
+	writeJSONString(&b, tenant)
+	b.WriteString(`,"RowKey":`)
+	writeJSONString(&b, r.RowKey)
+	for _, p := range r.Properties {
+		b.WriteByte(',')
+		writeJSONString(&b, p.Name)
+		b.WriteByte(':')
+		switch v := p.Value.(type) {
+		case string:
+			writeJSONString(&b, v)
+		case int32:
+			b.WriteString(strconv.FormatInt(int64(v), 10))
+		case int64:
+			writeJSONString(&b, strconv.FormatInt(v, 10))
+		case float64:
+			switch {
+			case math.IsNaN(v):
+				b.WriteString(`"NaN"`)
+			case math.IsInf(v, 1):
+				b.WriteString(`"Infinity"`)
+			case math.IsInf(v, -1):
+				b.WriteString(`"-Infinity"`)
+			default:
+				b.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
+			}
+		case bool:
+			b.WriteString(strconv.FormatBool(v))
+		case time.Time:
+			writeJSONString(&b, formatDateTime(v))
+		case []byte:
+			writeJSONString(&b, base64.StdEncoding.EncodeToString(v))
+		default:
+			return nil, fmt.Errorf("property %q has unsupported Go type %T", p.Name, p.Value)
+		}
+		if p.Type != TypeString && p.Type != TypeBoolean && p.Type != TypeInt32 {
+			b.WriteByte(',')
+			writeJSONString(&b, p.Name+"@odata.type")
+			b.WriteByte(':')
+			writeJSONString(&b, p.Type.String())
+		}
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// formatDateTime uses the service's 7 digits, or 9 when the value has
+// sub-tick nanoseconds (an emulator may store them), so nothing is lost.
+func formatDateTime(t time.Time) string {
+	t = t.UTC()
+	if t.Nanosecond()%100 != 0 {
+		return t.Format("2006-01-02T15:04:05.000000000Z")
+	}
+	return t.Format(dateTimeLayout)
+}
+
+func writeJSONString(b *bytes.Buffer, s string) {
+	enc, _ := json.Marshal(s) // a string always marshals
+	b.Write(enc)
+}
