@@ -1,0 +1,131 @@
+package byok
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twinit/byok-backup/internal/credential"
+	"github.com/twinit/byok-backup/internal/keywrap"
+	"github.com/twinit/byok-backup/internal/keywrap/keyvault"
+	"github.com/twinit/byok-backup/internal/kvemu"
+)
+
+const (
+	appID  = "4ab9f542-0305-4d62-94c9-69786fb5d1ec"
+	entraA = "18a5c4b2-84a8-4acb-8db8-fc7073207415"
+	entraB = "7c1e3f0a-1111-4222-8333-944455556666"
+)
+
+// env is one test's world: the Key Vault emulator, a fresh ByokSettings
+// table in the package's Azurite, the real keyvault wrapper and the service.
+type env struct {
+	t       testing.TB
+	emu     *kvemu.Emulator
+	store   *TableStore
+	wrapper *keyvault.Wrapper
+	svc     *Service
+	logs    *logBuffer
+}
+
+type envOptions struct {
+	concurrency  int
+	checkTimeout time.Duration
+	maxRetries   int
+}
+
+func newEnv(t testing.TB, o envOptions) *env {
+	t.Helper()
+	emu := kvemu.TestStart(t)
+	creds, err := credential.New(credential.Options{Mode: credential.Emulator, AppClientID: appID, PlatformMode: credential.Emulator})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.maxRetries == 0 {
+		o.maxRetries = -1 // no retries: faults show at once
+	}
+	w, err := keyvault.New(keyvault.Options{
+		Credentials: creds, ApplicationID: appID, CAPEM: emu.CAPEM(),
+		MaxRetries: o.maxRetries, RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 50 * time.Millisecond,
+		TryTimeout: 5 * time.Second, DialTimeout: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	svc, err := New(Options{
+		Store: newTestStore(t), Validator: NewWrapperValidator(w, nil),
+		VaultURLTemplate: emu.URLTemplate(), AppClientID: appID,
+		Logger:             slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		MonitorConcurrency: o.concurrency, CheckTimeout: o.checkTimeout,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, emu: emu, store: svc.store.(*TableStore), wrapper: w, svc: svc, logs: logs}
+}
+
+// vault creates a vault owned by Entra tenant entraA with an RSA key "k"
+// of bits, and grants the BYOK application get, wrapKey and unwrapKey.
+func (e *env) vault(name string, bits int) (kid string) {
+	e.t.Helper()
+	must(e.t, e.emu.CreateVault(name, entraA, kvemu.AccessPolicy))
+	kid, err := e.emu.CreateKey(name, "k", "RSA", bits, nil)
+	must(e.t, err)
+	must(e.t, e.emu.Grant(name, kvemu.CustomerToken(appID, entraA), "get", "wrapKey", "unwrapKey"))
+	return kid
+}
+
+func settingsFor(vault string) Settings {
+	return Settings{KeyVaultName: vault, KeyName: "k", TenantID: entraA, FallbackToPlatformKey: true}
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func version(kid string) string { return kid[strings.LastIndexByte(kid, '/')+1:] }
+
+// logBuffer collects JSON log lines safely from many goroutines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// records returns the logged records with message msg.
+func (b *logBuffer) records(msg string) []map[string]any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for _, line := range bytes.Split(b.buf.Bytes(), []byte("\n")) {
+		var m map[string]any
+		if json.Unmarshal(line, &m) == nil && m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+var _ keywrap.Wrapper = (*keyvault.Wrapper)(nil)
+
+func bg() context.Context { return context.Background() }
