@@ -1,0 +1,154 @@
+// Package azure is the Azure Blob Storage [blobstore.Store] over one
+// container (`backups`). It classifies every storage error once, here, from
+// status and bloberror codes (never message text): missing blobs become
+// blobstore.ErrNotFound, throttling, timeouts, server errors and broken
+// connections become blobstore.ErrTransient, the rest stays permanent.
+package azure
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/twinit/byok-backup/internal/blobstore"
+)
+
+var _ blobstore.Store = (*Store)(nil)
+
+// Store is safe for concurrent use.
+type Store struct {
+	c *container.Client
+}
+
+// New returns a Store over the container client (constructed by the caller,
+// e.g. service.Client.NewContainerClient("backups")).
+func New(c *container.Client) *Store { return &Store{c: c} }
+
+// CreateContainer creates the container if it is missing; call it once at startup.
+func (s *Store) CreateContainer(ctx context.Context) error {
+	if _, err := s.c.Create(ctx, nil); err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
+		return fmt.Errorf("failed to create container: %w", classify(err))
+	}
+	return nil
+}
+
+func (s *Store) PutBlob(ctx context.Context, name string, data []byte) error {
+	sum := md5.Sum(data)
+	// The transactional MD5 makes the service reject a damaged body; the
+	// stored Content-MD5 lets GetBlob check what it reads. Sending it also
+	// keeps Azurite off its slow CRC64 path (design.md).
+	_, err := s.c.NewBlockBlobClient(name).Upload(ctx, streaming.NopCloser(bytes.NewReader(data)), &blockblob.UploadOptions{
+		TransactionalValidation: blob.TransferValidationTypeMD5(sum[:]),
+		HTTPHeaders: &blob.HTTPHeaders{
+			BlobContentMD5:  sum[:],
+			BlobContentType: ptr("application/octet-stream"),
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("failed to upload blob %s: %w", name, classify(err))
+	}
+	return nil
+}
+
+func (s *Store) GetBlob(ctx context.Context, name string) ([]byte, error) {
+	resp, err := s.c.NewBlobClient(name).DownloadStream(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("failed to download blob %s: %w", name, classify(err))
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read blob %s: %w", name, classify(err))
+	}
+	if len(resp.ContentMD5) == md5.Size {
+		if sum := md5.Sum(data); !bytes.Equal(sum[:], resp.ContentMD5) {
+			// Damaged in transit (the stored copy was checked on upload).
+			return nil, fmt.Errorf("blob %s failed its Content-MD5 check: %w", name, blobstore.ErrTransient)
+		}
+	}
+	return data, nil
+}
+
+func (s *Store) List(ctx context.Context, prefix string, fn func(blobstore.Info) error) error {
+	pager := s.c.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: &prefix})
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("failed to list blobs under %s: %w", prefix, classify(err))
+		}
+		for _, item := range page.Segment.BlobItems {
+			if item.Name == nil {
+				continue
+			}
+			info := blobstore.Info{Name: *item.Name}
+			if item.Properties != nil && item.Properties.ContentLength != nil {
+				info.Size = *item.Properties.ContentLength
+			}
+			if err := fn(info); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Store) DeletePrefix(ctx context.Context, prefix string) (int, error) {
+	// Collect first: deleting while paging could shift the listing.
+	var names []string
+	if err := s.List(ctx, prefix, func(i blobstore.Info) error {
+		names = append(names, i.Name)
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, name := range names {
+		_, err := s.c.NewBlobClient(name).Delete(ctx, nil)
+		switch {
+		case err == nil:
+			n++
+		case bloberror.HasCode(err, bloberror.BlobNotFound):
+		default:
+			return n, fmt.Errorf("failed to delete blob %s: %w", name, classify(err))
+		}
+	}
+	return n, nil
+}
+
+// classify marks err with the blobstore sentinels, keeping it in the chain
+// for logs. Cancellation is the caller's decision, never transient.
+func classify(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) {
+		// No response at all: connection refused or reset, DNS, a body cut
+		// short. The request may well succeed next time.
+		return fmt.Errorf("%w: %w", blobstore.ErrTransient, err)
+	}
+	switch {
+	case bloberror.HasCode(err, bloberror.BlobNotFound):
+		return fmt.Errorf("%w: %w", blobstore.ErrNotFound, err)
+	case bloberror.HasCode(err, bloberror.ServerBusy, bloberror.OperationTimedOut, bloberror.InternalError):
+		return fmt.Errorf("%w: %w", blobstore.ErrTransient, err)
+	}
+	switch re.StatusCode {
+	case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return fmt.Errorf("%w: %w", blobstore.ErrTransient, err)
+	}
+	return err
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,50 @@
+// Package blobstore stores the encrypted backups: one blob per chunk plus a
+// manifest, in the `backups` container (contract §3). [Store] is the small
+// interface the backup and restore pipelines use; blobstore/azure implements
+// it over azblob, blobstore/mem in memory, and blobstore/storetest is the
+// conformance suite both pass. [NewRetry] adds retries with backoff for
+// errors the adapter classified as transient.
+package blobstore
+
+import (
+	"context"
+	"errors"
+)
+
+// Store holds named blobs. Names are '/'-separated; see [Layout].
+type Store interface {
+	// PutBlob writes data under name, replacing any blob of that name (a
+	// retried upload must succeed). The adapter sends Content-MD5 so the
+	// service rejects a body damaged in transit.
+	PutBlob(ctx context.Context, name string, data []byte) error
+	// GetBlob reads a whole blob; a missing blob is ErrNotFound.
+	GetBlob(ctx context.Context, name string) ([]byte, error)
+	// List calls fn for every blob whose name starts with prefix, in
+	// lexicographic name order. An error from fn stops the listing and is
+	// returned.
+	List(ctx context.Context, prefix string, fn func(Info) error) error
+	// DeletePrefix deletes every blob whose name starts with prefix and
+	// returns how many it deleted. Blobs that vanish meanwhile are not errors.
+	DeletePrefix(ctx context.Context, prefix string) (int, error)
+}
+
+// Info describes a listed blob.
+type Info struct {
+	Name string
+	Size int64
+}
+
+var (
+	// ErrNotFound: no blob with that name.
+	ErrNotFound = errors.New("blobstore: blob not found")
+	// ErrTransient marks a failure that may succeed if retried (throttling,
+	// timeouts, server errors, broken connections, a body that failed its
+	// checksum). Anything not marked is permanent.
+	ErrTransient = errors.New("blobstore: transient storage failure")
+)
+
+// IsNotExist reports whether err says the blob does not exist.
+func IsNotExist(err error) bool { return errors.Is(err, ErrNotFound) }
+
+// IsTransient reports whether retrying the operation may succeed.
+func IsTransient(err error) bool { return errors.Is(err, ErrTransient) }

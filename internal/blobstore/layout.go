@@ -1,0 +1,78 @@
+package blobstore
+
+import (
+	"fmt"
+	"regexp"
+
+	"github.com/twinit/byok-backup/internal/catalog"
+	"github.com/twinit/byok-backup/internal/tenants"
+)
+
+// ChunkIndexWidth is the zero padding of chunk indexes in blob names, so that
+// listing order is index order (10 digits: up to 9,999,999,999 chunks).
+const ChunkIndexWidth = 10
+
+var (
+	streamPattern  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+	attemptPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+)
+
+// Layout names the blobs of one backup:
+//
+//	<tenant>/<backupId>/manifest
+//	<tenant>/<backupId>/chunks/<stream>/<index, 10 digits>
+//
+// With an Attempt, both sit one level down, under
+// <tenant>/<backupId>/<attempt>/, so that a stale attempt that is still
+// writing (its lease expired but it has not noticed yet) can never overwrite
+// the chunks of the attempt that commits; the catalog row's ManifestBlob
+// records which attempt committed. Only the tenant and backup ids are in
+// clear, as contract §3 requires.
+type Layout struct {
+	Tenant, BackupID, Attempt string
+}
+
+// NewLayout validates the parts; attempt may be empty.
+func NewLayout(tenant, backupID, attempt string) (Layout, error) {
+	switch {
+	case !tenants.ValidID(tenant):
+		return Layout{}, fmt.Errorf("blobstore: invalid tenant id %q", tenant)
+	case !catalog.ValidID(backupID):
+		return Layout{}, fmt.Errorf("blobstore: invalid backup id %q", backupID)
+	case attempt != "" && !attemptPattern.MatchString(attempt):
+		return Layout{}, fmt.Errorf("blobstore: invalid attempt id %q", attempt)
+	}
+	return Layout{Tenant: tenant, BackupID: backupID, Attempt: attempt}, nil
+}
+
+// BackupPrefix is the prefix of every blob of the backup, all attempts
+// included: DeletePrefix on it removes the whole backup.
+func (l Layout) BackupPrefix() string { return l.Tenant + "/" + l.BackupID + "/" }
+
+// Prefix is the prefix of this attempt's blobs (BackupPrefix without an attempt).
+func (l Layout) Prefix() string {
+	if l.Attempt == "" {
+		return l.BackupPrefix()
+	}
+	return l.BackupPrefix() + l.Attempt + "/"
+}
+
+// Manifest is the manifest's blob name.
+func (l Layout) Manifest() string { return l.Prefix() + "manifest" }
+
+// ChunkPrefix is the prefix of one stream's chunks.
+func (l Layout) ChunkPrefix(stream string) string {
+	if !streamPattern.MatchString(stream) {
+		// Stream names are constants of the backup format, never input.
+		panic(fmt.Sprintf("blobstore: internal error: invalid stream name %q", stream))
+	}
+	return l.Prefix() + "chunks/" + stream + "/"
+}
+
+// Chunk is the blob name of chunk index (≥ 0) of stream.
+func (l Layout) Chunk(stream string, index int64) string {
+	if index < 0 {
+		panic(fmt.Sprintf("blobstore: internal error: negative chunk index %d", index))
+	}
+	return fmt.Sprintf("%s%0*d", l.ChunkPrefix(stream), ChunkIndexWidth, index)
+}
