@@ -1,37 +1,40 @@
 package byok
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 
+	"github.com/twinit/byok-backup/internal/auth"
 	"github.com/twinit/byok-backup/internal/errcode"
+	"github.com/twinit/byok-backup/internal/server"
 )
 
-// maxBody bounds a settings request body; the real ones are ~300 bytes.
-const maxBody = 16 << 10
+// Install registers the ByokSettings and ByokValidate routes with handleAPI
+// (the server's HandleAPI, which authenticates, checks the tenant and the
+// permission, and maps returned errors through errcode's table).
+//
+// Responses with the status document carry an ETag; PUT and DELETE accept
+// it in If-Match and answer 409 Conflict when the settings changed since.
+func (s *Service) Install(handleAPI func(pattern string, perm auth.Permission, h server.APIHandler)) {
+	handleAPI("GET /api/tenants/{tenant}/byok", auth.PermRead, s.getSettings)
+	handleAPI("PUT /api/tenants/{tenant}/byok", auth.PermAdmin, s.putSettings)
+	handleAPI("DELETE /api/tenants/{tenant}/byok", auth.PermAdmin, s.deleteSettings)
+	handleAPI("POST /api/tenants/{tenant}/byok/validate", auth.PermAdmin, s.postValidate)
+}
 
-// getSettings is GET /api/tenants/{tenant}/byok.
-func (s *Service) getSettings(w http.ResponseWriter, r *http.Request) error {
+func (s *Service) getSettings(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
 	st, err := s.Status(r.Context(), r.PathValue("tenant"))
 	if err != nil {
 		return err
 	}
-	return writeStatus(w, st)
+	writeStatus(w, st)
+	return nil
 }
 
-// putSettings is PUT /api/tenants/{tenant}/byok.
-func (s *Service) putSettings(w http.ResponseWriter, r *http.Request) error {
+func (s *Service) putSettings(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
 	var req Request
-	present, err := decodeBody(w, r, &req)
-	if err != nil {
+	if err := server.DecodeJSON(r, &req); err != nil {
 		return err
-	}
-	if !present {
-		return errcode.New(errcode.InvalidRequest, "The request has no body: send keyVaultName, keyName and tenantId as JSON.")
 	}
 	set, err := req.Settings()
 	if err != nil {
@@ -39,35 +42,38 @@ func (s *Service) putSettings(w http.ResponseWriter, r *http.Request) error {
 	}
 	st, err := s.Configure(r.Context(), r.PathValue("tenant"), set, r.Header.Get("If-Match"))
 	if ve := (*ValidationError)(nil); errors.As(err, &ve) {
-		return writeJSON(w, errcode.Status(ve.Err.Code), validationBody{
+		server.WriteJSON(w, errcode.Status(ve.Err.Code), validationBody{
 			Error:  errcode.Detail{Code: ve.Err.Code, Message: ve.Err.Message},
 			Checks: nonNil(ve.Checks),
 		})
+		return nil
 	}
 	if err != nil {
 		return err
 	}
-	return writeStatus(w, st)
+	writeStatus(w, st)
+	return nil
 }
 
-// deleteSettings is DELETE /api/tenants/{tenant}/byok.
-func (s *Service) deleteSettings(w http.ResponseWriter, r *http.Request) error {
+func (s *Service) deleteSettings(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
 	st, err := s.Disable(r.Context(), r.PathValue("tenant"), r.Header.Get("If-Match"))
 	if err != nil {
 		return err
 	}
-	return writeStatus(w, st)
+	writeStatus(w, st)
+	return nil
 }
 
-// postValidate is POST /api/tenants/{tenant}/byok/validate.
-func (s *Service) postValidate(w http.ResponseWriter, r *http.Request) error {
-	var req Request
-	present, err := decodeBody(w, r, &req)
-	if err != nil {
-		return err
-	}
+// postValidate validates the body's settings, or the stored ones when the
+// body is empty.
+func (s *Service) postValidate(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
 	var set *Settings
-	if present {
+	var req Request
+	switch err := server.DecodeJSON(r, &req); {
+	case errors.Is(err, server.ErrEmptyBody):
+	case err != nil:
+		return err
+	default:
 		v, err := req.Settings()
 		if err != nil {
 			return err
@@ -78,7 +84,8 @@ func (s *Service) postValidate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, res)
+	server.WriteJSON(w, http.StatusOK, res)
+	return nil
 }
 
 // validationBody is the 422 body: the contract's error plus the checks.
@@ -94,58 +101,8 @@ func nonNil(c []CheckResult) []CheckResult {
 	return c
 }
 
-func writeStatus(w http.ResponseWriter, st Status) error {
+func writeStatus(w http.ResponseWriter, st Status) {
 	w.Header().Set("ETag", st.ETag)
-	return writeJSON(w, http.StatusOK, st)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) error {
-	body, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("failed to encode the response: %w", err)
-	}
-	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, err = w.Write(append(body, '\n'))
-	return err
-}
-
-// decodeBody decodes a JSON object strictly (no unknown fields, nothing
-// after it). present is false when the body is empty.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) (present bool, err error) {
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		return false, errcode.Wrap(err, errcode.InvalidRequest, "The request body is larger than %d bytes.", maxBody)
-	}
-	if len(bytes.TrimSpace(raw)) == 0 {
-		return false, nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return false, errcode.Wrap(err, errcode.InvalidRequest, "The request body is not a valid settings object: %s.", jsonProblem(err))
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return false, errcode.New(errcode.InvalidRequest, "The request body has data after the JSON object: send one object.")
-	}
-	return true, nil
-}
-
-// jsonProblem describes a decoding error without echoing the body.
-func jsonProblem(err error) string {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return fmt.Sprintf("malformed JSON at byte %d", syn.Offset)
-	case errors.As(err, &typ):
-		return fmt.Sprintf("field %q must be a %s", typ.Field, typ.Type)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "the JSON ends early"
-	default:
-		// DisallowUnknownFields reports `json: unknown field "x"`; the
-		// field name is the caller's own input and safe to show.
-		return err.Error()
-	}
+	server.WriteJSON(w, http.StatusOK, st)
 }
