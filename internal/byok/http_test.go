@@ -407,4 +407,3 @@ func TestHTTPConcurrentPut(t *testing.T) {
 		t.Fatalf("after the race: %s etag %s", r.body, r.header.Get("ETag"))
 	}
 }
-

@@ -48,7 +48,9 @@ func NewWrapperValidator(w keywrap.Wrapper, now func() time.Time) *WrapperValida
 // Validate implements [Validator].
 func (v *WrapperValidator) Validate(ctx context.Context, ref keywrap.Ref) Validation {
 	var res Validation
-	pass := func(name, detail string) { res.Checks = append(res.Checks, CheckResult{Name: name, OK: true, Detail: detail}) }
+	pass := func(name, detail string) {
+		res.Checks = append(res.Checks, CheckResult{Name: name, OK: true, Detail: detail})
+	}
 	fail := func(name string, err error) Validation {
 		_, msg := errcode.Public(err)
 		res.Checks = append(res.Checks, CheckResult{Name: name, OK: false, Detail: msg})
