@@ -1,0 +1,289 @@
+// Package lease keeps two backups of one tenant from running at once: a
+// per-tenant lease held in a table entity (PartitionKey = scope, RowKey =
+// tenant) with a holder and an expiry, changed only with ETag conditions.
+//
+// # Why a table entity, not a blob lease
+//
+// A blob lease lasts 15–60 s or forever and says nothing about who holds it.
+// An entity carries the holder and expiry in clear, so a refused Acquire can
+// report who is running and until when, a crashed holder's lease simply
+// expires after any TTL (a backup can take many minutes), and it needs no
+// blob to exist. The ETag makes every change a compare-and-swap.
+//
+// # Clocks
+//
+// Expiry is written with the acquirer's clock and judged with the next
+// acquirer's. Azure hosts keep NTP time, so skew is far below useful TTLs
+// (minutes); choose the TTL at least 10× the expected skew and renew at a
+// third of it.
+package lease
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+)
+
+var (
+	// ErrHeld: someone else holds an unexpired lease. The error is a
+	// *HeldError that names the holder.
+	ErrHeld = errors.New("lease: held by another holder")
+	// ErrLost: the lease was taken over or removed since it was acquired;
+	// the holder must stop its work.
+	ErrLost = errors.New("lease: lost")
+)
+
+// HeldError is a refused Acquire.
+type HeldError struct {
+	Tenant, Holder string
+	Expires        time.Time
+}
+
+func (e *HeldError) Error() string {
+	return fmt.Sprintf("lease of tenant %s is held by %s until %s", e.Tenant, e.Holder, e.Expires.Format(time.RFC3339))
+}
+
+// Unwrap makes errors.Is(err, ErrHeld) true.
+func (e *HeldError) Unwrap() error { return ErrHeld }
+
+// Options tune [New]; nil means defaults.
+type Options struct {
+	// Scope is the PartitionKey, so that one table can hold leases for
+	// different purposes (default "backup").
+	Scope string
+	// Now is the clock (default time.Now); tests move it.
+	Now func() time.Time
+	// Logger gets renewal warnings (default: discard).
+	Logger *slog.Logger
+}
+
+// Manager acquires, renews and releases leases. Safe for concurrent use.
+type Manager struct {
+	client *aztables.Client
+	scope  string
+	now    func() time.Time
+	log    *slog.Logger
+}
+
+// New returns a Manager over the lease table client (e.g. "Leases").
+func New(client *aztables.Client, opts *Options) *Manager {
+	m := &Manager{client: client, scope: "backup", now: time.Now, log: slog.New(slog.DiscardHandler)}
+	if opts != nil {
+		if opts.Scope != "" {
+			m.scope = opts.Scope
+		}
+		if opts.Now != nil {
+			m.now = opts.Now
+		}
+		if opts.Logger != nil {
+			m.log = opts.Logger
+		}
+	}
+	return m
+}
+
+// CreateTable creates the lease table if it is missing.
+func (m *Manager) CreateTable(ctx context.Context) error {
+	if _, err := m.client.CreateTable(ctx, nil); err != nil && !hasCode(err, aztables.TableAlreadyExists) {
+		return fmt.Errorf("failed to create lease table: %w", err)
+	}
+	return nil
+}
+
+// Lease is a held lease. Its methods are safe for concurrent use, so a
+// background renewal ([Manager.Hold]) and Release may overlap.
+type Lease struct {
+	Tenant, Holder string
+
+	mu      sync.Mutex
+	expires time.Time
+	etag    azcore.ETag
+}
+
+// Expires is the expiry written by the last successful acquire or renewal.
+func (l *Lease) Expires() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.expires
+}
+
+type row struct {
+	Holder  string
+	Expires time.Time
+	etag    azcore.ETag
+}
+
+func (m *Manager) entity(tenant, holder string, expires time.Time) []byte {
+	b, _ := json.Marshal(aztables.EDMEntity{
+		Entity: aztables.Entity{PartitionKey: m.scope, RowKey: tenant},
+		Properties: map[string]any{
+			"Holder":    holder,
+			"ExpiresAt": aztables.EDMDateTime(expires.UTC()),
+		},
+	})
+	return b
+}
+
+func hasCode(err error, codes ...aztables.TableErrorCode) bool {
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) {
+		return false
+	}
+	for _, c := range codes {
+		if aztables.TableErrorCode(re.ErrorCode) == c {
+			return true
+		}
+	}
+	return false
+}
+
+func isPrecondition(err error) bool {
+	var re *azcore.ResponseError
+	return hasCode(err, aztables.UpdateConditionNotSatisfied) || errors.As(err, &re) && re.StatusCode == 412
+}
+
+func isNotFound(err error) bool {
+	return hasCode(err, aztables.EntityNotFound, aztables.ResourceNotFound)
+}
+
+func (m *Manager) read(ctx context.Context, tenant string) (row, error) {
+	resp, err := m.client.GetEntity(ctx, m.scope, tenant, nil)
+	if err != nil {
+		return row{}, err
+	}
+	var e aztables.EDMEntity
+	if err := json.Unmarshal(resp.Value, &e); err != nil {
+		return row{}, fmt.Errorf("failed to decode lease of tenant %s: %w", tenant, err)
+	}
+	r := row{etag: resp.ETag}
+	r.Holder, _ = e.Properties["Holder"].(string)
+	if t, ok := e.Properties["ExpiresAt"].(aztables.EDMDateTime); ok {
+		r.Expires = time.Time(t)
+	}
+	return r, nil
+}
+
+// Acquire takes the tenant's lease for holder until now+ttl. If another
+// holder has an unexpired lease it returns a *HeldError (errors.Is ErrHeld).
+// The same holder re-acquiring its own lease succeeds.
+func (m *Manager) Acquire(ctx context.Context, tenant, holder string, ttl time.Duration) (*Lease, error) {
+	// Each round is insert-if-absent or replace-if-unchanged; a lost race
+	// re-reads and decides again. Three rounds suffice unless the lease is
+	// contended, and then the last reader's view is the answer.
+	var last row
+	for range 3 {
+		expires := m.now().Add(ttl)
+		resp, err := m.client.AddEntity(ctx, m.entity(tenant, holder, expires), nil)
+		if err == nil {
+			return &Lease{Tenant: tenant, Holder: holder, expires: expires, etag: resp.ETag}, nil
+		}
+		if !hasCode(err, aztables.EntityAlreadyExists) {
+			return nil, fmt.Errorf("failed to acquire lease of tenant %s: %w", tenant, err)
+		}
+		cur, err := m.read(ctx, tenant)
+		if isNotFound(err) {
+			continue // released meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("failed to read lease of tenant %s: %w", tenant, err)
+		}
+		last = cur
+		if cur.Holder != holder && m.now().Before(cur.Expires) {
+			return nil, &HeldError{Tenant: tenant, Holder: cur.Holder, Expires: cur.Expires}
+		}
+		expires = m.now().Add(ttl)
+		upd, err := m.client.UpdateEntity(ctx, m.entity(tenant, holder, expires),
+			&aztables.UpdateEntityOptions{IfMatch: &cur.etag, UpdateMode: aztables.UpdateModeReplace})
+		if err == nil {
+			return &Lease{Tenant: tenant, Holder: holder, expires: expires, etag: upd.ETag}, nil
+		}
+		if !isPrecondition(err) && !isNotFound(err) {
+			return nil, fmt.Errorf("failed to take over lease of tenant %s: %w", tenant, err)
+		}
+	}
+	return nil, &HeldError{Tenant: tenant, Holder: last.Holder, Expires: last.Expires}
+}
+
+// Renew extends l to now+ttl. ErrLost if another holder took it over or it
+// was removed; the holder must stop.
+func (m *Manager) Renew(ctx context.Context, l *Lease, ttl time.Duration) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	expires := m.now().Add(ttl)
+	etag := l.etag
+	resp, err := m.client.UpdateEntity(ctx, m.entity(l.Tenant, l.Holder, expires),
+		&aztables.UpdateEntityOptions{IfMatch: &etag, UpdateMode: aztables.UpdateModeReplace})
+	switch {
+	case err == nil:
+		l.etag, l.expires = resp.ETag, expires
+		return nil
+	case isPrecondition(err) || isNotFound(err):
+		return fmt.Errorf("failed to renew lease of tenant %s: %w: %w", l.Tenant, ErrLost, err)
+	}
+	return fmt.Errorf("failed to renew lease of tenant %s: %w", l.Tenant, err)
+}
+
+// Release gives l up so the next Acquire need not wait for expiry. ErrLost
+// if it was no longer held (harmless: someone else owns it now).
+func (m *Manager) Release(ctx context.Context, l *Lease) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	etag := l.etag
+	_, err := m.client.DeleteEntity(ctx, m.scope, l.Tenant, &aztables.DeleteEntityOptions{IfMatch: &etag})
+	switch {
+	case err == nil:
+		return nil
+	case isPrecondition(err) || isNotFound(err):
+		return fmt.Errorf("failed to release lease of tenant %s: %w: %w", l.Tenant, ErrLost, err)
+	}
+	return fmt.Errorf("failed to release lease of tenant %s: %w", l.Tenant, err)
+}
+
+// Hold renews l every `every` (use ttl/3) in the background until stop is
+// called or ctx ends. The returned context is cancelled, with cause ErrLost,
+// as soon as the lease is lost: when a renewal is refused, or when renewals
+// keep failing until the lease has expired. Run the work under that context.
+// stop ends the renewals and returns the loss error, or nil.
+func (m *Manager) Hold(ctx context.Context, l *Lease, ttl, every time.Duration) (held context.Context, stop func() error) {
+	hctx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	var lost error
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-hctx.Done():
+				return
+			case <-tick.C:
+			}
+			err := m.Renew(hctx, l, ttl)
+			if err == nil || hctx.Err() != nil {
+				continue
+			}
+			if errors.Is(err, ErrLost) || !m.now().Before(l.Expires()) {
+				if !errors.Is(err, ErrLost) {
+					err = fmt.Errorf("%w: renewals failed until expiry: %w", ErrLost, err)
+				}
+				lost = err
+				m.log.ErrorContext(ctx, "lease lost", "tenant", l.Tenant, "holder", l.Holder, "err", err)
+				cancel(err)
+				return
+			}
+			m.log.WarnContext(ctx, "lease renewal failed; retrying", "tenant", l.Tenant, "holder", l.Holder, "err", err)
+		}
+	}()
+	return hctx, func() error {
+		cancel(context.Canceled)
+		<-done
+		return lost
+	}
+}
