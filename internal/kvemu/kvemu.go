@@ -125,6 +125,7 @@ func Start(opts Options) (*Emulator, error) {
 	e.srv = &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       time.Minute,
 		// HTTP/1.1 only: a vault that is "down" hijacks and closes the
 		// connection, which HTTP/2 cannot do.
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
