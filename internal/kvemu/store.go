@@ -43,7 +43,6 @@ var rsaOps = []string{"encrypt", "decrypt", "sign", "verify", "wrapKey", "unwrap
 var (
 	vaultNameRE = regexp.MustCompile(`^[a-zA-Z](?:[a-zA-Z0-9]|-[a-zA-Z0-9]){2,23}$`)
 	keyNameRE   = regexp.MustCompile(`^[a-zA-Z0-9-]{1,127}$`)
-	versionRE   = regexp.MustCompile(`^[0-9a-f]{32}$`)
 )
 
 type vault struct {
