@@ -46,6 +46,7 @@ type Config struct {
 	ByokFederatedIdentityClientID string `json:"byokFederatedIdentityClientId,omitempty"`
 	ByokClientSecret              string `json:"-"` // secret
 	ByokClientCertificatePath     string `json:"byokClientCertificatePath,omitempty"`
+	ByokClientCertificatePassword string `json:"-"` // secret; PFX only
 
 	KeyVaultURLTemplate string `json:"keyVaultUrlTemplate"`
 	KeyVaultCAFile      string `json:"keyVaultCaFile,omitempty"`

@@ -295,11 +295,12 @@ func TestDumpHasNoSecrets(t *testing.T) {
 	env["AzureWebJobsStorage"] = "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=" + testSecret + "storagekey;SharedAccessSignature=sig" + testSecret
 	env["BYOK_CREDENTIAL"] = "secret"
 	env["BYOK_CLIENT_SECRET"] = testSecret
+	env["BYOK_CLIENT_CERTIFICATE_PASSWORD"] = "pfx-" + testSecret
 	c, err := Load(getenv(env))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ByokClientSecret != testSecret || c.Storage.AccountKey == "" || c.Storage.SAS == "" {
+	if c.ByokClientSecret != testSecret || c.ByokClientCertificatePassword != "pfx-"+testSecret || c.Storage.AccountKey == "" || c.Storage.SAS == "" {
 		t.Fatal("secrets not loaded")
 	}
 	var buf bytes.Buffer

@@ -192,6 +192,7 @@ func Load(getenv func(string) string) (Config, error) {
 	l.guid("BYOK_FEDERATED_IDENTITY_CLIENT_ID", c.ByokFederatedIdentityClientID)
 	c.ByokClientSecret = l.str("BYOK_CLIENT_SECRET", "")
 	c.ByokClientCertificatePath = l.str("BYOK_CLIENT_CERTIFICATE_PATH", "")
+	c.ByokClientCertificatePassword = l.getenv("BYOK_CLIENT_CERTIFICATE_PASSWORD") // may be blank, or contain spaces
 	switch c.ByokCredential {
 	case CredFederated:
 		if c.ByokFederatedIdentityClientID == "" {

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twinit/byok-backup/internal/azurite"
+	"github.com/twinit/byok-backup/internal/devauth"
+)
+
+// The test binary doubles as the handler: re-executed with this variable
+// set, it runs main, so the tests drive the real process (signals, exit
+// codes, stdout logs) without a separate build.
+const runMainEnv = "BYOK_HANDLER_TEST_RUN_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+type handlerProc struct {
+	cmd  *exec.Cmd
+	out  *lockedBuffer
+	base string
+	done chan error
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func startHandler(t *testing.T, env map[string]string) *handlerProc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = []string{runMainEnv + "=1", "PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	p := &handlerProc{cmd: cmd, out: &lockedBuffer{}, done: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	if port := env["FUNCTIONS_CUSTOMHANDLER_PORT"]; port != "" {
+		p.base = "http://127.0.0.1:" + port
+	}
+	return p
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	port, err := azurite.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strconv.Itoa(port)
+}
+
+// waitReady polls GET / like the host does (any response counts).
+func (p *handlerProc) waitReady(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(p.base + "/")
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		select {
+		case err := <-p.done:
+			t.Fatalf("handler exited before it was ready: %v\n%s", err, p.out)
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+	t.Fatalf("handler not ready within 30s\n%s", p.out)
+}
+
+func TestHandlerRunsAndDrains(t *testing.T) {
+	az := azurite.TestStart(t)
+	iss := devauth.TestStart(t)
+	port := freePort(t)
+	p := startHandler(t, map[string]string{
+		"FUNCTIONS_CUSTOMHANDLER_PORT": port,
+		"AzureWebJobsStorage":          az.ConnectionString(),
+		"PLATFORM_KEY_ID":              "https://platform-kv.localhost:8443/keys/platform-backup",
+		"PLATFORM_CREDENTIAL":          "emulator",
+		"BYOK_APP_CLIENT_ID":           "4ab9f542-0305-4d62-94c9-69786fb5d1ec",
+		"BYOK_CREDENTIAL":              "emulator",
+		"KEYVAULT_URL_TEMPLATE":        "https://{vault}.localhost:8443/",
+		"AUTH_ISSUER":                  iss.IssuerURL(),
+		"AUTH_AUDIENCE":                iss.Audience(),
+		"AUTH_JWKS_URL":                iss.JWKSURL(),
+	})
+	p.waitReady(t)
+
+	get := func(path string) (int, string, string) {
+		resp, err := http.Get(p.base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
+	}
+	if code, ct, _ := get("/"); code != 200 || ct != "application/json" {
+		t.Errorf("GET / = %d %s", code, ct)
+	}
+	code, ct, body := get("/api/health")
+	if code != 200 || ct != "application/json" || !strings.Contains(body, `"storage":"ok"`) {
+		t.Errorf("GET /api/health = %d %s %s\n%s", code, ct, body, p.out)
+	}
+	// Unwired functions fail the invocation so the host retries.
+	resp, err := http.Post(p.base+"/BackupWorker", "application/json", strings.NewReader(`{"Data":{"job":"\"{}\""},"Metadata":{"DequeueCount":"1"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 500 {
+		t.Errorf("unwired BackupWorker = %d", resp.StatusCode)
+	}
+
+	// The startup line shows the effective config without the account key.
+	out := p.out.String()
+	if !strings.Contains(out, `"msg":"starting"`) || !strings.Contains(out, `"platformKeyId":"https://platform-kv.localhost:8443/keys/platform-backup"`) {
+		t.Errorf("no startup config line:\n%s", out)
+	}
+	if strings.Contains(out, azurite.AccountKey) {
+		t.Errorf("the account key is in the log")
+	}
+
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.out)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("handler did not stop after SIGTERM\n%s", p.out)
+	}
+	if !strings.Contains(p.out.String(), "shut down cleanly") {
+		t.Errorf("no clean shutdown line:\n%s", p.out)
+	}
+}
+
+func TestHandlerBadConfigExits1(t *testing.T) {
+	p := startHandler(t, map[string]string{
+		"FUNCTIONS_CUSTOMHANDLER_PORT": "not-a-port",
+		"AzureWebJobsStorage":          "UseDevelopmentStorage=true",
+		"BACKUP_CHUNK_SIZE":            "16MiB",
+	})
+	select {
+	case err := <-p.done:
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 1 {
+			t.Fatalf("exit = %v, want status 1", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("handler with bad settings did not exit")
+	}
+	var problems []string
+	sc := bufio.NewScanner(strings.NewReader(p.out.String()))
+	for sc.Scan() {
+		var line struct{ Msg, Problem string }
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "invalid setting" {
+			problems = append(problems, line.Problem)
+		}
+	}
+	for _, want := range []string{"FUNCTIONS_CUSTOMHANDLER_PORT:", "BACKUP_CHUNK_SIZE:", "PLATFORM_KEY_ID:", "BYOK_APP_CLIENT_ID:", "AUTH_ISSUER:", "AUTH_AUDIENCE:", "AUTH_JWKS_URL:"} {
+		found := false
+		for _, p := range problems {
+			found = found || strings.HasPrefix(p, want)
+		}
+		if !found {
+			t.Errorf("no logged problem for %s in %q", want, problems)
+		}
+	}
+}
