@@ -31,7 +31,7 @@
 // # Reading
 //
 //	m, _ := envelope.ParseManifest(b) // no key needed: m.Key says which key to unwrap with
-//	key, _ := wrapper.Unwrap(ctx, ref, ...m.Key.WrappedKey...)
+//	key, _ := wrapper.Unwrap(ctx, refFor(m.Key), m.Key.Wrapped()) // exactly m.Key.KeyID's version
 //	dk, _ := envelope.DataKeyFromBytes(key); clear(key)
 //	r, err := envelope.Open(m, dk, tenant, backupID) // ErrIntegrity on any mismatch
 //	dk.Destroy()

@@ -46,6 +46,17 @@ func NewKeyRef(src keywrap.Source, w keywrap.Wrapped) KeyRef {
 	return KeyRef{Source: src, KeyID: w.KeyID, Algorithm: w.Algorithm, WrappedKey: bytes.Clone(w.WrappedKey)}
 }
 
+// Wrapped returns the wrapped key in the form keywrap.Wrapper.Unwrap takes;
+// Version is the last segment of the versioned key id.
+func (k KeyRef) Wrapped() keywrap.Wrapped {
+	return keywrap.Wrapped{
+		KeyID:      k.KeyID,
+		Version:    k.KeyID[strings.LastIndexByte(k.KeyID, '/')+1:],
+		Algorithm:  k.Algorithm,
+		WrappedKey: bytes.Clone(k.WrappedKey),
+	}
+}
+
 // StreamInfo describes one stream of a backup.
 type StreamInfo struct {
 	ID             uint32

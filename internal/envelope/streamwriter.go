@@ -69,7 +69,7 @@ func (s *StreamWriter) Close() error {
 	if s.err == nil {
 		_ = s.seal(s.buf, true)
 	}
-	clear(s.buf[:cap(s.buf)])
+	clear(s.buf) // the last chunk's plaintext; earlier ones were overwritten
 	s.buf = nil
 	s.w.mu.Lock()
 	s.closed = true

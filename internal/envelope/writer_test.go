@@ -187,6 +187,10 @@ func TestKeyRefFromWrapped(t *testing.T) {
 	if k.Source != keywrap.Platform || k.KeyID != wr.KeyID || k.Algorithm != wr.Algorithm || k.WrappedKey[0] != 1 {
 		t.Fatalf("NewKeyRef = %+v", k)
 	}
+	back := k.Wrapped()
+	if back.KeyID != wr.KeyID || back.Version != "v1" || back.Algorithm != wr.Algorithm || !bytes.Equal(back.WrappedKey, []byte{1, 2, 3}) {
+		t.Fatalf("Wrapped = %+v", back)
+	}
 }
 
 func TestOpenIgnoresEditedFields(t *testing.T) {
