@@ -1,0 +1,82 @@
+package byok
+
+import (
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twinit/byok-backup/internal/errcode"
+	"github.com/twinit/byok-backup/internal/keywrap"
+	"github.com/twinit/byok-backup/internal/kvemu"
+)
+
+func TestPlatformKeyCheckCaches(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	must(t, e.emu.CreateVault("platform-kv", entraA, kvemu.AccessPolicy))
+	_, err := e.emu.CreateKey("platform-kv", "platform", "RSA", 2048, nil)
+	must(t, err)
+	must(t, e.emu.Grant("platform-kv", kvemu.PlatformToken, "get", "wrapKey", "unwrapKey"))
+	ref := keywrap.Ref{Source: keywrap.Platform, VaultURL: e.emu.VaultURL("platform-kv"), KeyName: "platform"}
+
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	c := NewPlatformKeyCheck(e.wrapper, ref, &PlatformKeyCheckOptions{TTL: time.Minute, Now: clock})
+
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			if err := c.Check(bg()); err != nil {
+				t.Errorf("Check: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := e.emu.CountOps("platform-kv", "wrapKey"); n != 1 {
+		t.Fatalf("10 concurrent probes wrapped %d times, want 1", n)
+	}
+
+	must(t, e.emu.SetEnabled("platform-kv", "platform", "", false))
+	advance(30 * time.Second)
+	if err := c.Check(bg()); err != nil {
+		t.Fatalf("cached result within the TTL: %v", err)
+	}
+	advance(31 * time.Second)
+	err = c.Check(bg())
+	if errcode.CodeOf(err) != errcode.KeyDisabled {
+		t.Fatalf("after the TTL with the key disabled: %v, want KeyDisabled", err)
+	}
+	if _, msg := errcode.Public(err); !strings.HasPrefix(msg, "The platform key") || strings.Contains(msg, "localhost") {
+		t.Fatalf("health message %q leaks details", msg)
+	}
+	must(t, e.emu.SetEnabled("platform-kv", "platform", "", true))
+	if err := c.Check(bg()); err == nil {
+		t.Fatal("a failure was not cached")
+	}
+	advance(time.Minute)
+	if err := c.Check(bg()); err != nil {
+		t.Fatalf("after recovery: %v", err)
+	}
+}
+
+func TestStorageCheck(t *testing.T) {
+	s := newTestStore(t)
+	if err := s.Check(bg()); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing listens on the discard port: the check must fail.
+	cs := "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=" + devKey + ";TableEndpoint=http://127.0.0.1:9/devstoreaccount1;"
+	svc, err := aztables.NewServiceClientFromConnectionString(cs, &aztables.ClientOptions{ClientOptions: azcore.ClientOptions{Retry: policy.RetryOptions{MaxRetries: -1}}})
+	must(t, err)
+	if err := NewTableStore(svc.NewClient("ByokSettings")).Check(bg()); err == nil {
+		t.Fatal("Check of unreachable storage succeeded")
+	}
+}
+
+// devKey is Azurite's well-known development account key.
+const devKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
