@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twinit/byok-backup/internal/audit"
 	"github.com/twinit/byok-backup/internal/credential"
 	"github.com/twinit/byok-backup/internal/keywrap"
 	"github.com/twinit/byok-backup/internal/keywrap/keyvault"
@@ -31,6 +32,7 @@ type env struct {
 	wrapper *keyvault.Wrapper
 	svc     *Service
 	logs    *logBuffer
+	audit   *audit.Log
 }
 
 type envOptions struct {
@@ -58,16 +60,18 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	logs := &logBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	auditLog := newTestAudit(t)
 	svc, err := New(Options{
-		Store: newTestStore(t), Validator: NewWrapperValidator(w, nil),
+		Store: newTestStore(t), Validator: audit.NewValidator(w, auditLog, logger),
 		VaultURLTemplate: emu.URLTemplate(), AppClientID: appID,
-		Logger:             slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:             logger,
 		MonitorConcurrency: o.concurrency, CheckTimeout: o.checkTimeout,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, emu: emu, store: svc.store.(*TableStore), wrapper: w, svc: svc, logs: logs}
+	return &env{t: t, emu: emu, store: svc.store.(*TableStore), wrapper: w, svc: svc, logs: logs, audit: auditLog}
 }
 
 // vault creates a vault owned by Entra tenant entraA with an RSA key "k"

@@ -12,6 +12,7 @@ import (
 
 	"github.com/twinit/byok-backup/internal/auth"
 	"github.com/twinit/byok-backup/internal/devauth"
+	"github.com/twinit/byok-backup/internal/keycheck"
 	"github.com/twinit/byok-backup/internal/kvemu"
 	"github.com/twinit/byok-backup/internal/server"
 )
@@ -332,7 +333,7 @@ func TestHTTPValidationFailures(t *testing.T) {
 				t.Fatalf("message %q", msg)
 			}
 			checks, _ := m["checks"].([]any)
-			if len(checks) != len(checkOrder) {
+			if len(checks) != len(keycheck.Names) {
 				t.Fatalf("checks %v", m["checks"])
 			}
 			if r := a.do("GET", "/api/tenants/acme/byok", admin, ""); r.json(t)["state"] != "disabled" || r.header.Get("ETag") != `"0"` {
@@ -340,7 +341,7 @@ func TestHTTPValidationFailures(t *testing.T) {
 			}
 			r = a.do("POST", "/api/tenants/acme/byok/validate", admin, b)
 			m = r.json(t)
-			if r.status != 200 || m["ok"] != false || len(m["checks"].([]any)) != len(checkOrder) || r.code(t) != code {
+			if r.status != 200 || m["ok"] != false || len(m["checks"].([]any)) != len(keycheck.Names) || r.code(t) != code {
 				t.Fatalf("validate: %d %s", r.status, r.body)
 			}
 		})

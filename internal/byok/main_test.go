@@ -9,6 +9,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
+	"github.com/twinit/byok-backup/internal/audit"
 	"github.com/twinit/byok-backup/internal/azurite"
 )
 
@@ -43,4 +44,18 @@ func newTestStore(t testing.TB) *TableStore {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// newTestAudit returns a KeyAudit log over a fresh table of the shared Azurite.
+func newTestAudit(t testing.TB) *audit.Log {
+	t.Helper()
+	svc, err := aztables.NewServiceClientFromConnectionString(storage.ConnectionString(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := audit.New(svc.NewClient(fmt.Sprintf("KeyAudit%d", tableSeq.Add(1))), nil)
+	if err := l.EnsureTable(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twinit/byok-backup/internal/audit"
 	"github.com/twinit/byok-backup/internal/errcode"
 	"github.com/twinit/byok-backup/internal/kvemu"
 	"github.com/twinit/byok-backup/internal/server"
@@ -105,6 +106,19 @@ func TestMonitorTransitions(t *testing.T) {
 		run(1)
 		if st := status("acme"); st.State != Active {
 			t.Fatalf("after granting again: %+v", st)
+		}
+	})
+	t.Run("audited", func(t *testing.T) {
+		entries, err := e.audit.List(bg(), "acme", 1000)
+		must(t, err)
+		outcomes := map[string]int{}
+		for _, en := range entries {
+			if en.Operation == audit.Validate {
+				outcomes[en.Outcome]++
+			}
+		}
+		if outcomes["ok"] == 0 || outcomes["KeyDisabled"] != 2 || outcomes["KeyAccessDenied"] != 1 {
+			t.Fatalf("validate audit outcomes %v", outcomes)
 		}
 	})
 }

@@ -9,23 +9,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twinit/byok-backup/internal/audit"
 	"github.com/twinit/byok-backup/internal/errcode"
 	"github.com/twinit/byok-backup/internal/keywrap"
 )
-
-// Auditor records key validations in the KeyAudit table (operation
-// `validate`). Wraps and unwraps are audited by the wrapper itself.
-type Auditor interface {
-	RecordValidate(ctx context.Context, tenant string, ref keywrap.Ref, keyID string, outcome error, took time.Duration)
-}
 
 // Options configures a [Service]. Store, Validator, VaultURLTemplate,
 // AppClientID and Logger are required.
 type Options struct {
 	Store     Store
 	Validator Validator
-	// Auditor records validations; nil records none.
-	Auditor Auditor
 	// VaultURLTemplate is KEYVAULT_URL_TEMPLATE.
 	VaultURLTemplate string
 	// AppClientID is BYOK_APP_CLIENT_ID, shown to customers as the
@@ -48,7 +41,6 @@ type Options struct {
 type Service struct {
 	store       Store
 	validator   Validator
-	auditor     Auditor
 	template    string
 	appID       string
 	log         *slog.Logger
@@ -78,7 +70,7 @@ func New(opts Options) (*Service, error) {
 		return nil, fmt.Errorf("byok: %w", err)
 	}
 	s := &Service{
-		store: opts.Store, validator: opts.Validator, auditor: opts.Auditor,
+		store: opts.Store, validator: opts.Validator,
 		template: opts.VaultURLTemplate, appID: opts.AppClientID, log: opts.Logger,
 		now: opts.Now, concurrency: opts.MonitorConcurrency, checkTO: opts.CheckTimeout, budget: opts.MonitorBudget,
 	}
@@ -109,16 +101,29 @@ func (s *Service) ref(set Settings) (keywrap.Ref, error) {
 	return keywrap.Ref{Source: keywrap.Customer, VaultURL: u, KeyName: set.KeyName, Version: set.KeyVersion, TenantID: set.TenantID}, nil
 }
 
-// validate runs the checks on set and audits them.
+// Validation is one validation's outcome; Err is nil when every check
+// passed (never a typed nil).
+type Validation struct {
+	Checks  []CheckResult
+	KeyID   string
+	KeyType string
+	KeySize int
+	Err     error
+}
+
+// validate runs the checks on set, scoped to tenant for the audit row.
 func (s *Service) validate(ctx context.Context, tenant string, set Settings) (Validation, error) {
 	ref, err := s.ref(set)
 	if err != nil {
 		return Validation{}, err
 	}
-	start := time.Now()
-	v := s.validator.Validate(ctx, ref)
-	if s.auditor != nil {
-		s.auditor.RecordValidate(ctx, tenant, ref, v.KeyID, v.Err, time.Since(start))
+	res := s.validator.Validate(audit.WithScope(ctx, audit.Scope{Tenant: tenant}), ref)
+	v := Validation{Checks: res.Checks, KeyID: res.KeyID, KeyType: res.KeyType, KeySize: res.KeySize}
+	if !res.OK {
+		v.Err = errcode.New(errcode.KeyValidationFailed, "The key failed validation.")
+		if res.Err != nil {
+			v.Err = res.Err
+		}
 	}
 	return v, nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/twinit/byok-backup/internal/errcode"
+	"github.com/twinit/byok-backup/internal/keycheck"
 	"github.com/twinit/byok-backup/internal/kvemu"
 )
 
@@ -95,14 +96,14 @@ func TestConfigureFailures(t *testing.T) {
 		check string
 		says  string
 	}{
-		{"KeyNotFound", Settings{KeyVaultName: "good-kv", KeyName: "nope", TenantID: entraA}, errcode.KeyNotFound, CheckKeyFound, "not found"},
-		{"KeyDisabled", settingsFor("off-kv"), errcode.KeyDisabled, CheckKeyEnabled, "disabled"},
-		{"KeyAccessDenied", settingsFor("denied-kv"), errcode.KeyAccessDenied, CheckKeyFound, appID},
-		{"KeyVaultAuthFailed", Settings{KeyVaultName: "good-kv", KeyName: "k", TenantID: entraB}, errcode.KeyVaultAuthFailed, CheckAuthenticated, appID},
-		{"KeyVaultUnreachable/down", settingsFor("down-kv"), errcode.KeyVaultUnreachable, CheckVaultReachable, "could not be reached"},
-		{"KeyVaultUnreachable/unknown", settingsFor("nosuch-kv"), errcode.KeyVaultUnreachable, CheckVaultReachable, "could not be reached"},
-		{"KeyOperationNotPermitted", settingsFor("ops-kv"), errcode.KeyOperationNotPermitted, CheckKeyOperations, "wrapKey and unwrapKey"},
-		{"UnsupportedKeyType", settingsFor("ec-kv"), errcode.UnsupportedKeyType, CheckKeyType, "RSA"},
+		{"KeyNotFound", Settings{KeyVaultName: "good-kv", KeyName: "nope", TenantID: entraA}, errcode.KeyNotFound, keycheck.KeyFound, "not found"},
+		{"KeyDisabled", settingsFor("off-kv"), errcode.KeyDisabled, keycheck.KeyEnabled, "disabled"},
+		{"KeyAccessDenied", settingsFor("denied-kv"), errcode.KeyAccessDenied, keycheck.KeyFound, appID},
+		{"KeyVaultAuthFailed", Settings{KeyVaultName: "good-kv", KeyName: "k", TenantID: entraB}, errcode.KeyVaultAuthFailed, keycheck.Authenticated, appID},
+		{"KeyVaultUnreachable/down", settingsFor("down-kv"), errcode.KeyVaultUnreachable, keycheck.VaultReachable, "could not be reached"},
+		{"KeyVaultUnreachable/unknown", settingsFor("nosuch-kv"), errcode.KeyVaultUnreachable, keycheck.VaultReachable, "could not be reached"},
+		{"KeyOperationNotPermitted", settingsFor("ops-kv"), errcode.KeyOperationNotPermitted, keycheck.KeyOperations, "wrapKey and unwrapKey"},
+		{"UnsupportedKeyType", settingsFor("ec-kv"), errcode.UnsupportedKeyType, keycheck.KeyType, "RSA"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := e.svc.Configure(bg(), "acme", tc.set, "")
@@ -116,12 +117,12 @@ func TestConfigureFailures(t *testing.T) {
 			if !strings.Contains(ve.Err.Message, tc.says) {
 				t.Fatalf("message %q does not say %q", ve.Err.Message, tc.says)
 			}
-			if len(ve.Checks) != len(checkOrder) {
-				t.Fatalf("checks %+v, want all %d", ve.Checks, len(checkOrder))
+			if len(ve.Checks) != len(keycheck.Names) {
+				t.Fatalf("checks %+v, want all %d", ve.Checks, len(keycheck.Names))
 			}
 			for i, c := range ve.Checks {
 				failed := c.Name == tc.check
-				if c.Name != checkOrder[i] || (c.OK == failed) && i <= indexOf(tc.check) {
+				if c.Name != keycheck.Names[i] || (c.OK == failed) && i <= indexOf(tc.check) {
 					t.Fatalf("check %d = %+v; the first failure must be %s", i, c, tc.check)
 				}
 			}
@@ -135,7 +136,7 @@ func TestConfigureFailures(t *testing.T) {
 }
 
 func indexOf(check string) int {
-	for i, c := range checkOrder {
+	for i, c := range keycheck.Names {
 		if c == check {
 			return i
 		}
@@ -282,7 +283,7 @@ func TestValidate(t *testing.T) {
 	set := settingsFor("acme-kv")
 	res, err := e.svc.Validate(bg(), "acme", &set)
 	must(t, err)
-	if !res.OK || len(res.Checks) != len(checkOrder) || res.Error != nil {
+	if !res.OK || len(res.Checks) != len(keycheck.Names) || res.Error != nil {
 		t.Fatalf("Validate body = %+v", res)
 	}
 	if st, _ := e.svc.Status(bg(), "acme"); st.State != Disabled {

@@ -5,33 +5,29 @@ import (
 	"fmt"
 
 	"github.com/twinit/byok-backup/internal/errcode"
+	"github.com/twinit/byok-backup/internal/keycheck"
 	"github.com/twinit/byok-backup/internal/keywrap"
 )
 
 // Validator validates a customer key by the contract's checks
-// (vaultReachable … wrapRoundTrip). keycheck.Validate is the real one; this
-// consumer-side interface keeps the service testable and decoupled.
+// (vaultReachable … wrapRoundTrip). *audit.Validator is the production one
+// (keycheck, recorded as a KeyAudit "validate" row with the tenant from the
+// context's audit.Scope, which the service sets); [ValidatorFunc] adapts
+// keycheck.Validate without auditing.
 type Validator interface {
-	Validate(ctx context.Context, ref keywrap.Ref) Validation
+	Validate(ctx context.Context, ref keywrap.Ref) keycheck.Result
 }
 
-// Validation is one validation's outcome.
-type Validation struct {
-	Checks  []CheckResult
-	KeyID   string // versioned, when the key was found
-	KeyType string
-	KeySize int
-	// Err is nil when every check passed, else the failing cause (an
-	// *errcode.Error with a key code when one applies).
-	Err error
+// ValidatorFunc adapts a function to [Validator].
+type ValidatorFunc func(ctx context.Context, ref keywrap.Ref) keycheck.Result
+
+// Validate calls f.
+func (f ValidatorFunc) Validate(ctx context.Context, ref keywrap.Ref) keycheck.Result {
+	return f(ctx, ref)
 }
 
 // CheckResult is one named check, as the contract reports it.
-type CheckResult struct {
-	Name   string `json:"name"`
-	OK     bool   `json:"ok"`
-	Detail string `json:"detail"`
-}
+type CheckResult = keycheck.Check
 
 // ValidationError is a failed key validation: 422 with the checks.
 type ValidationError struct {
