@@ -68,10 +68,17 @@ func (w *Wrapper) classify(err error, op string, ref keywrap.Ref) error {
 	if err == nil {
 		return nil
 	}
-	if _, ok := errcode.As(err); ok {
+	vault, key := keywrap.VaultName(ref.VaultURL), ref.KeyName
+	if e, ok := errcode.As(err); ok {
+		// Sign-in failures come from the credential, which doesn't know
+		// the vault: say which vault the sign-in was for.
+		if e.Code == errcode.KeyVaultAuthFailed && ref.Source == keywrap.Customer {
+			return errcode.Wrap(err, errcode.KeyVaultAuthFailed,
+				"The application %s could not sign in to Entra tenant %s to use vault %s: check that tenantId is the tenant that owns the vault and that an administrator there has consented to the application.",
+				w.app(), ref.TenantID, vault)
+		}
 		return err
 	}
-	vault, key := keywrap.VaultName(ref.VaultURL), ref.KeyName
 	var re *azcore.ResponseError
 	if !errors.As(err, &re) {
 		var me *malformedError

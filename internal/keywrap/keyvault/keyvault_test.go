@@ -4,10 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/twinit/byok-backup/internal/credential"
 	"github.com/twinit/byok-backup/internal/errcode"
@@ -531,5 +536,38 @@ func TestCanceledContextIsNotAKeyCause(t *testing.T) {
 	}
 	if _, ok := errcode.As(err); ok {
 		t.Fatalf("cancellation classified as %s", errcode.CodeOf(err))
+	}
+}
+
+// failingEntra answers every sign-in request with an Entra error.
+type failingEntra struct{}
+
+func (failingEntra) Do(req *http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: 400, Header: http.Header{"Content-Type": {"application/json"}}, Request: req,
+		Body: io.NopCloser(strings.NewReader(`{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."}`))}, nil
+}
+
+// TestSignInFailureIsKeyVaultAuthFailed: the vault's challenge sends the
+// real credential to Entra, which refuses; no request reaches the vault
+// with a token.
+func TestSignInFailureIsKeyVaultAuthFailed(t *testing.T) {
+	emu := kvemu.TestStart(t)
+	creds, err := credential.New(credential.Options{Mode: credential.Secret, AppClientID: appID, ClientSecret: "wrong",
+		ClientOptions: azcore.ClientOptions{Transport: failingEntra{}, Retry: policy.RetryOptions{MaxRetries: -1}}})
+	must(t, err)
+	w, err := New(Options{Credentials: creds, ApplicationID: appID, CAPEM: emu.CAPEM(), MaxRetries: 1, RetryDelay: 10 * time.Millisecond})
+	must(t, err)
+	must(t, emu.CreateVault(vault, tenant, kvemu.AccessPolicy))
+	u, err := keywrap.VaultURL(emu.URLTemplate(), vault)
+	must(t, err)
+	_, err = w.Inspect(context.Background(), keywrap.Ref{Source: keywrap.Customer, VaultURL: u, KeyName: keyName, TenantID: tenant})
+	e := wantCode(t, err, errcode.KeyVaultAuthFailed)
+	if strings.Contains(e.Message, "AADSTS") || !strings.Contains(e.Message, tenant) {
+		t.Fatalf("message %q", e.Message)
+	}
+	for _, r := range emu.Requests() {
+		if r.Caller != "" {
+			t.Fatalf("a request reached the vault with a token: %+v", r)
+		}
 	}
 }
