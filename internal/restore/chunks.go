@@ -1,0 +1,149 @@
+package restore
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/twinit/byok-backup/internal/blobstore"
+	"github.com/twinit/byok-backup/internal/catalog"
+	"github.com/twinit/byok-backup/internal/envelope"
+)
+
+// The streams of a backup, as the backup pipeline writes them: envelope
+// stream 0 holds the records and stream 1 the files, each a complete
+// stream of the assets codec, with chunks under chunks/records/ and
+// chunks/files/ of the attempt that committed (blobstore.Layout).
+const (
+	streamRecords uint32 = 0
+	streamFiles   uint32 = 1
+)
+
+func streamName(id uint32) string {
+	if id == streamRecords {
+		return "records"
+	}
+	return "files"
+}
+
+// layoutOf returns the blob layout of the committed attempt of b, from its
+// recorded manifest blob name, which must sit directly under the backup's
+// prefix or one attempt directory below it.
+func layoutOf(b *catalog.Backup) (blobstore.Layout, error) {
+	base, err := blobstore.NewLayout(b.Tenant, b.BackupID, "")
+	if err != nil {
+		return blobstore.Layout{}, err
+	}
+	rest, ok := strings.CutPrefix(b.ManifestBlob, base.BackupPrefix())
+	if !ok {
+		return blobstore.Layout{}, fmt.Errorf("manifest blob %q is not under %s", b.ManifestBlob, base.BackupPrefix())
+	}
+	attempt, ok := strings.CutSuffix(rest, "manifest")
+	if !ok {
+		return blobstore.Layout{}, fmt.Errorf("manifest blob %q does not end in manifest", b.ManifestBlob)
+	}
+	attempt = strings.TrimSuffix(attempt, "/")
+	l, err := blobstore.NewLayout(b.Tenant, b.BackupID, attempt)
+	if err != nil || l.Manifest() != b.ManifestBlob {
+		return blobstore.Layout{}, fmt.Errorf("manifest blob %q is not a layout name: %v", b.ManifestBlob, err)
+	}
+	return l, nil
+}
+
+// fetchFunc returns the sealed chunk index of stream id.
+type fetchFunc func(ctx context.Context, id uint32, index uint64) ([]byte, error)
+
+// blobFetch reads chunks from the backups container. A chunk that does not
+// exist in a completed backup was removed: an integrity failure.
+func blobFetch(store blobstore.Store, l blobstore.Layout) fetchFunc {
+	return func(ctx context.Context, id uint32, index uint64) ([]byte, error) {
+		b, err := store.GetBlob(ctx, l.Chunk(streamName(id), int64(index)))
+		if blobstore.IsNotExist(err) {
+			return nil, errIntegrity(fmt.Errorf("chunk %d of stream %s is missing: %w", index, streamName(id), err))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("failed to read chunk %d of stream %s: %w", index, streamName(id), err)
+		}
+		return b, nil
+	}
+}
+
+// chunkResult is one fetched and opened chunk.
+type chunkResult struct {
+	plain []byte
+	err   error
+}
+
+// plainStream is an io.Reader of one stream's plaintext: it fetches and
+// authenticates up to parallelism chunks ahead, in parallel, and yields
+// them in order. Memory is about (parallelism + 2) chunks. onSealed, when
+// set, sees each sealed chunk before it is opened (the spool).
+type plainStream struct {
+	cancel context.CancelFunc
+	next   chan chan chunkResult
+	cur    []byte
+	err    error
+}
+
+func newPlainStream(ctx context.Context, r *envelope.Reader, info envelope.StreamInfo, fetch fetchFunc,
+	parallelism int, onSealed func(id uint32, index uint64, sealed []byte) error) *plainStream {
+	ctx, cancel := context.WithCancel(ctx)
+	ps := &plainStream{cancel: cancel, next: make(chan chan chunkResult, parallelism)}
+	go func() {
+		defer close(ps.next)
+		for i := range info.Chunks {
+			ch := make(chan chunkResult, 1)
+			select {
+			case ps.next <- ch:
+			case <-ctx.Done():
+				return
+			}
+			go func() {
+				sealed, err := fetch(ctx, info.ID, i)
+				if err == nil && onSealed != nil {
+					err = onSealed(info.ID, i, sealed)
+				}
+				var plain []byte
+				if err == nil {
+					plain, err = r.OpenChunk(info.ID, i, sealed)
+				}
+				ch <- chunkResult{plain, err}
+			}()
+		}
+	}()
+	return ps
+}
+
+// Read implements io.Reader. It returns io.EOF after the stream's last
+// chunk, which the envelope authenticated as final; errors are sticky.
+func (ps *plainStream) Read(p []byte) (int, error) {
+	for len(ps.cur) == 0 {
+		if ps.err != nil {
+			return 0, ps.err
+		}
+		ch, ok := <-ps.next
+		if !ok {
+			ps.err = io.EOF
+			continue
+		}
+		res := <-ch
+		if res.err != nil {
+			ps.err = res.err
+			ps.cancel()
+			continue
+		}
+		ps.cur = res.plain
+	}
+	n := copy(p, ps.cur)
+	ps.cur = ps.cur[n:]
+	return n, nil
+}
+
+// Close stops the prefetch and waits for chunks in flight.
+func (ps *plainStream) Close() {
+	ps.cancel()
+	for ch := range ps.next {
+		<-ch
+	}
+}

@@ -1,0 +1,46 @@
+// Package restore runs restores and verifications of backups (contract §2
+// "Restores and verification"): the Restores HTTP routes ([Service.Install]),
+// the RestoreWorker queue handler ([Service.Worker]) and the
+// verify-then-write pipeline between them.
+//
+// # One attempt
+//
+//	load the Restores row (source tenant, restoreId)
+//	  succeeded or failed            -> ack: a redelivery never runs a restore twice
+//	  running, heartbeat fresh       -> another attempt is at work: retry later
+//	  queued, or running but stale   -> continue (a crashed attempt is restarted)
+//	unless dryRun: take the TARGET tenant's lease (the one backups take,
+//	  holder "restore:<restoreId>"), so no backup or other restore runs on it
+//	row -> running (ETag-conditional; a lost race means another worker has it)
+//	load the backup row (must be completed) and its manifest
+//	unwrap the data key ONCE with exactly the recorded key version
+//	pass 1, verify: every chunk of both streams downloaded (bounded, parallel),
+//	  authenticated, kept in a bounded local spool; the records and files
+//	  framing decoded completely; counts checked against the backup row
+//	dryRun -> succeeded, progress = the verified counts
+//	pass 2, write: both streams again (from the spool, else downloaded and
+//	  authenticated again): records upserted in batches, files uploaded with
+//	  their properties; replace also prunes what the backup lacks
+//	row -> succeeded, progress = the backup's records, files, bytes
+//
+// # Failures
+//
+// A permanent failure (integrity, an unusable customer key, a backup that
+// vanished) marks the row failed with the contract's {code, message}. A
+// failure that may pass on retry (storage or Key Vault unavailable, the
+// target tenant busy) leaves the row for the redelivered message, up to the
+// queue's maxDequeueCount, then fails it. A crash (or the host ending the
+// invocation) leaves a running row whose heartbeat goes stale: the next
+// delivery restarts it from pass 1, which is safe because pass 2 only
+// upserts and prunes to the backup's content.
+//
+// # Verify before write
+//
+// Nothing is written to the target until pass 1 has authenticated every
+// chunk and decoded every record and file header, so tampering of any
+// kind (flipped byte, missing, swapped, reordered or truncated chunk, a
+// chunk of another backup, an altered manifest) fails with
+// IntegrityCheckFailed and leaves the target untouched. The spool holds
+// ciphertext only (chunks as stored) and pass 2 authenticates each chunk
+// again as it reads it back.
+package restore
