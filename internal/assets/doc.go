@@ -12,7 +12,11 @@
 // a whole Double (`3.0` on the wire) would come back as an Int32.
 // [Store.Files] pages through the blobs under `<tenant>/` with properties
 // and metadata; [Store.OpenFile] streams one file, pinned to the listed
-// ETag. Nothing holds more than one listing page or one buffer.
+// ETag, with an explicit Accept-Encoding so net/http never gunzips a blob
+// stored with Content-Encoding: gzip. Nothing holds more than one listing
+// page or one buffer. Metadata names come back lowercased: azblob's
+// listing decoder lowercases them (Azure treats them case-insensitively),
+// so a restore writes them lowercased.
 //
 // # Stream format
 //

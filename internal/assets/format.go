@@ -115,19 +115,46 @@ func (f File) Validate() error {
 		return fmt.Errorf("size %d out of range", f.Size)
 	}
 	for _, s := range []string{f.ContentType, f.ContentEncoding, f.ContentLanguage, f.ContentDisposition, f.CacheControl} {
-		if !utf8.ValidString(s) {
-			return fmt.Errorf("a content property is not valid UTF-8")
+		if !isHeaderValue(s) {
+			return fmt.Errorf("content property %q is not printable ASCII", s)
 		}
 	}
 	if len(f.Metadata) > maxMetadataEntries {
 		return fmt.Errorf("%d metadata entries, more than %d", len(f.Metadata), maxMetadataEntries)
 	}
 	for k, v := range f.Metadata {
-		if k == "" || !utf8.ValidString(k) || !utf8.ValidString(v) {
-			return fmt.Errorf("metadata %q: empty name or not valid UTF-8", k)
+		if !isIdentifier(k) || !isHeaderValue(v) {
+			return fmt.Errorf("metadata %q: name not an identifier or value not printable ASCII", k)
 		}
 	}
 	return nil
+}
+
+// isHeaderValue reports printable ASCII (space and tab included): content
+// properties and metadata travel as HTTP headers, which the service signs
+// and stores as ASCII.
+func isHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t') || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// isIdentifier reports an ASCII C# identifier, the service's rule for
+// metadata names.
+func isIdentifier(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // appendString appends a uvarint length and the bytes.

@@ -117,3 +117,5 @@ func (p *prngReader) Read(b []byte) (int, error) {
 	}
 	return len(b), nil
 }
+
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed)) }

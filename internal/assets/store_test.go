@@ -1,0 +1,566 @@
+package assets
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
+	"github.com/twinit/byok-backup/internal/errcode"
+)
+
+func collect[T any](t testing.TB, seq func(func(T, error) bool)) []T {
+	t.Helper()
+	var out []T
+	for v, err := range seq {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func putRecords(t testing.TB, s *Store, tenant string, recs ...Record) {
+	t.Helper()
+	ctx := context.Background()
+	w, err := s.NewRecordWriter(tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if err := w.Put(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func putFiles(t testing.TB, s *Store, tenant string, files ...testFile) {
+	t.Helper()
+	for _, f := range files {
+		if err := s.PutFile(context.Background(), tenant, f.File, bytes.NewReader(f.content)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func readFiles(t testing.TB, s *Store, tenant string) []testFile {
+	t.Helper()
+	var out []testFile
+	for _, f := range collect(t, s.Files(context.Background(), tenant)) {
+		rc, err := s.OpenFile(context.Background(), tenant, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, testFile{f, b})
+	}
+	return out
+}
+
+// TestRecordsKeepEveryEDMType writes records with every EDM type and edge
+// values through RecordWriter, reads them back with Records and compares
+// type and value (doubles by bits).
+func TestRecordsKeepEveryEDMType(t *testing.T) {
+	s := newTestStore(t, nil)
+	want := []Record{edgeRecord("a"), edgeRecord("b"), {RowKey: "bare"}}
+	putRecords(t, s, "t1", want...)
+	got := collect(t, s.Records(context.Background(), "t1"))
+	if len(got) != len(want) {
+		t.Fatalf("%d records, want %d", len(got), len(want))
+	}
+	for i := range want {
+		for _, p := range want[i].Properties {
+			q, ok := got[i].Get(p.Name)
+			if !ok || !p.Equal(q) {
+				t.Errorf("record %q property %q: got %+v, want %+v", want[i].RowKey, p.Name, q, p)
+			}
+		}
+		if !want[i].Equal(got[i]) {
+			t.Errorf("record %q differs:\n got %+v\nwant %+v", want[i].RowKey, got[i], want[i])
+		}
+	}
+}
+
+// TestRecordsReadServiceWrittenJSON reads entities written by another
+// client (the app), as raw JSON: a whole double, an unannotated Int32, a
+// large double, must keep their types.
+func TestRecordsReadServiceWrittenJSON(t *testing.T) {
+	s := newTestStore(t, nil)
+	ctx := context.Background()
+	raw := `{"PartitionKey":"t1","RowKey":"r","whole":3.0,"whole@odata.type":"Edm.Double","int":3,` +
+		`"big":1e300,"big@odata.type":"Edm.Double","neg":-2.5,"txt":"3.0",` +
+		`"n64":"12","n64@odata.type":"Edm.Int64","ok":false}`
+	if _, err := s.table.UpsertEntity(ctx, []byte(raw), nil); err != nil {
+		t.Fatal(err)
+	}
+	got := collect(t, s.Records(ctx, "t1"))
+	if len(got) != 1 {
+		t.Fatalf("%d records", len(got))
+	}
+	want := Record{RowKey: "r", Properties: []Property{
+		{Name: "whole", Type: TypeDouble, Value: 3.0}, {Name: "int", Type: TypeInt32, Value: int32(3)},
+		{Name: "big", Type: TypeDouble, Value: 1e300}, {Name: "neg", Type: TypeDouble, Value: -2.5},
+		{Name: "txt", Type: TypeString, Value: "3.0"}, {Name: "n64", Type: TypeInt64, Value: int64(12)},
+		{Name: "ok", Type: TypeBoolean, Value: false},
+	}}
+	want.SortProperties()
+	if !want.Equal(got[0]) {
+		t.Fatalf("got %+v\nwant %+v", got[0], want)
+	}
+}
+
+// TestRoundTripIntoAnotherTenant: source → encode → decode → write into
+// another tenant → read back, with page sizes small enough that records
+// and files span several listing pages.
+func TestRoundTripIntoAnotherTenant(t *testing.T) {
+	s := newTestStore(t, &Options{RecordPageSize: 7, FilePageSize: 3, BlockSize: 64 << 10})
+	ctx := context.Background()
+	seeded, err := s.Seed(ctx, "src", SeedOptions{Records: 40, Files: 10, FileSize: 150 << 10, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	putRecords(t, s, "src", edgeRecord("zz-edge"))
+	seeded.Records++
+
+	var stream bytes.Buffer
+	enc := NewEncoder(&stream)
+	for r, err := range s.Records(ctx, "src") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := enc.WriteRecord(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for f, err := range s.Files(ctx, "src") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, err := s.OpenFile(ctx, "src", f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = enc.WriteFile(f, rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if enc.Counts() != seeded {
+		t.Fatalf("encoded %+v, seeded %+v", enc.Counts(), seeded)
+	}
+
+	restored := restoreStream(t, s, bytes.NewReader(stream.Bytes()), "dst", false)
+	if restored != seeded {
+		t.Fatalf("restored %+v, seeded %+v", restored, seeded)
+	}
+	assertSameAssets(t, s, "src", "dst")
+}
+
+// restoreStream is the restore pipeline in miniature (doc.go "Replace").
+func restoreStream(t testing.TB, s *Store, r io.Reader, tenant string, replace bool) Counts {
+	t.Helper()
+	ctx := context.Background()
+	dec := NewDecoder(r)
+	rw, err := s.NewRecordWriter(tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp, _ := s.NewRecordPruner(tenant)
+	fp, _ := s.NewFilePruner(tenant)
+	for {
+		k, err := dec.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch k {
+		case KindRecord:
+			if err := rw.Put(ctx, dec.Record()); err != nil {
+				t.Fatal(err)
+			}
+			if replace {
+				if err := rp.Keep(ctx, dec.Record().RowKey); err != nil {
+					t.Fatal(err)
+				}
+			}
+		case KindFile:
+			if err := rw.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.PutFile(ctx, tenant, dec.File(), dec.Content()); err != nil {
+				t.Fatal(err)
+			}
+			if replace {
+				if err := fp.Keep(ctx, dec.File().Path); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	if err := rw.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if replace {
+		if _, err := rp.Finish(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fp.Finish(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dec.Counts()
+}
+
+func assertSameAssets(t *testing.T, s *Store, a, b string) {
+	t.Helper()
+	ra, rb := collect(t, s.Records(context.Background(), a)), collect(t, s.Records(context.Background(), b))
+	if !slices.EqualFunc(ra, rb, Record.Equal) {
+		t.Errorf("records of %q and %q differ: %d vs %d", a, b, len(ra), len(rb))
+		for i := range min(len(ra), len(rb)) {
+			if !ra[i].Equal(rb[i]) {
+				t.Errorf("first difference:\n%+v\n%+v", ra[i], rb[i])
+				break
+			}
+		}
+	}
+	fa, fb := readFiles(t, s, a), readFiles(t, s, b)
+	if len(fa) != len(fb) {
+		t.Fatalf("files of %q and %q: %d vs %d", a, b, len(fa), len(fb))
+	}
+	for i := range fa {
+		if !sameFile(fa[i].File, fb[i].File) || !bytes.Equal(fa[i].content, fb[i].content) {
+			t.Errorf("file %q differs:\n%+v\n%+v", fa[i].Path, fa[i].File, fb[i].File)
+		}
+	}
+}
+
+func TestReplaceAndMerge(t *testing.T) {
+	s := newTestStore(t, &Options{RecordPageSize: 2, FilePageSize: 2, BatchSize: 3})
+	backupRecs := []Record{edgeRecord("b"), edgeRecord("d"), {RowKey: "f"}}
+	backupFiles := sampleFiles()
+	stream := encodeSample(t, backupRecs, backupFiles)
+
+	seedTarget := func(tenant string) {
+		// Extra keys before, between and after the backup's, and a
+		// backup key with different content.
+		putRecords(t, s, tenant, Record{RowKey: "a"}, Record{RowKey: "c"}, Record{RowKey: "d", Properties: []Property{
+			{Name: "old", Type: TypeString, Value: "x"}}}, Record{RowKey: "e"}, Record{RowKey: "g"}, Record{RowKey: "h"})
+		putFiles(t, s, tenant, testFile{File{Path: "0-first"}, nil}, testFile{File{Path: "a.txt", Size: 3}, []byte("old")},
+			testFile{File{Path: "c"}, nil}, testFile{File{Path: "zzz", Size: 1}, []byte("z")})
+	}
+	seedTarget("rep")
+	seedTarget("mrg")
+	restoreStream(t, s, bytes.NewReader(stream), "rep", true)
+	restoreStream(t, s, bytes.NewReader(stream), "mrg", false)
+
+	// replace: exactly the backup.
+	got := collect(t, s.Records(context.Background(), "rep"))
+	if !slices.EqualFunc(got, backupRecs, Record.Equal) {
+		t.Errorf("replace records: %v", keysOf(got))
+	}
+	gotFiles := readFiles(t, s, "rep")
+	if len(gotFiles) != len(backupFiles) {
+		t.Fatalf("replace files: %d, want %d", len(gotFiles), len(backupFiles))
+	}
+	for i := range backupFiles {
+		if !sameFile(gotFiles[i].File, backupFiles[i].File) || !bytes.Equal(gotFiles[i].content, backupFiles[i].content) {
+			t.Errorf("replace file %d: %+v", i, gotFiles[i].File)
+		}
+	}
+	// merge: the backup's records and files upserted (d replaced whole),
+	// the others kept.
+	got = collect(t, s.Records(context.Background(), "mrg"))
+	if k := keysOf(got); !slices.Equal(k, []string{"a", "b", "c", "d", "e", "f", "g", "h"}) {
+		t.Errorf("merge records: %v", k)
+	}
+	if d, _ := slices.BinarySearchFunc(got, "d", func(r Record, k string) int { return strings.Compare(r.RowKey, k) }); !got[d].Equal(backupRecs[1]) {
+		t.Errorf("merge did not replace record d: %+v", got[d])
+	}
+	var paths []string
+	for _, f := range readFiles(t, s, "mrg") {
+		paths = append(paths, f.Path)
+		if f.Path == "a.txt" && string(f.content) != "hello" {
+			t.Errorf("merge did not overwrite a.txt: %q", f.content)
+		}
+	}
+	if want := []string{"0-first", "a.txt", "c", "dir/empty", "dir/sub/ü.bin", "zzz"}; !slices.Equal(paths, want) {
+		t.Errorf("merge files: %v, want %v", paths, want)
+	}
+}
+
+func keysOf(rs []Record) []string {
+	var k []string
+	for _, r := range rs {
+		k = append(k, r.RowKey)
+	}
+	return k
+}
+
+// TestReplaceIntoEmptyAndToEmpty: an empty backup empties the target; a
+// backup into an empty target deletes nothing.
+func TestReplaceIntoEmptyAndToEmpty(t *testing.T) {
+	s := newTestStore(t, &Options{RecordPageSize: 2, FilePageSize: 2})
+	putRecords(t, s, "t1", Record{RowKey: "a"}, Record{RowKey: "b"}, Record{RowKey: "c"})
+	putFiles(t, s, "t1", sampleFiles()...)
+	restoreStream(t, s, bytes.NewReader(encodeSample(t, nil, nil)), "t1", true)
+	if n := len(collect(t, s.Records(context.Background(), "t1"))) + len(collect(t, s.Files(context.Background(), "t1"))); n != 0 {
+		t.Fatalf("%d assets left after replacing with an empty backup", n)
+	}
+	restoreStream(t, s, bytes.NewReader(encodeSample(t, []Record{{RowKey: "x"}}, sampleFiles())), "t2", true)
+	if n := len(collect(t, s.Records(context.Background(), "t2"))); n != 1 {
+		t.Fatalf("%d records", n)
+	}
+}
+
+// TestTenantIsolation: tenant "a" never sees "ab"'s or "a-b"'s assets,
+// nor does replacing "a" touch them.
+func TestTenantIsolation(t *testing.T) {
+	s := newTestStore(t, nil)
+	for _, tenant := range []string{"a", "ab", "a-b", "b"} {
+		putRecords(t, s, tenant, Record{RowKey: tenant + "-r", Properties: []Property{{Name: "T", Type: TypeString, Value: tenant}}})
+		putFiles(t, s, tenant, testFile{File{Path: tenant + "-f", Size: int64(len(tenant))}, []byte(tenant)})
+	}
+	// A blob whose name merely starts with "a" (no slash) isn't a's.
+	putFiles(t, s, "ab", testFile{File{Path: "x"}, nil})
+	if _, err := s.files.NewBlockBlobClient("a.txt").Upload(context.Background(), nopSeeker(""), nil); err != nil {
+		t.Fatal(err)
+	}
+	recs := collect(t, s.Records(context.Background(), "a"))
+	if k := keysOf(recs); !slices.Equal(k, []string{"a-r"}) {
+		t.Errorf("records of a: %v", k)
+	}
+	files := collect(t, s.Files(context.Background(), "a"))
+	if len(files) != 1 || files[0].Path != "a-f" {
+		t.Errorf("files of a: %+v", files)
+	}
+	restoreStream(t, s, bytes.NewReader(encodeSample(t, nil, nil)), "a", true)
+	for _, other := range []string{"ab", "a-b", "b"} {
+		if len(collect(t, s.Records(context.Background(), other))) != 1 || len(collect(t, s.Files(context.Background(), other))) == 0 {
+			t.Errorf("replacing a changed %q", other)
+		}
+	}
+	for _, bad := range []string{"", "A", "a/b", "a'b", "-a", strings.Repeat("x", 64)} {
+		if err := CheckTenant(bad); errcode.CodeOf(err) != errcode.InvalidRequest {
+			t.Errorf("CheckTenant(%q) = %v", bad, err)
+		}
+		for _, err := range s.Records(context.Background(), bad) {
+			if errcode.CodeOf(err) != errcode.InvalidRequest {
+				t.Errorf("Records(%q) yielded %v", bad, err)
+			}
+		}
+	}
+}
+
+func nopSeeker(s string) io.ReadSeekCloser {
+	return struct {
+		io.ReadSeeker
+		io.Closer
+	}{strings.NewReader(s), io.NopCloser(nil)}
+}
+
+// TestListingOrderMatchesCompareKeys: the emulator lists row keys and blob
+// names in CompareKeys order, which the pruner's merge relies on.
+func TestListingOrderMatchesCompareKeys(t *testing.T) {
+	s := newTestStore(t, &Options{RecordPageSize: 3, FilePageSize: 3})
+	// U+E000 and U+FFFF sort after 😀 in UTF-16 order, before it in byte
+	// order. U+FFFF isn't allowed in XML, so the blob listing can't carry it.
+	keys := []string{"\uffff", "\ue000", "😀", "é", "Z", "a", "a b", "a-b", "ab", "A", "0", "€", "z~"}
+	var recs []Record
+	var files []testFile
+	for _, k := range keys {
+		recs = append(recs, Record{RowKey: k})
+		if k != "\uffff" {
+			files = append(files, testFile{File{Path: "p/" + k}, nil})
+		}
+	}
+	putRecords(t, s, "t1", recs...)
+	putFiles(t, s, "t1", files...)
+	check := func(what string, got []string) {
+		want := slices.Clone(got)
+		slices.SortFunc(want, CompareKeys)
+		if !slices.Equal(got, want) || len(got) < len(keys)-1 {
+			t.Errorf("%s listed %q, CompareKeys order is %q", what, got, want)
+		}
+	}
+	check("records", keysOf(collect(t, s.Records(context.Background(), "t1"))))
+	var paths []string
+	for _, f := range collect(t, s.Files(context.Background(), "t1")) {
+		paths = append(paths, f.Path)
+	}
+	check("files", paths)
+}
+
+func TestPrunerRejectsUnsortedBackupKeys(t *testing.T) {
+	s := newTestStore(t, &Options{BatchSize: 1}) // delete at once, to see what was deleted
+	putRecords(t, s, "t1", Record{RowKey: "a"}, Record{RowKey: "b"}, Record{RowKey: "c"})
+	p, _ := s.NewRecordPruner("t1")
+	ctx := context.Background()
+	if err := p.Keep(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Keep(ctx, "b"); !errors.Is(err, ErrOutOfOrder) {
+		t.Fatalf("Keep after a larger key: %v, want ErrOutOfOrder", err)
+	}
+	// Only keys proven absent were deleted: a and b (b was below c).
+	if k := keysOf(collect(t, s.Records(ctx, "t1"))); !slices.Equal(k, []string{"c"}) {
+		t.Fatalf("left %v", k)
+	}
+}
+
+// TestBatchFallsBackToSingleUpserts: a transaction the service refuses
+// (an entity over the 1 MiB limit) is retried one by one; the good records
+// are written and the error names the count.
+func TestBatchFallsBackToSingleUpserts(t *testing.T) {
+	s := newTestStore(t, nil)
+	big := Record{RowKey: "big"}
+	for i := range 20 {
+		big.Properties = append(big.Properties, Property{Name: fmt.Sprintf("p%02d", i), Type: TypeString, Value: strings.Repeat("x", 60000)})
+	}
+	w, _ := s.NewRecordWriter("t1")
+	ctx := context.Background()
+	for _, r := range []Record{{RowKey: "a"}, big, {RowKey: "c"}} {
+		if err := w.Put(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := w.Flush(ctx)
+	if err == nil {
+		t.Fatal("a 1.2 MB entity was accepted")
+	}
+	if e, ok := errcode.As(err); !ok || !strings.Contains(e.Message, "1 of 3 records") {
+		t.Fatalf("error %v", err)
+	}
+	if k := keysOf(collect(t, s.Records(ctx, "t1"))); !slices.Equal(k, []string{"a", "c"}) {
+		t.Fatalf("records after fallback: %v", k)
+	}
+	if w.Written() != 2 {
+		t.Fatalf("Written = %d", w.Written())
+	}
+}
+
+// TestPutFileStagedBlocks: a file larger than the block size goes in
+// blocks with every property, metadata and the whole content's MD5.
+func TestPutFileStagedBlocks(t *testing.T) {
+	for _, size := range []int64{0, 1, 64 << 10, 64<<10 + 1, 3*64<<10 - 1, 5 * 64 << 10} {
+		t.Run(fmt.Sprintf("size=%d", size), func(t *testing.T) {
+			s := newTestStore(t, &Options{BlockSize: 64 << 10, UploadConcurrency: 3})
+			content := make([]byte, size)
+			(&prngReader{r: newRand(uint64(size))}).Read(content)
+			f := File{Path: "dir/big file.bin", Size: size, ContentType: "application/x-twin", ContentEncoding: "gzip",
+				ContentLanguage: "fr", ContentDisposition: `attachment; filename="x"`, CacheControl: "no-store",
+				Metadata: map[string]string{"CamelCase": "v1", "lower_2": "v 2; x=y"}}
+			putFiles(t, s, "t1", testFile{f, content})
+			got := readFiles(t, s, "t1")
+			// azblob lowercases metadata names in listings (names are
+			// case-insensitive in Azure); see doc.go.
+			f.Metadata = map[string]string{"camelcase": "v1", "lower_2": "v 2; x=y"}
+			if len(got) != 1 || !sameFile(got[0].File, f) || !bytes.Equal(got[0].content, content) {
+				t.Fatalf("got %+v (%d bytes)", got, len(got[0].content))
+			}
+			props, err := s.files.NewBlobClient("t1/dir/big file.bin").GetProperties(context.Background(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum := md5.Sum(content); !bytes.Equal(props.ContentMD5, sum[:]) {
+				t.Errorf("Content-MD5 %x, want %x", props.ContentMD5, sum)
+			}
+		})
+	}
+}
+
+func TestPutFileShortContent(t *testing.T) {
+	s := newTestStore(t, &Options{BlockSize: 64 << 10})
+	for _, size := range []int64{10, 200 << 10} {
+		err := s.PutFile(context.Background(), "t1", File{Path: "x", Size: size}, strings.NewReader("abc"))
+		if !errors.Is(err, ErrShortContent) {
+			t.Errorf("size %d: %v, want ErrShortContent", size, err)
+		}
+	}
+	if n := len(collect(t, s.Files(context.Background(), "t1"))); n != 0 {
+		t.Fatalf("%d files after failed uploads", n)
+	}
+}
+
+// TestOpenFileChanged: a file rewritten after listing isn't read mixed.
+func TestOpenFileChanged(t *testing.T) {
+	s := newTestStore(t, nil)
+	putFiles(t, s, "t1", testFile{File{Path: "f", Size: 3}, []byte("one")})
+	listed := collect(t, s.Files(context.Background(), "t1"))
+	putFiles(t, s, "t1", testFile{File{Path: "f", Size: 3}, []byte("two")})
+	if _, err := s.OpenFile(context.Background(), "t1", listed[0]); !errors.Is(err, ErrFileChanged) {
+		t.Fatalf("err = %v, want ErrFileChanged", err)
+	}
+	if err := s.DeleteFile(context.Background(), "t1", "f"); err != nil {
+		t.Fatal(err)
+	}
+	unpinned := listed[0]
+	unpinned.ETag = "" // with an ETag, Azurite answers 412, not 404
+	if _, err := s.OpenFile(context.Background(), "t1", unpinned); !errors.Is(err, ErrFileGone) {
+		t.Fatalf("err = %v, want ErrFileGone", err)
+	}
+}
+
+// TestMissingTableAndContainerAreEmpty: a tenant in an account with no
+// Assets table or container has no assets (not an error).
+func TestMissingTableAndContainerAreEmpty(t *testing.T) {
+	s := newTestStore(t, nil)
+	ctx := context.Background()
+	if _, err := s.table.Delete(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.files.Delete(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(collect(t, s.Records(ctx, "t1"))) + len(collect(t, s.Files(ctx, "t1"))); n != 0 {
+		t.Fatalf("%d assets", n)
+	}
+}
+
+func TestOptionsTakeEffect(t *testing.T) {
+	s := newTestStore(t, &Options{RecordPageSize: 2, FilePageSize: 2, BatchSize: 2, BlockSize: 1 << 10, UploadConcurrency: 1})
+	if s.opts.RecordPageSize != 2 || s.opts.FilePageSize != 2 || s.opts.BatchSize != 2 || s.opts.BlockSize != 1<<10 || s.opts.UploadConcurrency != 1 {
+		t.Fatalf("options not kept: %+v", s.opts)
+	}
+	// The page size reaches the service: one page holds 2 records.
+	putRecords(t, s, "t1", Record{RowKey: "a"}, Record{RowKey: "b"}, Record{RowKey: "c"})
+	pager := s.table.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: to.Ptr(partitionFilter("t1")), Top: to.Ptr(s.opts.RecordPageSize)})
+	page, err := pager.NextPage(context.Background())
+	if err != nil || len(page.Entities) != 2 {
+		t.Fatalf("first page: %d entities, %v", len(page.Entities), err)
+	}
+	// The block size reaches the upload: a 2.5 KiB file has 3 blocks.
+	putFiles(t, s, "t1", testFile{File{Path: "f", Size: 2560}, bytes.Repeat([]byte{1}, 2560)})
+	bl, err := s.files.NewBlockBlobClient("t1/f").GetBlockList(context.Background(), blockblob.BlockListTypeCommitted, nil)
+	if err != nil || len(bl.CommittedBlocks) != 3 {
+		t.Fatalf("%d committed blocks, %v", len(bl.CommittedBlocks), err)
+	}
+	d := New(s.table, s.files, nil).opts
+	if d.RecordPageSize != 1000 || d.BatchSize != 100 || d.BlockSize != 4<<20 || d.UploadConcurrency != 2 || d.Logger == nil {
+		t.Fatalf("defaults: %+v", d)
+	}
+}
+
+var _ = blob.HTTPHeaders{}
