@@ -1,0 +1,182 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"io"
+	"iter"
+	"log/slog"
+	"time"
+
+	"github.com/twinit/byok-backup/internal/assets"
+	"github.com/twinit/byok-backup/internal/blobstore"
+	"github.com/twinit/byok-backup/internal/byok"
+	"github.com/twinit/byok-backup/internal/catalog"
+	"github.com/twinit/byok-backup/internal/envelope"
+	"github.com/twinit/byok-backup/internal/keywrap"
+	"github.com/twinit/byok-backup/internal/lease"
+	"github.com/twinit/byok-backup/internal/tenants"
+)
+
+// Stream ids and names inside a backup: envelope stream 0 holds the records
+// and stream 1 the files, each a complete stream of the assets codec. The
+// names are the blob directory of the chunks (blobstore.Layout.Chunk) and the
+// keys of catalog.Backup.Streams.
+const (
+	StreamRecords uint32 = 0
+	StreamFiles   uint32 = 1
+)
+
+// StreamName returns the blob directory name of stream id.
+func StreamName(id uint32) string {
+	if id == StreamRecords {
+		return "records"
+	}
+	return "files"
+}
+
+// Source reads a tenant's assets; *assets.Store implements it.
+type Source interface {
+	Records(ctx context.Context, tenant string) iter.Seq2[assets.Record, error]
+	Files(ctx context.Context, tenant string) iter.Seq2[assets.File, error]
+	OpenFile(ctx context.Context, tenant string, f assets.File) (io.ReadCloser, error)
+}
+
+// KeySettings tells which key wraps a tenant's data key and records how
+// using it went; *byok.Service implements it.
+type KeySettings interface {
+	CustomerKey(ctx context.Context, tenant string) (ref keywrap.Ref, settings byok.Settings, enabled bool, err error)
+	RecordKeyUse(ctx context.Context, tenant string, useErr error) error
+}
+
+// Leases keeps two backups of one tenant from running at once;
+// *lease.Manager implements it.
+type Leases interface {
+	Acquire(ctx context.Context, tenant, holder string, ttl time.Duration) (*lease.Lease, error)
+	Hold(ctx context.Context, l *lease.Lease, ttl, every time.Duration) (held context.Context, stop func() error)
+	Release(ctx context.Context, l *lease.Lease) error
+}
+
+// Queue puts job messages on a queue; *jobqueue.Queue implements it.
+type Queue interface {
+	Enqueue(ctx context.Context, queue string, msg any) error
+}
+
+// Tenants lists the tenants with backups enabled; *tenants.Directory
+// implements it.
+type Tenants interface {
+	Enabled(ctx context.Context, counts *tenants.Counts) iter.Seq2[string, error]
+}
+
+// Schedule is the backup timer's schedule (config.ParseSchedule of
+// BACKUP_SCHEDULE); *cron.SpecSchedule implements it.
+type Schedule interface {
+	Next(time.Time) time.Time
+}
+
+// Options configures a [Service]. Source, Catalog, Blobs, Wrapper, Keys,
+// PlatformKey, Leases and Queue are required; Tenants only for the scheduler.
+type Options struct {
+	Source  Source
+	Catalog catalog.Store
+	// Blobs is the backups container. New adds retries with backoff
+	// (blobstore.NewRetry with Retry) on top of it.
+	Blobs blobstore.Store
+	// Wrapper wraps data keys; give it the audited wrapper
+	// (audit.NewWrapper) so each wrap is recorded with the backup's scope.
+	Wrapper keywrap.Wrapper
+	Keys    KeySettings
+	// PlatformKey is PLATFORM_KEY_ID as a reference.
+	PlatformKey keywrap.Ref
+	Leases      Leases
+	Queue       Queue
+	Tenants     Tenants
+	// Schedule, when set, makes scheduled backup ids deterministic per
+	// tenant and schedule slot, so a timer that fires twice for one slot
+	// starts no second backup. Without it the slot is the minute.
+	Schedule Schedule
+	Logger   *slog.Logger
+
+	ChunkSize   int // BACKUP_CHUNK_SIZE; 0 = envelope.DefaultChunkSize
+	Parallelism int // BACKUP_PARALLELISM; 0 = 4
+
+	// MaxDequeueCount is host.json's extensions.queues.maxDequeueCount
+	// (default 5): on that delivery a job that can't run is marked failed
+	// instead of being retried into the poison queue.
+	MaxDequeueCount int
+	// LeaseTTL is the tenant lease's lifetime, renewed every third of it
+	// (default 2 min).
+	LeaseTTL time.Duration
+	// HeartbeatEvery is how often a running backup's row is touched (default
+	// 20 s); StaleAfter is the heartbeat age after which a running row is
+	// taken to be a crashed attempt (default 2 min).
+	HeartbeatEvery, StaleAfter time.Duration
+	// SweepGrace is the age after which the sweep deletes the blobs of a
+	// failed or missing backup, and fails a running backup whose heartbeat is
+	// that old (default 1 h, well past a retried job's last delivery).
+	SweepGrace time.Duration
+	// Retry tunes the blob retries; nil = blobstore defaults.
+	Retry *blobstore.RetryOptions
+	// Now is the clock; nil = time.Now.
+	Now func() time.Time
+}
+
+// Service makes backups and serves the Backups functions.
+type Service struct {
+	o     Options
+	blobs blobstore.Store
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// Defaults.
+const (
+	DefaultParallelism     = 4
+	DefaultMaxDequeueCount = 5
+	DefaultLeaseTTL        = 2 * time.Minute
+	DefaultHeartbeatEvery  = 20 * time.Second
+	DefaultStaleAfter      = 2 * time.Minute
+	DefaultSweepGrace      = time.Hour
+)
+
+// New returns a Service.
+func New(o Options) (*Service, error) {
+	switch {
+	case o.Source == nil, o.Catalog == nil, o.Blobs == nil, o.Wrapper == nil, o.Keys == nil,
+		o.Leases == nil, o.Queue == nil:
+		return nil, errors.New("backup: Source, Catalog, Blobs, Wrapper, Keys, Leases and Queue are required")
+	case o.PlatformKey.VaultURL == "" || o.PlatformKey.KeyName == "":
+		return nil, errors.New("backup: PlatformKey is required")
+	case o.ChunkSize < 0 || o.ChunkSize > envelope.MaxChunkSize:
+		return nil, errors.New("backup: ChunkSize out of range")
+	case o.Parallelism < 0:
+		return nil, errors.New("backup: Parallelism must not be negative")
+	}
+	o.PlatformKey.Source = keywrap.Platform
+	if o.ChunkSize == 0 {
+		o.ChunkSize = envelope.DefaultChunkSize
+	}
+	setDefault(&o.Parallelism, DefaultParallelism)
+	setDefault(&o.MaxDequeueCount, DefaultMaxDequeueCount)
+	setDefault(&o.LeaseTTL, DefaultLeaseTTL)
+	setDefault(&o.HeartbeatEvery, DefaultHeartbeatEvery)
+	setDefault(&o.StaleAfter, DefaultStaleAfter)
+	setDefault(&o.SweepGrace, DefaultSweepGrace)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	retry := blobstore.RetryOptions{Logger: o.Logger}
+	if o.Retry != nil {
+		retry = *o.Retry
+	}
+	return &Service{o: o, blobs: blobstore.NewRetry(o.Blobs, &retry), log: o.Logger, now: o.Now}, nil
+}
+
+func setDefault[T int | time.Duration](p *T, def T) {
+	if *p <= 0 {
+		*p = def
+	}
+}

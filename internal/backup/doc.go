@@ -1,0 +1,46 @@
+// Package backup makes a tenant's backups: it snapshots the tenant's assets
+// (records and files), encrypts them into the envelope format under a fresh
+// data key, uploads the chunks in parallel and commits the catalog row. It
+// also holds the three functions that drive it: the BackupWorker queue
+// handler ([Service.Worker]), the BackupScheduler timer handler
+// ([Service.Scheduler]) and the Backups HTTP routes ([Service.Install]), plus
+// the garbage sweep ([Service.Sweep]).
+//
+// # One attempt
+//
+//	load row (tenant, backupId)
+//	  completed or failed           -> ack, nothing to do (redelivery)
+//	  running, heartbeat fresh      -> another attempt is at work: retry later
+//	  queued, or running but stale  -> continue (a crashed attempt is taken over)
+//	acquire the tenant lease (holder = backupId)
+//	  held by another backup        -> retry later; on the final dequeue mark failed (Conflict)
+//	row -> running (new attempt id, ETag-conditional), heartbeat every HeartbeatEvery
+//	delete everything under backups/<tenant>/<backupId>/ (abandoned attempts)
+//	data key; wrap it once: customer key, or platform key (fallback / BYOK off)
+//	stream 0 "records" and stream 1 "files" (assets codec), written concurrently,
+//	  sealed chunks -> bounded upload pool -> <tenant>/<backupId>/<attempt>/chunks/<stream>/<index>
+//	manifest -> <tenant>/<backupId>/<attempt>/manifest
+//	row -> completed with key, counts and manifest blob   (the commit point)
+//
+// A failure that may pass on retry leaves the row running with its heartbeat
+// cleared, so the redelivered message takes it over at once; a permanent one
+// (the strict BYOK refusal, bad data) or a failure on the final dequeue marks
+// it failed with {code, message}. A crash leaves a running row whose
+// heartbeat goes stale: the redelivered message takes it over after
+// StaleAfter, and the sweep fails rows nobody took over.
+//
+// # Memory
+//
+// Chunks are sealed in place and handed to the upload pool, which holds at
+// most Parallelism of them in flight; each of the two streams holds at most
+// two more while it fills them, so memory is about ChunkSize ×
+// (Parallelism + 4), whatever the backup's size. Records are read a table
+// page at a time and files are streamed.
+//
+// # Garbage
+//
+// Anything under a backup prefix without a completed row is garbage: the
+// sweep deletes prefixes whose row is failed or missing once they are older
+// than SweepGrace, and attempt directories of completed backups other than
+// the committed one.
+package backup

@@ -1,0 +1,82 @@
+package backup
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/twinit/byok-backup/internal/auth"
+	"github.com/twinit/byok-backup/internal/catalog"
+	"github.com/twinit/byok-backup/internal/errcode"
+	"github.com/twinit/byok-backup/internal/server"
+)
+
+// Install registers the Backups routes (contract §2 "Backups") with
+// handleAPI, the server's HandleAPI, which authenticates, checks the
+// tenant and the permission, and maps returned errors to the contract's
+// error body.
+func (s *Service) Install(handleAPI func(pattern string, perm auth.Permission, h server.APIHandler)) {
+	handleAPI("GET /api/tenants/{tenant}/backups", auth.PermRead, s.list)
+	handleAPI("GET /api/tenants/{tenant}/backups/{backupId}", auth.PermRead, s.get)
+	handleAPI("POST /api/tenants/{tenant}/backups", auth.PermOperate, s.start)
+}
+
+// list: GET …/backups[?maxResults=N&continuationToken=T], newest first.
+func (s *Service) list(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	q := r.URL.Query()
+	opts := catalog.ListOptions{}
+	if v := q["maxResults"]; len(v) > 0 {
+		n, err := strconv.Atoi(v[0])
+		if len(v) > 1 || err != nil || n < 1 || n > catalog.MaxMaxResults {
+			return errcode.New(errcode.InvalidRequest, "maxResults must be a whole number from 1 to %d.", catalog.MaxMaxResults)
+		}
+		opts.MaxResults = n
+	}
+	if v := q["continuationToken"]; len(v) > 0 {
+		if len(v) > 1 {
+			return catalog.ErrInvalidToken
+		}
+		if _, err := catalog.DecodeToken(v[0]); err != nil {
+			return err
+		}
+		opts.ContinuationToken = v[0]
+	}
+	page, err := s.o.Catalog.ListBackups(r.Context(), r.PathValue("tenant"), opts)
+	if err != nil {
+		return err
+	}
+	server.WriteJSON(w, http.StatusOK, page)
+	return nil
+}
+
+// get: GET …/backups/{backupId}.
+func (s *Service) get(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	id := r.PathValue("backupId")
+	if !catalog.ValidID(id) {
+		return errcode.New(errcode.InvalidRequest, "The backup id in the path is not valid: use an id returned by the Backups API.")
+	}
+	b, err := s.o.Catalog.GetBackup(r.Context(), r.PathValue("tenant"), id)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return errcode.Wrap(err, errcode.BackupNotFound, "No backup %s exists for this tenant.", id)
+	}
+	if err != nil {
+		return err
+	}
+	server.WriteJSON(w, http.StatusOK, b)
+	return nil
+}
+
+// start: POST …/backups (no body, or an empty JSON object) → 202.
+func (s *Service) start(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	if err := server.DecodeJSON(r, &struct{}{}); err != nil && !errors.Is(err, server.ErrEmptyBody) {
+		return errcode.Wrap(err, errcode.InvalidRequest, "POST /backups takes no body (or an empty JSON object).")
+	}
+	tenant := r.PathValue("tenant")
+	b, err := s.Request(r.Context(), tenant, catalog.ReasonManual)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/tenants/"+tenant+"/backups/"+b.BackupID)
+	server.WriteJSON(w, http.StatusAccepted, map[string]string{"backupId": b.BackupID, "status": string(b.Status)})
+	return nil
+}

@@ -1,0 +1,182 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/twinit/byok-backup/internal/assets"
+	"github.com/twinit/byok-backup/internal/blobstore"
+	"github.com/twinit/byok-backup/internal/envelope"
+	"github.com/twinit/byok-backup/internal/errcode"
+)
+
+// result is what one successful attempt stored, for the commit.
+type result struct {
+	key          wrappedKey
+	counts       assets.Counts
+	chunks       int64
+	storedBytes  int64 // chunks plus manifest
+	streams      map[string]int64
+	manifestBlob string
+}
+
+// pipeline makes one attempt's blobs: data key, wrap, both streams
+// uploaded in parallel, then the manifest. It writes no catalog row.
+func (s *Service) pipeline(ctx context.Context, layout blobstore.Layout, log *slog.Logger) (result, error) {
+	tenant, backupID := layout.Tenant, layout.BackupID
+	dk, err := envelope.NewDataKey()
+	if err != nil {
+		return result{}, fmt.Errorf("failed to make a data key: %w", err)
+	}
+	key, err := s.wrapDataKey(ctx, tenant, backupID, dk.Bytes(), log)
+	if err != nil {
+		dk.Destroy()
+		return result{}, err
+	}
+	up := newUploader(ctx, s.blobs, layout, s.o.Parallelism)
+	w, err := envelope.NewWriter(dk, tenant, backupID, envelope.NewKeyRef(key.source, key.wrapped), up,
+		&envelope.WriterOptions{ChunkSize: s.o.ChunkSize})
+	dk.Destroy() // the writer holds derived subkeys only
+	if err != nil {
+		return result{}, fmt.Errorf("failed to start the envelope writer: %w", err)
+	}
+	up.release = w.Release
+
+	var recCounts, fileCounts assets.Counts
+	err = runBoth(up.ctx,
+		func(ctx context.Context) (err error) {
+			recCounts, err = s.writeRecords(ctx, w, tenant)
+			return err
+		},
+		func(ctx context.Context) (err error) {
+			fileCounts, err = s.writeFiles(ctx, w, tenant, log)
+			return err
+		})
+	if err == nil {
+		err = up.wait()
+	}
+	if err != nil {
+		up.stop(err)
+		w.Abort()
+		// An upload failure is the root cause of the streams' errors.
+		if uerr := up.err(); uerr != nil && !errors.Is(err, uerr) && errors.Is(err, context.Canceled) {
+			err = uerr
+		}
+		return result{}, err
+	}
+	manifest, err := w.Finish()
+	up.stop(context.Canceled)
+	if err != nil {
+		return result{}, fmt.Errorf("failed to finish the manifest: %w", err)
+	}
+	if err := s.blobs.PutBlob(ctx, layout.Manifest(), manifest); err != nil {
+		return result{}, fmt.Errorf("failed to upload the manifest: %w", err)
+	}
+	return result{
+		key:         key,
+		counts:      assets.Counts{Records: recCounts.Records, Files: fileCounts.Files, Bytes: fileCounts.Bytes},
+		chunks:      up.chunks.Load(),
+		storedBytes: up.stored.Load() + int64(len(manifest)),
+		streams: map[string]int64{
+			StreamName(StreamRecords): up.perStream[StreamRecords].Load(),
+			StreamName(StreamFiles):   up.perStream[StreamFiles].Load(),
+		},
+		manifestBlob: layout.Manifest(),
+	}, nil
+}
+
+// writeRecords streams the tenant's records, a table page at a time, into
+// envelope stream 0.
+func (s *Service) writeRecords(ctx context.Context, w *envelope.Writer, tenant string) (assets.Counts, error) {
+	sw, err := w.Create(ctx, StreamRecords)
+	if err != nil {
+		return assets.Counts{}, fmt.Errorf("failed to open the records stream: %w", err)
+	}
+	enc := assets.NewEncoder(sw)
+	for rec, err := range s.o.Source.Records(ctx, tenant) {
+		if err != nil {
+			return assets.Counts{}, fmt.Errorf("failed to read the records: %w", err)
+		}
+		if err := enc.WriteRecord(rec); err != nil {
+			return assets.Counts{}, fmt.Errorf("failed to write record %d: %w", enc.Counts().Records+1, err)
+		}
+	}
+	if err := enc.Close(); err != nil {
+		return assets.Counts{}, fmt.Errorf("failed to end the records stream: %w", err)
+	}
+	if err := sw.Close(); err != nil {
+		return assets.Counts{}, fmt.Errorf("failed to seal the records stream: %w", err)
+	}
+	return enc.Counts(), nil
+}
+
+// writeFiles streams the tenant's files, each read from storage as it is
+// encrypted, into envelope stream 1. A file deleted between the listing and
+// its read is left out (the backup then shows the tenant as it was after the
+// deletion); one rewritten meanwhile fails the attempt, which is retried.
+func (s *Service) writeFiles(ctx context.Context, w *envelope.Writer, tenant string, log *slog.Logger) (assets.Counts, error) {
+	sw, err := w.Create(ctx, StreamFiles)
+	if err != nil {
+		return assets.Counts{}, fmt.Errorf("failed to open the files stream: %w", err)
+	}
+	enc := assets.NewEncoder(sw)
+	for f, err := range s.o.Source.Files(ctx, tenant) {
+		if err != nil {
+			return assets.Counts{}, fmt.Errorf("failed to list the files: %w", err)
+		}
+		rc, err := s.o.Source.OpenFile(ctx, tenant, f)
+		if errors.Is(err, assets.ErrFileGone) {
+			log.InfoContext(ctx, "a file was deleted while the backup ran; it is left out", "fileNumber", enc.Counts().Files+1)
+			continue
+		}
+		if err != nil {
+			return assets.Counts{}, fileError(err, enc.Counts().Files+1)
+		}
+		err = enc.WriteFile(f, rc)
+		rc.Close()
+		if err != nil {
+			return assets.Counts{}, fileError(err, enc.Counts().Files+1)
+		}
+	}
+	if err := enc.Close(); err != nil {
+		return assets.Counts{}, fmt.Errorf("failed to end the files stream: %w", err)
+	}
+	if err := sw.Close(); err != nil {
+		return assets.Counts{}, fmt.Errorf("failed to seal the files stream: %w", err)
+	}
+	return enc.Counts(), nil
+}
+
+// fileError names the failing file by its position only: paths are tenant
+// data and must not reach logs or the catalog in clear.
+func fileError(err error, n int64) error {
+	if errors.Is(err, assets.ErrFileChanged) {
+		return errcode.Wrap(fmt.Errorf("file %d: %w", n, err), errcode.ServiceUnavailable,
+			"A file changed while it was being backed up. The backup is retried.")
+	}
+	return fmt.Errorf("failed to back up file %d: %w", n, err)
+}
+
+// runBoth runs a and b concurrently; the first error cancels the other and
+// is returned.
+func runBoth(ctx context.Context, a, b func(context.Context) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for _, fn := range []func(context.Context) error{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(ctx); err != nil {
+				once.Do(func() { first = err; cancel(err) })
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}

@@ -1,0 +1,246 @@
+package backup
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/twinit/byok-backup/internal/blobstore"
+	"github.com/twinit/byok-backup/internal/catalog"
+	"github.com/twinit/byok-backup/internal/errcode"
+	"github.com/twinit/byok-backup/internal/invoke"
+	"github.com/twinit/byok-backup/internal/jobqueue"
+	"github.com/twinit/byok-backup/internal/lease"
+)
+
+// ErrBusy is returned (wrapped) when a job can't run now: another attempt
+// of the same backup is alive, or another backup of the tenant holds the
+// lease. The invocation fails so the host redelivers the message later;
+// nothing is lost.
+var ErrBusy = errors.New("backup: busy, retry later")
+
+// finalWriteTimeout bounds the write that records a failure, which runs
+// even when the invocation's context has ended.
+const finalWriteTimeout = 30 * time.Second
+
+// Worker is the BackupWorker queue function (server.QueueFunc): it decodes
+// a `backup-jobs` message and runs [Service.Run]. A malformed message is
+// logged and acknowledged, since redelivery can't fix it.
+func (s *Service) Worker(ctx context.Context, req *invoke.QueueRequest) error {
+	job, err := jobqueue.DecodeBackupJob(req.Message.Text)
+	if err != nil {
+		s.log.ErrorContext(ctx, "backup job message is malformed; dropped", "messageId", req.Message.ID, "err", err)
+		return nil
+	}
+	return s.Run(ctx, job, req.Message.DequeueCount)
+}
+
+// Run processes one delivery of job; dequeueCount is the message's
+// DequeueCount (1 on the first delivery). A nil return acknowledges the
+// message; an error makes the host redeliver it. Redelivery never makes a
+// second backup: the row decides (see the package doc).
+func (s *Service) Run(ctx context.Context, job jobqueue.BackupJob, dequeueCount int) error {
+	if err := job.Validate(); err != nil {
+		s.log.ErrorContext(ctx, "backup job is invalid; dropped", "err", err)
+		return nil
+	}
+	log := s.log.With("tenant", job.Tenant, "backupId", job.BackupID, "dequeueCount", dequeueCount)
+	final := dequeueCount >= s.o.MaxDequeueCount
+	row, err := s.o.Catalog.GetBackup(ctx, job.Tenant, job.BackupID)
+	if errors.Is(err, catalog.ErrNotFound) {
+		// Rows are created before their message; without one there is
+		// nothing this job may do.
+		log.ErrorContext(ctx, "backup job has no catalog row; dropped")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("failed to read the backup row: %w", err)
+	}
+	switch row.Status {
+	case catalog.StatusCompleted, catalog.StatusFailed:
+		log.InfoContext(ctx, "backup already finished; redelivered job acknowledged", "status", string(row.Status))
+		return nil
+	case catalog.StatusRunning:
+		if age := s.now().Sub(row.HeartbeatAt); age < s.o.StaleAfter {
+			if final {
+				log.WarnContext(ctx, "backup is running in another attempt; its last redelivery is acknowledged", "attempt", row.Attempt)
+				return nil
+			}
+			return fmt.Errorf("%w: attempt %s of backup %s is running (heartbeat %s ago)", ErrBusy, row.Attempt, row.BackupID, age.Round(time.Second))
+		}
+		log.WarnContext(ctx, "taking over a backup whose attempt stopped", "staleAttempt", row.Attempt, "heartbeatAt", row.HeartbeatAt)
+	}
+
+	l, err := s.o.Leases.Acquire(ctx, job.Tenant, job.BackupID, s.o.LeaseTTL)
+	if err != nil {
+		var held *lease.HeldError
+		if !errors.As(err, &held) {
+			return fmt.Errorf("failed to acquire the tenant lease: %w", err)
+		}
+		if !final {
+			return fmt.Errorf("%w: backup %s of the tenant holds the lease until %s", ErrBusy, held.Holder, held.Expires.Format(time.RFC3339))
+		}
+		cause := errcode.Wrap(err, errcode.Conflict,
+			"The backup did not run: another backup of this tenant (%s) was still running after %d attempts to start this one. Start a new backup once it has finished.",
+			held.Holder, dequeueCount)
+		log.WarnContext(ctx, "backup refused: the tenant's lease stayed held", "holder", held.Holder)
+		return s.failRow(ctx, row, cause, log)
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalWriteTimeout)
+		defer cancel()
+		if err := s.o.Leases.Release(rctx, l); err != nil && !errors.Is(err, lease.ErrLost) {
+			log.WarnContext(ctx, "failed to release the tenant lease; it expires by itself", "err", err)
+		}
+	}()
+	held, stopHold := s.o.Leases.Hold(ctx, l, s.o.LeaseTTL, s.o.LeaseTTL/3)
+	defer stopHold()
+	return s.attempt(held, row, final, log)
+}
+
+// attempt runs one attempt while holding the tenant lease: start the row,
+// clean the prefix, make the blobs, commit.
+func (s *Service) attempt(ctx context.Context, row *catalog.Backup, final bool, log *slog.Logger) error {
+	attemptID := newAttemptID()
+	retry := row.Status != catalog.StatusQueued
+	k := &rowKeeper{cat: s.o.Catalog, row: row, now: s.now}
+	if err := k.update(ctx, func(b *catalog.Backup) error { return b.Start(attemptID, s.now(), retry) }); err != nil {
+		if errors.Is(err, errTakenOver) {
+			return fmt.Errorf("%w: another attempt started the backup first: %w", ErrBusy, err)
+		}
+		return fmt.Errorf("failed to mark the backup running: %w", err)
+	}
+	log = log.With("attempt", attemptID)
+	log.InfoContext(ctx, "backup started", "retry", retry)
+	start := time.Now()
+
+	layout, err := blobstore.NewLayout(row.Tenant, row.BackupID, attemptID)
+	if err != nil {
+		return s.finish(ctx, k, err, true, log)
+	}
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	hbDone := make(chan struct{})
+	go func() {
+		defer close(hbDone)
+		k.heartbeat(wctx, s.o.HeartbeatEvery, cancel, func(err error) {
+			log.WarnContext(ctx, "failed to record the backup's heartbeat", "err", err)
+		})
+	}()
+	stopHeartbeat := func() { cancel(context.Canceled); <-hbDone }
+
+	// Whatever an abandoned attempt left is garbage now.
+	if n, err := s.blobs.DeletePrefix(wctx, layout.BackupPrefix()); err != nil {
+		stopHeartbeat()
+		return s.finish(ctx, k, fmt.Errorf("failed to clear blobs of earlier attempts: %w", err), final, log)
+	} else if n > 0 {
+		log.InfoContext(ctx, "deleted blobs of abandoned attempts", "blobs", n)
+	}
+
+	res, err := s.pipeline(wctx, layout, log)
+	// The pipeline may have finished just as the lease or the row was lost;
+	// never commit then. Read the cause before stopHeartbeat cancels wctx.
+	var interrupted error
+	if wctx.Err() != nil {
+		interrupted = context.Cause(wctx)
+	}
+	stopHeartbeat()
+	if errors.Is(interrupted, errTakenOver) {
+		log.WarnContext(ctx, "backup attempt stopped: another attempt owns the backup now", "err", interrupted)
+		return fmt.Errorf("%w: %w", ErrBusy, interrupted)
+	}
+	if errors.Is(interrupted, lease.ErrLost) {
+		interrupted = errcode.Wrap(interrupted, errcode.Conflict,
+			"The backup stopped because the tenant's backup lease was lost to another backup of the tenant. It is retried.")
+	}
+	if err == nil {
+		err = interrupted
+	}
+	if err != nil {
+		return s.finish(ctx, k, err, final || permanent(err), log)
+	}
+
+	err = k.update(ctx, func(b *catalog.Backup) error {
+		b.KeySource = res.key.source
+		b.KeyID = res.key.wrapped.KeyID
+		b.FallbackReason = res.key.fallback
+		b.Records, b.Files, b.Bytes = res.counts.Records, res.counts.Files, res.counts.Bytes
+		b.StoredBytes, b.Chunks = res.storedBytes, res.chunks
+		b.Streams = res.streams
+		b.ManifestBlob = res.manifestBlob
+		return b.Complete(s.now())
+	})
+	if err != nil {
+		if errors.Is(err, errTakenOver) {
+			return fmt.Errorf("%w: %w", ErrBusy, err)
+		}
+		// The blobs are complete but not committed: the retry redoes them.
+		return fmt.Errorf("failed to commit the backup row: %w", err)
+	}
+	b := k.snapshot()
+	log.InfoContext(ctx, "backup completed", "keySource", string(b.KeySource), "keyId", b.KeyID,
+		"fallback", b.FallbackReason != nil, "records", b.Records, "files", b.Files, "bytes", b.Bytes,
+		"storedBytes", b.StoredBytes, "chunks", b.Chunks, "durationMs", time.Since(start).Milliseconds())
+	return nil
+}
+
+// finish records a failed attempt. A failure that is final (permanent, or
+// on the message's last delivery) marks the row failed and acknowledges the
+// message; any other leaves the row running with its heartbeat cleared,
+// so the redelivered message takes it over at once, and fails the
+// invocation so that the host redelivers it.
+func (s *Service) finish(ctx context.Context, k *rowKeeper, cause error, final bool, log *slog.Logger) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalWriteTimeout)
+	defer cancel()
+	if final {
+		d := detail(cause)
+		log.ErrorContext(ctx, "backup failed", "code", string(d.Code), "err", cause)
+		if err := k.update(wctx, func(b *catalog.Backup) error { return b.Fail(s.now(), d) }); err != nil {
+			return fmt.Errorf("failed to mark the backup failed (%w) after: %w", err, cause)
+		}
+		s.deleteBestEffort(wctx, k.snapshot(), log)
+		return nil
+	}
+	log.WarnContext(ctx, "backup attempt failed; it is retried", "err", cause)
+	if err := k.update(wctx, func(b *catalog.Backup) error { b.HeartbeatAt = time.Time{}; return nil }); err != nil {
+		log.WarnContext(ctx, "failed to release the backup row for the retry; it is taken over once stale", "err", err)
+	}
+	return cause
+}
+
+// failRow marks a backup that never started failed and acknowledges.
+func (s *Service) failRow(ctx context.Context, row *catalog.Backup, cause error, log *slog.Logger) error {
+	k := &rowKeeper{cat: s.o.Catalog, row: row, now: s.now}
+	return s.finish(ctx, k, cause, true, log)
+}
+
+func (s *Service) deleteBestEffort(ctx context.Context, b *catalog.Backup, log *slog.Logger) {
+	layout, err := blobstore.NewLayout(b.Tenant, b.BackupID, "")
+	if err != nil {
+		return
+	}
+	if _, err := s.blobs.DeletePrefix(ctx, layout.BackupPrefix()); err != nil {
+		log.WarnContext(ctx, "failed to delete the failed backup's blobs; the sweep deletes them", "err", err)
+	}
+}
+
+// permanent reports whether retrying can't help: the customer's own
+// refusal of the platform key, or data the format can't hold.
+func permanent(err error) bool {
+	switch errcode.CodeOf(err) {
+	case errcode.CustomerKeyUnavailable, errcode.InvalidRequest:
+		return true
+	}
+	return false
+}
+
+// newAttemptID names one attempt's blob directory (blobstore.Layout).
+func newAttemptID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "a" + hex.EncodeToString(b[:])
+}
