@@ -19,7 +19,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 
+	"github.com/twinit/byok-backup/internal/audit"
 	"github.com/twinit/byok-backup/internal/auth"
+	"github.com/twinit/byok-backup/internal/byok"
 	"github.com/twinit/byok-backup/internal/config"
 	"github.com/twinit/byok-backup/internal/server"
 )
@@ -67,7 +69,40 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("queue client: %w", err)
 	}
-	_, _ = tables, queues // used by the services of later issues
+	_ = queues // used by the services of later issues
+
+	// Keys: one Key Vault adapter for customer and platform keys; every
+	// wrap and unwrap goes through the audit decorator.
+	keys, err := newKeys(cfg, logger)
+	if err != nil {
+		return err
+	}
+	auditLog := audit.New(tables.NewClient(cfg.Names.TableKeyAudit), nil)
+	byokStore := byok.NewTableStore(tables.NewClient(cfg.Names.TableByokSettings))
+	for _, t := range []interface{ CreateTable(context.Context) error }{byokStore} {
+		if err := t.CreateTable(ctx); err != nil {
+			return fmt.Errorf("create tables: %w", err)
+		}
+	}
+	if err := auditLog.EnsureTable(ctx); err != nil {
+		return fmt.Errorf("create tables: %w", err)
+	}
+	audited := audit.NewWrapper(keys.wrapper, auditLog, logger)
+	_ = audited // the backup and restore pipelines wrap and unwrap through it
+
+	// BYOK settings and monitor. Validation gets the undecorated adapter:
+	// the audit validator records one `validate` row per validation.
+	byokSvc, err := byok.New(byok.Options{
+		Store:              byokStore,
+		Validator:          audit.NewValidator(keys.wrapper, auditLog, logger),
+		VaultURLTemplate:   cfg.KeyVaultURLTemplate,
+		AppClientID:        cfg.ByokAppClientID,
+		Logger:             logger,
+		MonitorConcurrency: cfg.ByokMonitorConcurrency,
+	})
+	if err != nil {
+		return fmt.Errorf("byok service: %w", err)
+	}
 
 	verifier, err := auth.NewVerifier(ctx, auth.VerifierOptions{
 		JWKSURL:     cfg.Auth.JWKSURL,
@@ -90,14 +125,15 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 				_, err := blobs.ServiceClient().GetProperties(ctx, nil)
 				return err
 			})},
+			{Name: "platformKey", Checker: byok.NewPlatformKeyCheck(keys.wrapper, keys.platform, nil)},
 		},
 		// Wired by later issues; until then they answer 500 "function not wired".
 		BackupScheduler: nil,
-		ByokMonitor:     nil,
+		ByokMonitor:     byokSvc.MonitorTimer,
 		BackupWorker:    nil,
 		RestoreWorker:   nil,
 	})
-	// API routes of later issues: svc.Install(srv.HandleAPI).
+	byokSvc.Install(srv.HandleAPI)
 
 	// The host always calls 127.0.0.1; never listen on other interfaces.
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)))

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/twinit/byok-backup/internal/azurite"
 	"github.com/twinit/byok-backup/internal/devauth"
+	"github.com/twinit/byok-backup/internal/kvemu"
 )
 
 // The test binary doubles as the handler: re-executed with this variable
@@ -112,15 +114,31 @@ func (p *handlerProc) waitReady(t *testing.T) {
 func TestHandlerRunsAndDrains(t *testing.T) {
 	az := azurite.TestStart(t)
 	iss := devauth.TestStart(t)
+	kv := kvemu.TestStart(t)
+	if err := kv.CreateVault("platform-kv", "00000000-0000-0000-0000-000000000001", kvemu.AccessPolicy); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.CreateKey("platform-kv", "platform-backup", "RSA", 2048, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Grant("platform-kv", kvemu.PlatformToken, "get", "wrapKey", "unwrapKey"); err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(t.TempDir(), "kv-ca.pem")
+	if err := kv.WriteCA(caFile); err != nil {
+		t.Fatal(err)
+	}
+	platformKeyID := strings.ReplaceAll(kv.URLTemplate(), "{vault}", "platform-kv") + "keys/platform-backup"
 	port := freePort(t)
 	p := startHandler(t, map[string]string{
 		"FUNCTIONS_CUSTOMHANDLER_PORT": port,
 		"AzureWebJobsStorage":          az.ConnectionString(),
-		"PLATFORM_KEY_ID":              "https://platform-kv.localhost:8443/keys/platform-backup",
+		"PLATFORM_KEY_ID":              platformKeyID,
 		"PLATFORM_CREDENTIAL":          "emulator",
 		"BYOK_APP_CLIENT_ID":           "4ab9f542-0305-4d62-94c9-69786fb5d1ec",
 		"BYOK_CREDENTIAL":              "emulator",
-		"KEYVAULT_URL_TEMPLATE":        "https://{vault}.localhost:8443/",
+		"KEYVAULT_URL_TEMPLATE":        kv.URLTemplate(),
+		"KEYVAULT_CA_FILE":             caFile,
 		"AUTH_ISSUER":                  iss.IssuerURL(),
 		"AUTH_AUDIENCE":                iss.Audience(),
 		"AUTH_JWKS_URL":                iss.JWKSURL(),
@@ -140,22 +158,42 @@ func TestHandlerRunsAndDrains(t *testing.T) {
 		t.Errorf("GET / = %d %s", code, ct)
 	}
 	code, ct, body := get("/api/health")
-	if code != 200 || ct != "application/json" || !strings.Contains(body, `"storage":"ok"`) {
+	if code != 200 || ct != "application/json" || !strings.Contains(body, `"storage":"ok"`) || !strings.Contains(body, `"platformKey":"ok"`) {
 		t.Errorf("GET /api/health = %d %s %s\n%s", code, ct, body, p.out)
 	}
-	// Unwired functions fail the invocation so the host retries.
+	// A job message that is not a job fails the invocation so the host
+	// retries it and, in the end, moves it to the poison queue.
 	resp, err := http.Post(p.base+"/BackupWorker", "application/json", strings.NewReader(`{"Data":{"job":"\"{}\""},"Metadata":{"DequeueCount":"1"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 500 {
-		t.Errorf("unwired BackupWorker = %d", resp.StatusCode)
+	if resp.StatusCode/100 == 2 {
+		t.Errorf("BackupWorker with an empty job = %d, want a failure", resp.StatusCode)
+	}
+	// The BYOK routes are wired and demand a token.
+	if code, _, _ := get("/api/tenants/acme/byok"); code != 401 {
+		t.Errorf("GET byok without a token = %d, want 401", code)
+	}
+	req, _ := http.NewRequest("GET", p.base+"/api/tenants/acme/byok", nil)
+	tok, err := iss.Token("acme", "byok.read")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"state":"disabled"`) {
+		t.Errorf("GET byok = %d %s", resp.StatusCode, b)
 	}
 
 	// The startup line shows the effective config without the account key.
 	out := p.out.String()
-	if !strings.Contains(out, `"msg":"starting"`) || !strings.Contains(out, `"platformKeyId":"https://platform-kv.localhost:8443/keys/platform-backup"`) {
+	if !strings.Contains(out, `"msg":"starting"`) || !strings.Contains(out, `"platformKeyId":"`+platformKeyID+`"`) {
 		t.Errorf("no startup config line:\n%s", out)
 	}
 	if strings.Contains(out, azurite.AccountKey) {

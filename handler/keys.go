@@ -1,0 +1,57 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/twinit/byok-backup/internal/config"
+	"github.com/twinit/byok-backup/internal/credential"
+	"github.com/twinit/byok-backup/internal/keywrap"
+	"github.com/twinit/byok-backup/internal/keywrap/keyvault"
+)
+
+// keys is the Key Vault side of the wiring: the adapter and the platform
+// key's reference (from PLATFORM_KEY_ID, an operator setting, never user input).
+type keys struct {
+	wrapper  *keyvault.Wrapper
+	platform keywrap.Ref
+}
+
+func newKeys(cfg config.Config, logger *slog.Logger) (keys, error) {
+	creds, err := credential.New(credential.Options{
+		Mode:                      credential.Mode(cfg.ByokCredential),
+		AppClientID:               cfg.ByokAppClientID,
+		FederatedIdentityClientID: cfg.ByokFederatedIdentityClientID,
+		ClientSecret:              cfg.ByokClientSecret,
+		CertificatePath:           cfg.ByokClientCertificatePath,
+		CertificatePassword:       cfg.ByokClientCertificatePassword,
+		PlatformMode:              credential.Mode(cfg.PlatformCredential),
+		PlatformIdentityClientID:  cfg.PlatformIdentityClientID,
+	})
+	if err != nil {
+		return keys{}, fmt.Errorf("credentials: %w", err)
+	}
+	var ca []byte
+	if cfg.KeyVaultCAFile != "" {
+		if ca, err = os.ReadFile(cfg.KeyVaultCAFile); err != nil {
+			return keys{}, fmt.Errorf("KEYVAULT_CA_FILE: %w", err)
+		}
+	}
+	w, err := keyvault.New(keyvault.Options{
+		Credentials:   creds,
+		ApplicationID: cfg.ByokAppClientID,
+		CAPEM:         ca,
+		Logger:        logger,
+	})
+	if err != nil {
+		return keys{}, fmt.Errorf("key vault adapter: %w", err)
+	}
+	vaultURL, name, version, err := keywrap.ParseKeyID(cfg.PlatformKeyID)
+	if err != nil {
+		return keys{}, fmt.Errorf("PLATFORM_KEY_ID: %w", err)
+	}
+	return keys{wrapper: w, platform: keywrap.Ref{
+		Source: keywrap.Platform, VaultURL: vaultURL, KeyName: name, Version: version,
+	}}, nil
+}
