@@ -294,3 +294,24 @@ func TestBackupPageJSON(t *testing.T) {
 		t.Fatalf("page: %s", got)
 	}
 }
+
+func FuzzDecodeToken(f *testing.F) {
+	f.Add(catalog.EncodeToken(catalog.NewID(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))))
+	f.Add("")
+	f.Add("djEu")
+	f.Add("%%%")
+	f.Fuzz(func(t *testing.T, tok string) {
+		id, err := catalog.DecodeToken(tok)
+		switch {
+		case err != nil && !errors.Is(err, catalog.ErrInvalidToken):
+			t.Fatalf("error %v is not ErrInvalidToken", err)
+		case err == nil && tok != "" && !catalog.ValidID(id):
+			t.Fatalf("token %q decoded to invalid id %q", tok, id)
+		case err == nil && tok != "" && catalog.EncodeToken(id) != tok:
+			// Not required for safety, but one canonical token per position.
+			if _, err2 := catalog.DecodeToken(catalog.EncodeToken(id)); err2 != nil {
+				t.Fatalf("re-encoded token of %q does not decode: %v", id, err2)
+			}
+		}
+	})
+}
