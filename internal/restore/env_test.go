@@ -1,0 +1,466 @@
+package restore_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+
+	"github.com/twinit/byok-backup/internal/assets"
+	"github.com/twinit/byok-backup/internal/auth"
+	"github.com/twinit/byok-backup/internal/azurite"
+	"github.com/twinit/byok-backup/internal/blobstore"
+	blobazure "github.com/twinit/byok-backup/internal/blobstore/azure"
+	"github.com/twinit/byok-backup/internal/byok"
+	"github.com/twinit/byok-backup/internal/catalog"
+	"github.com/twinit/byok-backup/internal/catalog/aztable"
+	"github.com/twinit/byok-backup/internal/credential"
+	"github.com/twinit/byok-backup/internal/devauth"
+	"github.com/twinit/byok-backup/internal/envelope"
+	"github.com/twinit/byok-backup/internal/jobqueue"
+	"github.com/twinit/byok-backup/internal/keywrap"
+	"github.com/twinit/byok-backup/internal/keywrap/keyvault"
+	"github.com/twinit/byok-backup/internal/kvemu"
+	"github.com/twinit/byok-backup/internal/lease"
+	"github.com/twinit/byok-backup/internal/restore"
+	"github.com/twinit/byok-backup/internal/server"
+)
+
+// storage is the package's one Azurite; every test uses its own tables and
+// containers in it.
+var storage *azurite.Instance
+
+func TestMain(m *testing.M) {
+	inst, err := azurite.Start(context.Background(), azurite.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "azurite:", err)
+		os.Exit(1)
+	}
+	storage = inst
+	code := m.Run()
+	inst.Stop()
+	os.Exit(code)
+}
+
+const (
+	appID       = "4ab9f542-0305-4d62-94c9-69786fb5d1ec"
+	entraTenant = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	vault       = "contoso-kv"
+	keyName     = "twinit-backup"
+	platVault   = "platform-kv"
+	platKey     = "platform-backup"
+	chunkSize   = 1024 // small, so every backup has several chunks to tamper with
+)
+
+var seq atomic.Int64
+
+// keySettings is the source tenant's BYOK settings as the restore reads them.
+type keySettings struct {
+	mu      sync.Mutex
+	enabled bool
+}
+
+func (k *keySettings) CustomerKey(ctx context.Context, tenant string) (keywrap.Ref, byok.Settings, bool, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return keywrap.Ref{}, byok.Settings{KeyVaultName: vault, KeyName: keyName, TenantID: entraTenant}, k.enabled, nil
+}
+
+// recordQueue keeps the enqueued jobs; the tests deliver them to the
+// worker as the host would.
+type recordQueue struct {
+	mu   sync.Mutex
+	jobs []jobqueue.RestoreJob
+}
+
+func (q *recordQueue) Enqueue(_ context.Context, queue string, msg any) error {
+	if queue != jobqueue.RestoreQueue {
+		return fmt.Errorf("unexpected queue %s", queue)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.jobs = append(q.jobs, msg.(jobqueue.RestoreJob))
+	return nil
+}
+
+// clock is time.Now moved forward by the test.
+type clock struct{ off atomic.Int64 }
+
+func (c *clock) now() time.Time          { return time.Now().Add(time.Duration(c.off.Load())) }
+func (c *clock) advance(d time.Duration) { c.off.Add(int64(d)) }
+
+// env is one restore service wired as production is: Azurite (catalog,
+// backups container, assets, leases), the Key Vault emulator through the
+// real keyvault wrapper, devauth tokens, the real server routes.
+type env struct {
+	t       *testing.T
+	emu     *kvemu.Emulator
+	wrapper keywrap.Wrapper
+	cat     *aztable.Store
+	blobs   blobstore.Store
+	store   *assets.Store
+	target  *faultTarget
+	keys    *keySettings
+	queue   *recordQueue
+	clock   *clock
+	svc     *restore.Service
+	handler http.Handler
+	iss     *devauth.Issuer
+	kid     string // customer key version in use
+	platRef keywrap.Ref
+	custRef keywrap.Ref
+	logs    *bytes.Buffer
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := t.Context()
+	n := seq.Add(1)
+	e := &env{t: t, keys: &keySettings{enabled: true}, queue: &recordQueue{}, clock: &clock{}, logs: &bytes.Buffer{}}
+	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+
+	// Key Vault.
+	e.emu = kvemu.TestStart(t)
+	must(t, e.emu.CreateVault(vault, entraTenant, kvemu.AccessPolicy))
+	must(t, e.emu.Grant(vault, kvemu.CustomerToken(appID, entraTenant), "get", "wrapKey", "unwrapKey"))
+	kid, err := e.emu.CreateKey(vault, keyName, "RSA", 2048, nil)
+	must(t, err)
+	e.kid = kid
+	must(t, e.emu.CreateVault(platVault, entraTenant, kvemu.AccessPolicy))
+	must(t, e.emu.Grant(platVault, kvemu.PlatformToken, "get", "wrapKey", "unwrapKey"))
+	_, err = e.emu.CreateKey(platVault, platKey, "RSA", 2048, nil)
+	must(t, err)
+	creds, err := credential.New(credential.Options{Mode: credential.Emulator, AppClientID: appID, PlatformMode: credential.Emulator})
+	must(t, err)
+	w, err := keyvault.New(keyvault.Options{Credentials: creds, ApplicationID: appID, CAPEM: e.emu.CAPEM(),
+		MaxRetries: 1, RetryDelay: 10 * time.Millisecond, MaxRetryDelay: time.Second, TryTimeout: 5 * time.Second, Logger: log})
+	must(t, err)
+	e.wrapper = w
+	pu, err := keywrap.VaultURL(e.emu.URLTemplate(), platVault)
+	must(t, err)
+	e.platRef = keywrap.Ref{Source: keywrap.Platform, VaultURL: pu, KeyName: platKey}
+	cu, err := keywrap.VaultURL(e.emu.URLTemplate(), vault)
+	must(t, err)
+	e.custRef = keywrap.Ref{Source: keywrap.Customer, VaultURL: cu, KeyName: keyName, TenantID: entraTenant}
+
+	// Storage.
+	tables, err := aztables.NewServiceClientFromConnectionString(storage.ConnectionString(), nil)
+	must(t, err)
+	blobSvc, err := azblob.NewClientFromConnectionString(storage.ConnectionString(), nil)
+	must(t, err)
+	e.cat = aztable.New(tables.NewClient(fmt.Sprintf("Backups%d", n)), tables.NewClient(fmt.Sprintf("Restores%d", n)))
+	must(t, e.cat.CreateTables(ctx))
+	bs := blobazure.New(blobSvc.ServiceClient().NewContainerClient(fmt.Sprintf("backups%d", n)))
+	must(t, bs.CreateContainer(ctx))
+	e.blobs = bs
+	e.store = assets.New(tables.NewClient(fmt.Sprintf("Assets%d", n)), blobSvc.ServiceClient().NewContainerClient(fmt.Sprintf("assets%d", n)), nil)
+	must(t, e.store.Ensure(ctx))
+	e.target = &faultTarget{Target: restore.StoreTarget(e.store)}
+	leases := lease.New(tables.NewClient(fmt.Sprintf("Leases%d", n)), nil)
+	must(t, leases.CreateTable(ctx))
+
+	e.svc, err = restore.New(restore.Options{
+		Catalog: e.cat, Blobs: e.blobs, Target: e.target, Wrapper: e.wrapper, Keys: e.keys,
+		PlatformKey: e.platRef, URLTemplate: e.emu.URLTemplate(), ApplicationID: appID,
+		Leases: leases, Queue: e.queue, Logger: log, Parallelism: 3,
+		SpoolDir: t.TempDir(), ProgressEvery: 50 * time.Millisecond,
+		Retry: &blobstore.RetryOptions{MaxAttempts: 2, BaseDelay: 10 * time.Millisecond},
+		Now:   e.clock.now,
+	})
+	must(t, err)
+
+	// Server with devauth tokens.
+	e.iss = devauth.TestStart(t)
+	v, err := auth.NewVerifier(ctx, auth.VerifierOptions{JWKSURL: e.iss.JWKSURL(), Issuer: e.iss.IssuerURL(), Audience: e.iss.Audience(), Logger: log})
+	must(t, err)
+	srv := server.New(server.Config{Logger: log, Auth: v, RestoreWorker: e.svc.Worker})
+	e.svc.Install(srv.HandleAPI)
+	e.handler = srv.Handler()
+	return e
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) token(tenant string, roles ...string) string {
+	tok, err := e.iss.Token(tenant, roles...)
+	must(e.t, err)
+	return tok
+}
+
+// do sends one request through the real routes.
+func (e *env) do(method, path, token string, body any) *httptest.ResponseRecorder {
+	e.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		must(e.t, err)
+		rd = bytes.NewReader(b)
+	}
+	req := httptest.NewRequestWithContext(e.t.Context(), method, path, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec := httptest.NewRecorder()
+	e.handler.ServeHTTP(rec, req)
+	return rec
+}
+
+// startRestore POSTs a restore as tenant's backup operator (or with tok)
+// and returns its id.
+func (e *env) startRestore(tok, tenant string, body map[string]any) string {
+	e.t.Helper()
+	rec := e.do("POST", "/api/tenants/"+tenant+"/restores", tok, body)
+	if rec.Code != http.StatusAccepted {
+		e.t.Fatalf("POST restores = %d %s", rec.Code, rec.Body)
+	}
+	var out struct{ RestoreID, State string }
+	must(e.t, json.Unmarshal(rec.Body.Bytes(), &out))
+	if out.State != "queued" || rec.Header().Get("Location") != "/api/tenants/"+tenant+"/restores/"+out.RestoreID {
+		e.t.Fatalf("POST answer %s, Location %q", rec.Body, rec.Header().Get("Location"))
+	}
+	return out.RestoreID
+}
+
+// hostPayload is a restore-jobs invocation exactly as the Functions host
+// sends it: the message text is a JSON string inside a JSON string.
+func hostPayload(t testing.TB, job jobqueue.RestoreJob, dequeueCount int) []byte {
+	text, err := json.Marshal(job)
+	must(t, err)
+	inner, _ := json.Marshal(string(text))
+	outer, _ := json.Marshal(string(inner))
+	return fmt.Appendf(nil, `{"Data":{"job":%s},"Metadata":{"DequeueCount":"%d","Id":"\"m-%d\"","PopReceipt":"\"p\"","InsertionTime":"2026-01-01T00:00:00+00:00","ExpirationTime":"2026-01-08T00:00:00+00:00","NextVisibleTime":"2026-01-01T00:10:00+00:00","sys":{"MethodName":"RestoreWorker","UtcNow":"2026-01-01T00:00:01Z","RandGuid":"5c1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6"}}}`,
+		outer, dequeueCount, dequeueCount)
+}
+
+// deliver hands the latest enqueued job to the RestoreWorker route and
+// returns the invocation's status.
+func (e *env) deliver(dequeueCount int) int {
+	e.t.Helper()
+	e.queue.mu.Lock()
+	job := e.queue.jobs[len(e.queue.jobs)-1]
+	e.queue.mu.Unlock()
+	req := httptest.NewRequestWithContext(e.t.Context(), "POST", "/RestoreWorker", bytes.NewReader(hostPayload(e.t, job, dequeueCount)))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	e.handler.ServeHTTP(rec, req)
+	return rec.Code
+}
+
+// status GETs a restore as the source tenant's reader.
+func (e *env) status(tenant, id string) restoreJSON {
+	e.t.Helper()
+	rec := e.do("GET", "/api/tenants/"+tenant+"/restores/"+id, e.token(tenant, auth.RoleRead), nil)
+	if rec.Code != http.StatusOK {
+		e.t.Fatalf("GET restore = %d %s", rec.Code, rec.Body)
+	}
+	var out restoreJSON
+	must(e.t, json.Unmarshal(rec.Body.Bytes(), &out))
+	return out
+}
+
+type restoreJSON struct {
+	RestoreID, BackupID, Tenant, TargetTenant, Mode, State string
+	DryRun                                                 bool
+	StartedAt, CompletedAt                                 *string
+	Progress                                               catalog.Progress
+	Error                                                  *struct{ Code, Message string }
+}
+
+// runRestore POSTs, delivers the message once and returns the final status.
+func (e *env) runRestore(tok, tenant string, body map[string]any) restoreJSON {
+	e.t.Helper()
+	id := e.startRestore(tok, tenant, body)
+	if code := e.deliver(1); code != http.StatusOK {
+		e.t.Fatalf("RestoreWorker = %d; log:\n%s", code, e.logs)
+	}
+	return e.status(tenant, id)
+}
+
+// makeBackup backs tenant up the way the backup pipeline does (envelope
+// streams 0 records and 1 files of the assets codec, one blob per chunk
+// under an attempt directory, manifest, completed catalog row), wrapping
+// the data key with the customer key or the platform key.
+func (e *env) makeBackup(tenant string, src keywrap.Source) *catalog.Backup {
+	e.t.Helper()
+	ctx := e.t.Context()
+	b := catalog.NewBackup(tenant, catalog.ReasonManual, time.Now())
+	must(e.t, e.cat.CreateBackup(ctx, b))
+	must(e.t, b.Start("a1", time.Now(), false))
+	layout, err := blobstore.NewLayout(tenant, b.BackupID, "a1")
+	must(e.t, err)
+
+	dk, err := envelope.NewDataKey()
+	must(e.t, err)
+	ref := e.platRef
+	if src == keywrap.Customer {
+		ref = e.custRef
+	}
+	wrapped, err := e.wrapper.Wrap(ctx, ref, dk.Bytes())
+	must(e.t, err)
+	sink := &syncSink{ctx: ctx, store: e.blobs, layout: layout}
+	w, err := envelope.NewWriter(dk, tenant, b.BackupID, envelope.NewKeyRef(src, wrapped), sink, &envelope.WriterOptions{ChunkSize: chunkSize})
+	must(e.t, err)
+	dk.Destroy()
+
+	rs, err := w.Create(ctx, 0)
+	must(e.t, err)
+	enc := assets.NewEncoder(rs)
+	for r, err := range e.store.Records(ctx, tenant) {
+		must(e.t, err)
+		must(e.t, enc.WriteRecord(r))
+	}
+	must(e.t, enc.Close())
+	must(e.t, rs.Close())
+	rc := enc.Counts()
+
+	fs, err := w.Create(ctx, 1)
+	must(e.t, err)
+	enc = assets.NewEncoder(fs)
+	for f, err := range e.store.Files(ctx, tenant) {
+		must(e.t, err)
+		body, err := e.store.OpenFile(ctx, tenant, f)
+		must(e.t, err)
+		must(e.t, enc.WriteFile(f, body))
+		body.Close()
+	}
+	must(e.t, enc.Close())
+	must(e.t, fs.Close())
+	fc := enc.Counts()
+
+	manifest, err := w.Finish()
+	must(e.t, err)
+	must(e.t, e.blobs.PutBlob(ctx, layout.Manifest(), manifest))
+
+	b.KeySource, b.KeyID = src, wrapped.KeyID
+	b.Records, b.Files, b.Bytes = rc.Records, fc.Files, fc.Bytes
+	b.Chunks, b.StoredBytes = sink.chunks, sink.bytes+int64(len(manifest))
+	b.ManifestBlob = layout.Manifest()
+	b.Streams = map[string]int64{"records": sink.perStream[0], "files": sink.perStream[1]}
+	must(e.t, b.Complete(time.Now()))
+	must(e.t, e.cat.UpdateBackup(ctx, b))
+	return b
+}
+
+type syncSink struct {
+	ctx           context.Context
+	store         blobstore.Store
+	layout        blobstore.Layout
+	chunks, bytes int64
+	perStream     [2]int64
+}
+
+func (s *syncSink) PutChunk(ctx context.Context, id uint32, index uint64, sealed []byte) error {
+	name := "records"
+	if id == 1 {
+		name = "files"
+	}
+	s.chunks++
+	s.bytes += int64(len(sealed))
+	s.perStream[id]++
+	return s.store.PutBlob(ctx, s.layout.Chunk(name, int64(index)), sealed)
+}
+
+// snapshot is a tenant's assets: every record and every file with its
+// properties and a hash of its content.
+type snapshot struct {
+	Records []assets.Record
+	Files   []fileSnap
+}
+
+type fileSnap struct {
+	File   assets.File
+	SHA256 [32]byte
+}
+
+func (e *env) snapshot(tenant string) snapshot {
+	e.t.Helper()
+	ctx := e.t.Context()
+	var s snapshot
+	for r, err := range e.store.Records(ctx, tenant) {
+		must(e.t, err)
+		s.Records = append(s.Records, r)
+	}
+	for f, err := range e.store.Files(ctx, tenant) {
+		must(e.t, err)
+		body, err := e.store.OpenFile(ctx, tenant, f)
+		must(e.t, err)
+		h := sha256.New()
+		_, err = io.Copy(h, body)
+		body.Close()
+		must(e.t, err)
+		f.ETag = ""
+		var sum [32]byte
+		copy(sum[:], h.Sum(nil))
+		s.Files = append(s.Files, fileSnap{File: f, SHA256: sum})
+	}
+	return s
+}
+
+// equal compares snapshots, records with assets.Record.Equal (which tells
+// a whole Double from an Int32) and files field by field.
+func (s snapshot) diff(o snapshot) string {
+	if len(s.Records) != len(o.Records) {
+		return "records: " + strconv.Itoa(len(s.Records)) + " vs " + strconv.Itoa(len(o.Records))
+	}
+	for i := range s.Records {
+		if !s.Records[i].Equal(o.Records[i]) {
+			return fmt.Sprintf("record %d: %+v vs %+v", i, s.Records[i], o.Records[i])
+		}
+	}
+	if len(s.Files) != len(o.Files) {
+		return "files: " + strconv.Itoa(len(s.Files)) + " vs " + strconv.Itoa(len(o.Files))
+	}
+	for i := range s.Files {
+		a, b := s.Files[i], o.Files[i]
+		if fmt.Sprintf("%+v", a) != fmt.Sprintf("%+v", b) {
+			return fmt.Sprintf("file %d: %+v vs %+v", i, a, b)
+		}
+	}
+	return ""
+}
+
+// faultTarget is the real target with a hook run before each file upload,
+// to interrupt a restore mid-write.
+type faultTarget struct {
+	restore.Target
+	mu         sync.Mutex
+	beforeFile func(ctx context.Context) error
+	filesPut   int
+}
+
+func (f *faultTarget) PutFile(ctx context.Context, tenant string, file assets.File, content io.Reader) error {
+	f.mu.Lock()
+	hook := f.beforeFile
+	f.filesPut++
+	f.mu.Unlock()
+	if hook != nil {
+		if err := hook(ctx); err != nil {
+			return err
+		}
+	}
+	return f.Target.PutFile(ctx, tenant, file, content)
+}
+
+func customerToken() string { return kvemu.CustomerToken(appID, entraTenant) }
