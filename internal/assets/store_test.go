@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -434,7 +435,8 @@ func TestPrunerRejectsUnsortedBackupKeys(t *testing.T) {
 // (an entity over the 1 MiB limit) is retried one by one; the good records
 // are written and the error names the count.
 func TestBatchFallsBackToSingleUpserts(t *testing.T) {
-	s := newTestStore(t, nil)
+	var logs bytes.Buffer
+	s := newTestStore(t, &Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	big := Record{RowKey: "big"}
 	for i := range 20 {
 		big.Properties = append(big.Properties, Property{Name: fmt.Sprintf("p%02d", i), Type: TypeString, Value: strings.Repeat("x", 60000)})
@@ -458,6 +460,11 @@ func TestBatchFallsBackToSingleUpserts(t *testing.T) {
 	}
 	if w.Written() != 2 {
 		t.Fatalf("Written = %d", w.Written())
+	}
+	// The fallback is logged through the injected logger, without data.
+	if !strings.Contains(logs.String(), `"msg":"record transaction failed, upserting one by one"`) ||
+		strings.Contains(logs.String(), "xxxxxxxx") {
+		t.Fatalf("log: %.300s", logs.String())
 	}
 }
 
