@@ -1,0 +1,135 @@
+package restore_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/twinit/byok-backup/internal/auth"
+	"github.com/twinit/byok-backup/internal/blobstore"
+	"github.com/twinit/byok-backup/internal/catalog"
+	"github.com/twinit/byok-backup/internal/invoke"
+	"github.com/twinit/byok-backup/internal/keywrap"
+)
+
+func (e *env) chunk(b *catalog.Backup, stream string, i int64) string {
+	l, err := blobstore.NewLayout(b.Tenant, b.BackupID, "a1")
+	must(e.t, err)
+	return l.Chunk(stream, i)
+}
+
+func (e *env) get(name string) []byte {
+	data, err := e.blobs.GetBlob(e.t.Context(), name)
+	must(e.t, err)
+	return data
+}
+
+func (e *env) put(name string, data []byte) { must(e.t, e.blobs.PutBlob(e.t.Context(), name, data)) }
+
+func (e *env) remove(name string) {
+	n, err := e.blobs.DeletePrefix(e.t.Context(), name)
+	must(e.t, err)
+	if n != 1 {
+		e.t.Fatalf("deleted %d blobs for %s", n, name)
+	}
+}
+
+// TestTamperingFailsAndLeavesTargetUntouched: every kind of tampering with
+// a completed backup fails the restore with IntegrityCheckFailed before
+// anything is written, dry runs included.
+func TestTamperingFailsAndLeavesTargetUntouched(t *testing.T) {
+	e := newEnv(t)
+	e.seed("acme", 8, 3)
+	other := e.makeBackup("acme", keywrap.Customer)
+	cases := []struct {
+		name   string
+		tamper func(b *catalog.Backup)
+	}{
+		{"flipped byte in a chunk", func(b *catalog.Backup) {
+			name := e.chunk(b, "files", 1)
+			data := e.get(name)
+			data[len(data)/2] ^= 0x01
+			e.put(name, data)
+		}},
+		{"missing chunk", func(b *catalog.Backup) { e.remove(e.chunk(b, "records", 0)) }},
+		{"swapped chunks", func(b *catalog.Backup) {
+			a, c := e.get(e.chunk(b, "records", 0)), e.get(e.chunk(b, "records", 1))
+			e.put(e.chunk(b, "records", 0), c)
+			e.put(e.chunk(b, "records", 1), a)
+		}},
+		{"truncated: final chunk removed", func(b *catalog.Backup) { e.remove(e.chunk(b, "files", b.Streams["files"]-1)) }},
+		{"chunk from another backup", func(b *catalog.Backup) {
+			e.put(e.chunk(b, "files", 0), e.get(e.chunk(other, "files", 0)))
+		}},
+		{"altered manifest", func(b *catalog.Backup) {
+			data := e.get(b.ManifestBlob)
+			data[len(data)-40] ^= 0x80 // in the stream table, under the MAC
+			e.put(b.ManifestBlob, data)
+		}},
+		{"manifest of another backup", func(b *catalog.Backup) { e.put(b.ManifestBlob, e.get(other.ManifestBlob)) }},
+		{"missing manifest", func(b *catalog.Backup) { e.remove(b.ManifestBlob) }},
+	}
+	op := e.token("acme", auth.RoleBackupOperator)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e.t = t
+			b := e.makeBackup("acme", keywrap.Customer)
+			if b.Streams["records"] < 2 || b.Streams["files"] < 2 {
+				t.Fatalf("backup too small to tamper with: %v", b.Streams)
+			}
+			e.disturb("acme")
+			before := e.snapshot("acme")
+			c.tamper(b)
+			for _, body := range []map[string]any{
+				{"backupId": b.BackupID, "mode": "replace"},
+				{"backupId": b.BackupID, "dryRun": true},
+			} {
+				wantFailed(t, e.runRestore(op, "acme", body), "IntegrityCheckFailed")
+				if d := e.snapshot("acme").diff(before); d != "" {
+					t.Fatalf("tampered restore changed the target: %s", d)
+				}
+			}
+		})
+	}
+}
+
+// TestCrashMidWriteThenRedelivery: an attempt that dies while writing
+// leaves the row running; a redelivery while its heartbeat is fresh is
+// retried, and once it is stale the restore restarts and ends correct.
+func TestCrashMidWriteThenRedelivery(t *testing.T) {
+	e := newEnv(t)
+	e.seed("acme", 10, 3)
+	want := e.snapshot("acme")
+	b := e.makeBackup("acme", keywrap.Customer)
+	e.disturb("acme")
+	id := e.startRestore(e.token("acme", auth.RoleBackupOperator), "acme", map[string]any{"backupId": b.BackupID, "mode": "replace"})
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	e.target.beforeFile = func(context.Context) error {
+		cancel() // the host (or the instance) goes away mid-write
+		return context.Canceled
+	}
+	req, err := invoke.DecodeQueue(hostPayload(t, e.queue.jobs[0], 1), "")
+	must(t, err)
+	if err := e.svc.Worker(ctx, req); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted attempt returned %v", err)
+	}
+	e.target.beforeFile = nil
+	if st := e.status("acme", id); st.State != "running" {
+		t.Fatalf("after the crash the restore is %+v, want running", st)
+	}
+	if code := e.deliver(2); code != http.StatusInternalServerError {
+		t.Fatalf("redelivery during a fresh heartbeat = %d, want 500 (retry later)", code)
+	}
+	e.clock.advance(3 * time.Minute)
+	if code := e.deliver(3); code != http.StatusOK {
+		t.Fatalf("redelivery after the heartbeat went stale = %d\n%s", code, e.logs)
+	}
+	wantSucceeded(t, e.status("acme", id), progress{b.Records, b.Files, b.Bytes})
+	if d := e.snapshot("acme").diff(want); d != "" {
+		t.Fatalf("after the restarted restore: %s", d)
+	}
+}
