@@ -14,7 +14,9 @@ import (
 func wantError(t *testing.T, e *env, method, path, tok string, body any, status int, code string) {
 	t.Helper()
 	rec := e.do(method, path, tok, body)
-	var out struct{ Error struct{ Code, Message string } }
+	var out struct {
+		Error struct{ Code, Message string }
+	}
 	if rec.Code != status || json.Unmarshal(rec.Body.Bytes(), &out) != nil || out.Error.Code != code || out.Error.Message == "" {
 		t.Fatalf("%s %s = %d %s, want %d %s", method, path, rec.Code, rec.Body, status, code)
 	}
