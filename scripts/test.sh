@@ -9,7 +9,10 @@ ensure_node_modules
 
 # The whole tree without -race: 2 cores, and Azurite-bound integration tests
 # gain nothing from it while running 2-10x slower.
-go test -count=1 -timeout 15m ./...
+# CGO_ENABLED=0 is how the handler ships (cmd/pack), so the tests exercise that
+# build and share its compile cache with internal/pack's packaging test; with
+# cgo on, that test would compile the whole dependency tree a second time.
+CGO_ENABLED=0 go test -count=1 -timeout 15m ./...
 
 # -race only where the code's job is concurrency: the local runner (queue pump
 # with batchSize workers, timers, handler supervision, HTTP forwarding) and the
@@ -20,5 +23,6 @@ for p in internal/runner internal/server internal/invoke; do
 	[ -d "$p" ] && race+=("./$p/...")
 done
 if [ "${#race[@]}" -gt 0 ]; then
-	go test -race -count=1 -timeout 10m "${race[@]}"
+	# The race detector needs cgo.
+	CGO_ENABLED=1 go test -race -count=1 -timeout 10m "${race[@]}"
 fi

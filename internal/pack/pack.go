@@ -145,7 +145,9 @@ func GoBuild(dir, pkg string) BuildFunc {
 		if err != nil {
 			return err
 		}
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", abs, pkg)
+		// No -trimpath: it would change every package's build ID and defeat
+		// the cache shared with `CGO_ENABLED=0 go test` (scripts/test.sh).
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", abs, pkg)
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 		if b, err := cmd.CombinedOutput(); err != nil {

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestStackComesUpAndServesTheAPI is the README's run command end to end:
+// Azurite, the Key Vault emulator, the issuer, the packaged real handler
+// behind the local runner; health, identity and an on-demand timer.
+func TestStackComesUpAndServesTheAPI(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	logs, err := os.Create(filepath.Join(data, "stack.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logs.Close()
+	cfg := config{Src: root, DataDir: data, Dist: filepath.Join(data, "dist"),
+		KVAddr: "127.0.0.1:0", AuthAddr: "127.0.0.1:0", Log: slog.New(slog.NewJSONHandler(logs, nil)), HandlerOut: logs}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	s, err := up(ctx, cfg)
+	if err != nil {
+		b, _ := os.ReadFile(logs.Name())
+		t.Fatalf("%v\nlogs:\n%s", err, tail(b))
+	}
+	defer func() {
+		stop, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		s.close(stop)
+		if t.Failed() {
+			b, _ := os.ReadFile(logs.Name())
+			t.Logf("logs:\n%s", tail(b))
+		}
+	}()
+	base := s.BaseURL()
+
+	// The settings file beside host.json is what `func start` would read.
+	var ls struct{ Values map[string]string }
+	b, err := os.ReadFile(filepath.Join(s.app.AppDir, "local.settings.json"))
+	if err != nil || json.Unmarshal(b, &ls) != nil {
+		t.Fatalf("local.settings.json in the app root: %v", err)
+	}
+	if ls.Values["AzureWebJobsStorage"] != s.az.ConnectionString() || ls.Values["PLATFORM_CREDENTIAL"] != "emulator" {
+		t.Errorf("written settings = %v", ls.Values)
+	}
+
+	resp, body := get(t, base+"/api/health", "")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("health = %d %s", resp.StatusCode, body)
+	}
+	resp, _ = get(t, base+"/api/tenants/acme/byok", "")
+	if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+		t.Errorf("no token = %d, WWW-Authenticate %q; want 401 Bearer", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	tok, err := s.issuer.Token("acme", "byok.admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body = get(t, base+"/api/tenants/acme/byok", tok)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"disabled"`) {
+		t.Errorf("GET byok = %d %s, want 200 with state disabled", resp.StatusCode, body)
+	}
+	resp, err = http.Post(base+"/admin/functions/ByokMonitor", "application/json", strings.NewReader(`{"input":""}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Errorf("admin run = %d, want 202", resp.StatusCode)
+	}
+}
+
+func get(t *testing.T, url, token string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func tail(b []byte) string {
+	if len(b) > 8000 {
+		b = b[len(b)-8000:]
+	}
+	return string(b)
+}
