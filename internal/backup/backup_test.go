@@ -101,9 +101,9 @@ func TestEmptyTenantBackup(t *testing.T) {
 // the failed use is audited and a warning logged.
 func TestFallbackBackups(t *testing.T) {
 	cases := []struct {
-		name  string
+		name   string
 		break_ func(e *env)
-		code  errcode.Code
+		code   errcode.Code
 	}{
 		{"disabled-key", func(e *env) { must(e.t, e.emu.SetEnabled(custVault, "k", "", false)) }, errcode.KeyDisabled},
 		{"revoked-grant", func(e *env) { must(e.t, e.emu.Revoke(custVault, kvemu.CustomerToken(appID, entraA))) }, errcode.KeyAccessDenied},

@@ -123,6 +123,11 @@ func newEnv(t *testing.T, mods ...func(*backup.Options)) *env {
 	must(t, err)
 
 	e := &env{t: t, clock: &clock{}, logs: &logBuffer{}, qsvc: qsvc}
+	t.Cleanup(func() {
+		if t.Failed() && os.Getenv("BACKUP_TEST_LOGS") != "" {
+			t.Log(e.logs.String())
+		}
+	})
 	e.emu = kvemu.TestStart(t)
 	must(t, e.emu.CreateVault(platVault, "00000000-0000-4000-8000-000000000001", kvemu.AccessPolicy))
 	_, err = e.emu.CreateKey(platVault, "platform", "RSA", 2048, nil)
@@ -185,6 +190,11 @@ func (e *env) options(logger *slog.Logger) backup.Options {
 		LeaseTTL: 30 * time.Second, SweepGrace: time.Hour, Now: e.clock.Now,
 		Retry: &blobstore.RetryOptions{BaseDelay: 5 * time.Millisecond, MaxDelay: 20 * time.Millisecond},
 	}
+}
+
+// svcLogger logs JSON into the env's log buffer.
+func (e *env) svcLogger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // build makes a service ("a process") and the server in front of it.
@@ -502,6 +512,12 @@ func (e *env) wrapRows(tenant string) []audit.Entry {
 		}
 	}
 	return out
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func must(t testing.TB, err error) {
