@@ -72,28 +72,37 @@ var seq atomic.Int64
 type keySettings struct {
 	mu      sync.Mutex
 	enabled bool
+	ref     keywrap.Ref
 }
 
 func (k *keySettings) CustomerKey(ctx context.Context, tenant string) (keywrap.Ref, byok.Settings, bool, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return keywrap.Ref{}, byok.Settings{KeyVaultName: vault, KeyName: keyName, TenantID: entraTenant}, k.enabled, nil
+	return k.ref, byok.Settings{KeyVaultName: vault, KeyName: keyName, TenantID: entraTenant, FallbackToPlatformKey: true}, k.enabled, nil
 }
+
+// RecordKeyUse is what the backup pipeline reports; the tests don't need it.
+func (k *keySettings) RecordKeyUse(context.Context, string, error) error { return nil }
 
 // recordQueue keeps the enqueued jobs; the tests deliver them to the
 // worker as the host would.
 type recordQueue struct {
-	mu   sync.Mutex
-	jobs []jobqueue.RestoreJob
+	mu      sync.Mutex
+	jobs    []jobqueue.RestoreJob
+	backups []jobqueue.BackupJob
 }
 
 func (q *recordQueue) Enqueue(_ context.Context, queue string, msg any) error {
-	if queue != jobqueue.RestoreQueue {
-		return fmt.Errorf("unexpected queue %s", queue)
-	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.jobs = append(q.jobs, msg.(jobqueue.RestoreJob))
+	switch queue {
+	case jobqueue.RestoreQueue:
+		q.jobs = append(q.jobs, msg.(jobqueue.RestoreJob))
+	case jobqueue.BackupQueue:
+		q.backups = append(q.backups, msg.(jobqueue.BackupJob))
+	default:
+		return fmt.Errorf("unexpected queue %s", queue)
+	}
 	return nil
 }
 
@@ -124,6 +133,8 @@ type env struct {
 	platRef keywrap.Ref
 	custRef keywrap.Ref
 	logs    *bytes.Buffer
+	log     *slog.Logger
+	leases  *lease.Manager
 }
 
 func newEnv(t *testing.T) *env {
@@ -156,6 +167,7 @@ func newEnv(t *testing.T) *env {
 	cu, err := keywrap.VaultURL(e.emu.URLTemplate(), vault)
 	must(t, err)
 	e.custRef = keywrap.Ref{Source: keywrap.Customer, VaultURL: cu, KeyName: keyName, TenantID: entraTenant}
+	e.keys.ref = e.custRef
 
 	// Storage.
 	tables, err := aztables.NewServiceClientFromConnectionString(storage.ConnectionString(), nil)
@@ -172,6 +184,8 @@ func newEnv(t *testing.T) *env {
 	e.target = &faultTarget{Target: restore.StoreTarget(e.store)}
 	leases := lease.New(tables.NewClient(fmt.Sprintf("Leases%d", n)), nil)
 	must(t, leases.CreateTable(ctx))
+	e.leases = leases
+	e.log = log
 
 	e.svc, err = restore.New(restore.Options{
 		Catalog: e.cat, Blobs: e.blobs, Target: e.target, Wrapper: e.wrapper, Keys: e.keys,

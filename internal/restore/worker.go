@@ -19,6 +19,9 @@ import (
 // restarted it); this attempt must stop and write nothing more.
 var errTakenOver = errors.New("restore: the row was taken over by another attempt")
 
+// rowWriteTimeout bounds one write of the Restores row.
+const rowWriteTimeout = 15 * time.Second
+
 // Worker is the RestoreWorker queue handler: it runs the restore or
 // verification named by one `restore-jobs` message. A nil return acks the
 // message; an error makes the host deliver it again (and finally poison
@@ -238,7 +241,12 @@ func (k *rowKeeper) heartbeat(ctx context.Context, every time.Duration, prog *pr
 			return
 		case <-t.C:
 		}
-		err := k.update(ctx, func(r *catalog.Restore) error { return r.SetProgress(prog.snapshot(), k.now()) })
+		// The write itself is not cancelled with the attempt: a request
+		// cancelled after the service applied it would leave k.row with a
+		// stale ETag and make the final write look like a takeover.
+		wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), rowWriteTimeout)
+		err := k.update(wctx, func(r *catalog.Restore) error { return r.SetProgress(prog.snapshot(), k.now()) })
+		wcancel()
 		switch {
 		case err == nil, ctx.Err() != nil:
 		case errors.Is(err, errTakenOver):
