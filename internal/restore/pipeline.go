@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/twinit/byok-backup/internal/assets"
 	"github.com/twinit/byok-backup/internal/blobstore"
@@ -65,6 +67,7 @@ func (s *Service) run(ctx context.Context, r *catalog.Restore, b *catalog.Backup
 	}
 
 	// Pass 1: authenticate every chunk and decode every item.
+	start := time.Now()
 	counts, err := s.verify(ctx, rd, am, fetch, sp, r.DryRun, prog)
 	if err != nil {
 		return err
@@ -73,7 +76,8 @@ func (s *Service) run(ctx context.Context, r *catalog.Restore, b *catalog.Backup
 		return errIntegrity(fmt.Errorf("backup holds %+v, the catalog says records %d, files %d, bytes %d",
 			counts, b.Records, b.Files, b.Bytes))
 	}
-	log.InfoContext(ctx, "backup verified", "records", counts.Records, "files", counts.Files, "bytes", counts.Bytes, "spooled", sp != nil)
+	log.InfoContext(ctx, "backup verified", "records", counts.Records, "files", counts.Files, "bytes", counts.Bytes,
+		"spooled", sp != nil, "durationMs", time.Since(start).Milliseconds())
 	if r.DryRun {
 		return nil
 	}
@@ -209,6 +213,16 @@ func (s *Service) writeRecords(ctx context.Context, r *catalog.Restore, dec *ass
 	return nil
 }
 
+// smallFile is the largest file the write pass reads into memory to upload
+// it concurrently with the next ones; larger files are streamed by
+// PutFile in blocks (with its own concurrency), one at a time.
+const smallFile = 4 << 20
+
+// writeFiles uploads the files of the files stream. Files are small or
+// large: a small one is read whole and uploaded in the background, up to
+// Parallelism at once (memory Parallelism × smallFile), because one
+// request per file in sequence would leave the storage account idle
+// between them.
 func (s *Service) writeFiles(ctx context.Context, r *catalog.Restore, dec *assets.Decoder, prog *progress) error {
 	var pr Pruner
 	if r.Mode == catalog.ModeReplace {
@@ -217,25 +231,65 @@ func (s *Service) writeFiles(ctx context.Context, r *catalog.Restore, dec *asset
 			return err
 		}
 	}
-	for {
-		_, err := dec.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		f := dec.File()
-		if err := s.o.Target.PutFile(ctx, r.TargetTenant, f, dec.Content()); err != nil {
-			return err
-		}
-		if pr != nil {
-			if err := pr.Keep(ctx, f.Path); err != nil {
-				return fmt.Errorf("failed to prune files of the target: %w", err)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+		slots = make(chan struct{}, s.o.Parallelism)
+	)
+	fail := func(err error) { once.Do(func() { first = err; cancel(err) }) }
+	err := func() error {
+		for {
+			_, err := dec.Next()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			f := dec.File()
+			if f.Size > smallFile {
+				if err := s.o.Target.PutFile(ctx, r.TargetTenant, f, dec.Content()); err != nil {
+					return err
+				}
+				prog.files.Add(1)
+				prog.bytes.Add(f.Size)
+			} else {
+				select {
+				case slots <- struct{}{}:
+				case <-ctx.Done():
+					return context.Cause(ctx)
+				}
+				buf := make([]byte, f.Size)
+				if _, err := io.ReadFull(dec.Content(), buf); err != nil {
+					<-slots
+					return err
+				}
+				wg.Go(func() {
+					defer func() { <-slots }()
+					if err := s.o.Target.PutFile(ctx, r.TargetTenant, f, bytes.NewReader(buf)); err != nil {
+						fail(err)
+						return
+					}
+					prog.files.Add(1)
+					prog.bytes.Add(f.Size)
+				})
+			}
+			if pr != nil {
+				if err := pr.Keep(ctx, f.Path); err != nil {
+					return fmt.Errorf("failed to prune files of the target: %w", err)
+				}
 			}
 		}
-		prog.files.Add(1)
-		prog.bytes.Add(f.Size)
+	}()
+	if err != nil {
+		fail(err)
+	}
+	wg.Wait()
+	if first != nil {
+		return first
 	}
 	if pr != nil {
 		if _, err := pr.Finish(ctx); err != nil {
