@@ -38,6 +38,7 @@ func main() {
 	flag.StringVar(&cfg.AuthAddr, "auth-addr", "127.0.0.1:7990", "local token issuer address (JWKS at /.well-known/jwks.json)")
 	flag.BoolVar(&cfg.Fresh, "fresh", false, "delete Azurite's data before starting")
 	flag.BoolVar(&cfg.DepsOnly, "deps-only", false, "start Azurite, the emulator and the issuer and package the app, but not the runner: then run `func start` in the app root")
+	flag.BoolVar(&cfg.NoDemo, "no-demo", false, "skip the demo (seed a tenant, enable BYOK, back up, fall back, restore, verify)")
 	flag.Parse()
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		cfg.Log.Error("cannot create the data folder", "err", err)

@@ -40,6 +40,7 @@ type config struct {
 	AuthAddr     string
 	Fresh        bool // wipe Azurite's data first
 	DepsOnly     bool // everything but the runner: for `func start` in the app root
+	NoDemo       bool // skip the demo step
 	Log          *slog.Logger
 	HandlerOut   io.Writer // handler stdout/stderr; nil = os.Stdout/os.Stderr
 }
@@ -55,6 +56,9 @@ type stack struct {
 	settings map[string]string
 	run      *runner.Runner
 	closers  []func(context.Context)
+
+	demoResult *demoResult
+	demoErr    error
 }
 
 // step is one stage of bringing the stack up. Later issues add a demo step
@@ -73,6 +77,7 @@ var steps = []step{
 	{"collect settings", false, (*stack).collectSettings},
 	{"start the runner and the handler", true, (*stack).startRunner},
 	{"check /api/health", true, (*stack).checkHealth},
+	{"run the demo", true, (*stack).demo},
 }
 
 // up runs every step; on failure it closes what was started.
