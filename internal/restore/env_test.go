@@ -40,19 +40,28 @@ import (
 	"github.com/twinit/byok-backup/internal/server"
 )
 
-// storage is the package's one Azurite; every test uses its own tables and
-// containers in it.
-var storage *azurite.Instance
+// storage is the package's one Azurite, started on first use rather than
+// in TestMain so the fuzz workers (copies of this test binary) start none.
+var (
+	storageOnce sync.Once
+	storage     *azurite.Instance
+	storageErr  error
+)
+
+func azuriteFor(t testing.TB) *azurite.Instance {
+	t.Helper()
+	storageOnce.Do(func() { storage, storageErr = azurite.Start(context.Background(), azurite.Options{}) })
+	if storageErr != nil {
+		t.Fatalf("azurite: %v", storageErr)
+	}
+	return storage
+}
 
 func TestMain(m *testing.M) {
-	inst, err := azurite.Start(context.Background(), azurite.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "azurite:", err)
-		os.Exit(1)
-	}
-	storage = inst
 	code := m.Run()
-	inst.Stop()
+	if storage != nil {
+		storage.Stop()
+	}
 	os.Exit(code)
 }
 
@@ -170,9 +179,10 @@ func newEnv(t *testing.T) *env {
 	e.keys.ref = e.custRef
 
 	// Storage.
-	tables, err := aztables.NewServiceClientFromConnectionString(storage.ConnectionString(), nil)
+	az := azuriteFor(t)
+	tables, err := aztables.NewServiceClientFromConnectionString(az.ConnectionString(), nil)
 	must(t, err)
-	blobSvc, err := azblob.NewClientFromConnectionString(storage.ConnectionString(), nil)
+	blobSvc, err := azblob.NewClientFromConnectionString(az.ConnectionString(), nil)
 	must(t, err)
 	e.cat = aztable.New(tables.NewClient(fmt.Sprintf("Backups%d", n)), tables.NewClient(fmt.Sprintf("Restores%d", n)))
 	must(t, e.cat.CreateTables(ctx))
