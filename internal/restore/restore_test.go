@@ -262,3 +262,61 @@ func TestCustomerKeyUnavailable(t *testing.T) {
 		})
 	}
 }
+
+// TestRotatedKeyRestoresWithRecordedVersion: after the customer rotates
+// the key, an older backup still unwraps with exactly the version that
+// wrapped it.
+func TestRotatedKeyRestoresWithRecordedVersion(t *testing.T) {
+	e := newEnv(t)
+	e.seed("acme", 3, 1)
+	b := e.makeBackup("acme", keywrap.Customer)
+	newKid, err := e.emu.RotateKey(vault, keyName)
+	must(t, err)
+	if newKid == b.KeyID {
+		t.Fatal("rotation kept the version")
+	}
+	e.emu.ResetRequests()
+	st := e.runRestore(e.token("acme", auth.RoleBackupOperator), "acme", map[string]any{"backupId": b.BackupID, "dryRun": true})
+	wantSucceeded(t, st, progress{b.Records, b.Files, b.Bytes})
+	oldVersion := b.KeyID[strings.LastIndexByte(b.KeyID, '/'):]
+	n := 0
+	for _, r := range e.emu.Requests() {
+		if r.Op == "unwrapKey" {
+			n++
+			if !strings.HasSuffix(strings.TrimSuffix(r.Path, "/unwrapkey"), oldVersion) && !strings.Contains(r.Path, oldVersion+"/") {
+				t.Fatalf("unwrap %s does not use the recorded version %s", r.Path, oldVersion)
+			}
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d unwraps", n)
+	}
+}
+
+// TestTargetBusyIsRetriedThenFails: while a backup holds the target
+// tenant's lease the restore is retried without starting; on the last
+// delivery it fails with Conflict. A dry run needs no lease.
+func TestTargetBusyIsRetriedThenFails(t *testing.T) {
+	e := newEnv(t)
+	e.seed("acme", 2, 1)
+	b := e.makeBackup("acme", keywrap.Platform)
+	if _, err := e.leases.Acquire(t.Context(), "acme", "backup-of-acme", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	op := e.token("acme", auth.RoleBackupOperator)
+	id := e.startRestore(op, "acme", map[string]any{"backupId": b.BackupID, "mode": "merge"})
+	if code := e.deliver(1); code != http.StatusInternalServerError {
+		t.Fatalf("delivery while the target is busy = %d, want 500 (retry)", code)
+	}
+	if st := e.status("acme", id); st.State != "queued" {
+		t.Fatalf("busy target changed the row: %+v", st)
+	}
+	if code := e.deliver(5); code != http.StatusOK {
+		t.Fatalf("last delivery = %d", code)
+	}
+	msg := wantFailed(t, e.status("acme", id), "Conflict")
+	if !strings.Contains(msg, "acme") {
+		t.Fatalf("message %q does not name the tenant", msg)
+	}
+	wantSucceeded(t, e.runRestore(op, "acme", map[string]any{"backupId": b.BackupID, "dryRun": true}), progress{b.Records, b.Files, b.Bytes})
+}
