@@ -19,12 +19,25 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 
+	"github.com/twinit/byok-backup/internal/assets"
 	"github.com/twinit/byok-backup/internal/audit"
 	"github.com/twinit/byok-backup/internal/auth"
+	"github.com/twinit/byok-backup/internal/backup"
+	blobazure "github.com/twinit/byok-backup/internal/blobstore/azure"
 	"github.com/twinit/byok-backup/internal/byok"
+	catalogtable "github.com/twinit/byok-backup/internal/catalog/aztable"
 	"github.com/twinit/byok-backup/internal/config"
+	"github.com/twinit/byok-backup/internal/jobqueue"
+	"github.com/twinit/byok-backup/internal/lease"
+	"github.com/twinit/byok-backup/internal/restore"
 	"github.com/twinit/byok-backup/internal/server"
+	"github.com/twinit/byok-backup/internal/tenants"
 )
+
+// maxDequeueCount is host.json's extensions.queues.maxDequeueCount: on that
+// delivery a job that can't run is marked failed rather than left to the
+// poison queue. A test checks the two agree.
+const maxDequeueCount = 5
 
 func main() {
 	os.Exit(run())
@@ -69,26 +82,33 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("queue client: %w", err)
 	}
-	_ = queues // used by the services of later issues
-
 	// Keys: one Key Vault adapter for customer and platform keys; every
-	// wrap and unwrap goes through the audit decorator.
+	// wrap and unwrap of a backup or restore goes through the audit decorator.
 	keys, err := newKeys(cfg, logger)
 	if err != nil {
 		return err
 	}
-	auditLog := audit.New(tables.NewClient(cfg.Names.TableKeyAudit), nil)
-	byokStore := byok.NewTableStore(tables.NewClient(cfg.Names.TableByokSettings))
-	for _, t := range []interface{ CreateTable(context.Context) error }{byokStore} {
-		if err := t.CreateTable(ctx); err != nil {
-			return fmt.Errorf("create tables: %w", err)
+	n := cfg.Names
+	auditLog := audit.New(tables.NewClient(n.TableKeyAudit), nil)
+	audited := audit.NewWrapper(keys.wrapper, auditLog, logger)
+	byokStore := byok.NewTableStore(tables.NewClient(n.TableByokSettings))
+	catalogStore := catalogtable.New(tables.NewClient(n.TableBackups), tables.NewClient(n.TableRestores))
+	leases := lease.New(tables.NewClient(n.TableLeases), &lease.Options{Logger: logger})
+	tenantDir := tenants.New(tables.NewClient(n.TableTenants), nil)
+	assetStore := assets.New(tables.NewClient(n.TableAssets), blobs.ServiceClient().NewContainerClient(n.ContainerAssets), &assets.Options{Logger: logger})
+	backupBlobs := blobazure.New(blobs.ServiceClient().NewContainerClient(n.ContainerBackups))
+	jobs := jobqueue.New(queues)
+
+	// Tables and containers are created once at startup (queues on first use).
+	for name, create := range map[string]func(context.Context) error{
+		n.TableByokSettings: byokStore.CreateTable, n.TableKeyAudit: auditLog.EnsureTable,
+		n.TableBackups + "/" + n.TableRestores: catalogStore.CreateTables, n.TableLeases: leases.CreateTable,
+		n.TableTenants: tenantDir.CreateTable, n.ContainerBackups: backupBlobs.CreateContainer,
+	} {
+		if err := create(ctx); err != nil {
+			return fmt.Errorf("create %s: %w", name, err)
 		}
 	}
-	if err := auditLog.EnsureTable(ctx); err != nil {
-		return fmt.Errorf("create tables: %w", err)
-	}
-	audited := audit.NewWrapper(keys.wrapper, auditLog, logger)
-	_ = audited // the backup and restore pipelines wrap and unwrap through it
 
 	// BYOK settings and monitor. Validation gets the undecorated adapter:
 	// the audit validator records one `validate` row per validation.
@@ -102,6 +122,47 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	})
 	if err != nil {
 		return fmt.Errorf("byok service: %w", err)
+	}
+	schedule, err := config.ParseSchedule(cfg.BackupSchedule)
+	if err != nil {
+		return fmt.Errorf("BACKUP_SCHEDULE: %w", err)
+	}
+	backups, err := backup.New(backup.Options{
+		Source:          assetStore,
+		Catalog:         catalogStore,
+		Blobs:           backupBlobs,
+		Wrapper:         audited,
+		Keys:            byokSvc,
+		PlatformKey:     keys.platform,
+		Leases:          leases,
+		Queue:           jobs,
+		Tenants:         tenantDir,
+		Schedule:        schedule,
+		Logger:          logger,
+		ChunkSize:       cfg.BackupChunkSize,
+		Parallelism:     cfg.BackupParallelism,
+		MaxDequeueCount: maxDequeueCount,
+	})
+	if err != nil {
+		return fmt.Errorf("backup service: %w", err)
+	}
+	restores, err := restore.New(restore.Options{
+		Catalog:         catalogStore,
+		Blobs:           backupBlobs,
+		Target:          restore.StoreTarget(assetStore),
+		Wrapper:         audited,
+		Keys:            byokSvc,
+		PlatformKey:     keys.platform,
+		URLTemplate:     cfg.KeyVaultURLTemplate,
+		ApplicationID:   cfg.ByokAppClientID,
+		Leases:          leases, // the same lease as backups: one job per tenant at a time
+		Queue:           jobs,
+		Logger:          logger,
+		Parallelism:     cfg.BackupParallelism,
+		MaxDequeueCount: maxDequeueCount,
+	})
+	if err != nil {
+		return fmt.Errorf("restore service: %w", err)
 	}
 
 	verifier, err := auth.NewVerifier(ctx, auth.VerifierOptions{
@@ -121,19 +182,17 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		Auth:            verifier,
 		FunctionTimeout: cfg.FunctionTimeout,
 		Checks: []server.NamedCheck{
-			{Name: "storage", Checker: server.CheckFunc(func(ctx context.Context) error {
-				_, err := blobs.ServiceClient().GetProperties(ctx, nil)
-				return err
-			})},
+			{Name: "storage", Checker: byokStore},
 			{Name: "platformKey", Checker: byok.NewPlatformKeyCheck(keys.wrapper, keys.platform, nil)},
 		},
-		// Wired by later issues; until then they answer 500 "function not wired".
-		BackupScheduler: nil,
+		BackupScheduler: backups.Scheduler,
 		ByokMonitor:     byokSvc.MonitorTimer,
-		BackupWorker:    nil,
-		RestoreWorker:   nil,
+		BackupWorker:    backups.Worker,
+		RestoreWorker:   restores.Worker,
 	})
 	byokSvc.Install(srv.HandleAPI)
+	backups.Install(srv.HandleAPI)
+	restores.Install(srv.HandleAPI)
 
 	// The host always calls 127.0.0.1; never listen on other interfaces.
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)))

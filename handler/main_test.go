@@ -249,3 +249,26 @@ func TestHandlerBadConfigExits1(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxDequeueCountMatchesHost: the workers mark a job failed on the
+// host's last delivery; if host.json said otherwise, jobs would either fail
+// early or vanish into the poison queue with their rows left running.
+func TestMaxDequeueCountMatchesHost(t *testing.T) {
+	b, err := os.ReadFile("../host.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var host struct {
+		Extensions struct {
+			Queues struct {
+				MaxDequeueCount int `json:"maxDequeueCount"`
+			} `json:"queues"`
+		} `json:"extensions"`
+	}
+	if err := json.Unmarshal(b, &host); err != nil {
+		t.Fatal(err)
+	}
+	if host.Extensions.Queues.MaxDequeueCount != maxDequeueCount {
+		t.Fatalf("host.json maxDequeueCount = %d, handler assumes %d", host.Extensions.Queues.MaxDequeueCount, maxDequeueCount)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/twinit/byok-backup/internal/byok"
 	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/errcode"
+	"github.com/twinit/byok-backup/internal/jobqueue"
 	"github.com/twinit/byok-backup/internal/keywrap"
 	"github.com/twinit/byok-backup/internal/kvemu"
 )
@@ -311,19 +312,28 @@ func TestRedeliveryAfterCompletion(t *testing.T) {
 // a job whose row does not exist is dropped the same way.
 func TestMalformedAndOrphanJobs(t *testing.T) {
 	e := newEnv(t)
-	if rec := e.deliverText(t.Context(), e.handler, []byte(`{"tenant":"acme","backupId":"nope"}`), 1); rec.Code != 200 {
-		t.Errorf("malformed = %d", rec.Code)
+	// A message that is not a job fails its invocation, so the host retries
+	// it into backup-jobs-poison where an operator sees it: never dropped.
+	if rec := e.deliverText(t.Context(), e.handler, []byte(`{"tenant":"acme","backupId":"no/pe"}`), 1); rec.Code/100 == 2 {
+		t.Errorf("malformed = %d, want a failed invocation", rec.Code)
 	}
-	if len(e.logs.records("backup job message is malformed; dropped")) != 1 {
+	if len(e.logs.records("backup job message is malformed; it will end in the poison queue")) != 1 {
 		t.Error("malformed message not logged")
 	}
-	job := e.request(testTenant)
-	job.BackupID = catalog.NewID(time.Now())
-	if rec := e.deliver(t.Context(), e.handler, job, 1); rec.Code != 200 {
-		t.Errorf("orphan = %d", rec.Code)
+	// A well-formed job enqueued by another program (no catalog row, an id
+	// minted elsewhere) is adopted: a row is created and the backup runs,
+	// once, however often the message is delivered.
+	job := jobqueue.BackupJob{Tenant: testTenant, BackupID: "ops-script-0001", Reason: catalog.ReasonManual, RequestedAt: time.Now().UTC()}
+	for i := 1; i <= 2; i++ {
+		if rec := e.deliver(t.Context(), e.handler, job, i); rec.Code != 200 {
+			t.Fatalf("delivery %d of a row-less job = %d", i, rec.Code)
+		}
 	}
-	if len(e.logs.records("backup job has no catalog row; dropped")) != 1 {
-		t.Error("orphan job not logged")
+	if row := e.row(testTenant, job.BackupID); row.Status != catalog.StatusCompleted || row.Reason != job.Reason {
+		t.Errorf("adopted job row = %+v", row)
+	}
+	if len(e.logs.records("backup job without a catalog row: row created from the message")) != 1 {
+		t.Error("adoption not logged exactly once")
 	}
 }
 

@@ -205,7 +205,7 @@ func TestBackupsHTTP(t *testing.T) {
 		{"GET", "/api/tenants/acme/backups?maxResults=1001", reader, "", 400, errcode.InvalidRequest},
 		{"GET", "/api/tenants/acme/backups?maxResults=ten", reader, "", 400, errcode.InvalidRequest},
 		{"GET", "/api/tenants/acme/backups?continuationToken=forged", reader, "", 400, errcode.InvalidRequest},
-		{"GET", "/api/tenants/acme/backups/not-an-id", reader, "", 400, errcode.InvalidRequest},
+		{"GET", "/api/tenants/acme/backups/not~an.id%2F", reader, "", 400, errcode.InvalidRequest},
 		{"GET", "/api/tenants/acme/backups/" + catalog.NewID(time.Now()), reader, "", 404, errcode.BackupNotFound},
 		{"GET", "/api/tenants/other/backups", reader, "", 403, errcode.Forbidden},
 		{"GET", "/api/tenants/acme/backups", "", "", 401, errcode.Unauthorized},

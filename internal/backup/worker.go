@@ -33,8 +33,11 @@ const finalWriteTimeout = 30 * time.Second
 func (s *Service) Worker(ctx context.Context, req *invoke.QueueRequest) error {
 	job, err := jobqueue.DecodeBackupJob(req.Message.Text)
 	if err != nil {
-		s.log.ErrorContext(ctx, "backup job message is malformed; dropped", "messageId", req.Message.ID, "err", err)
-		return nil
+		// Fail the invocation: after maxDequeueCount deliveries the host moves
+		// the message to backup-jobs-poison, where an operator sees it.
+		// Acknowledging it would lose it without a trace.
+		s.log.ErrorContext(ctx, "backup job message is malformed; it will end in the poison queue", "messageId", req.Message.ID, "err", err)
+		return errcode.Wrap(err, errcode.InvalidRequest, "The backup job message is malformed.")
 	}
 	return s.Run(ctx, job, req.Message.DequeueCount)
 }
@@ -45,17 +48,22 @@ func (s *Service) Worker(ctx context.Context, req *invoke.QueueRequest) error {
 // second backup: the row decides (see the package doc).
 func (s *Service) Run(ctx context.Context, job jobqueue.BackupJob, dequeueCount int) error {
 	if err := job.Validate(); err != nil {
-		s.log.ErrorContext(ctx, "backup job is invalid; dropped", "err", err)
-		return nil
+		s.log.ErrorContext(ctx, "backup job is invalid; it will end in the poison queue", "err", err)
+		return errcode.Wrap(err, errcode.InvalidRequest, "The backup job is invalid.")
 	}
 	log := s.log.With("tenant", job.Tenant, "backupId", job.BackupID, "dequeueCount", dequeueCount)
 	final := dequeueCount >= s.o.MaxDequeueCount
 	row, err := s.o.Catalog.GetBackup(ctx, job.Tenant, job.BackupID)
 	if errors.Is(err, catalog.ErrNotFound) {
-		// Rows are created before their message; without one there is
-		// nothing this job may do.
-		log.ErrorContext(ctx, "backup job has no catalog row; dropped")
-		return nil
+		// Our own scheduler and POST create the row before the message; a
+		// message without one was enqueued by another program (contract §1
+		// message format). Create the row from it: the backupId keys it, so
+		// redelivery still makes one backup.
+		row, err = s.adoptJob(ctx, job)
+		if err != nil {
+			return err
+		}
+		log.InfoContext(ctx, "backup job without a catalog row: row created from the message")
 	}
 	if err != nil {
 		return fmt.Errorf("failed to read the backup row: %w", err)
@@ -243,4 +251,23 @@ func newAttemptID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return "a" + hex.EncodeToString(b[:])
+}
+
+// adoptJob creates the queued row for a job that arrived without one. A
+// concurrent delivery that created it first wins; its row is returned.
+func (s *Service) adoptJob(ctx context.Context, job jobqueue.BackupJob) (*catalog.Backup, error) {
+	row := catalog.NewBackup(job.Tenant, job.Reason, s.now())
+	row.BackupID = job.BackupID
+	if !job.RequestedAt.IsZero() {
+		row.RequestedAt = job.RequestedAt.UTC()
+	}
+	row.Normalize()
+	err := s.o.Catalog.CreateBackup(ctx, row)
+	if errors.Is(err, catalog.ErrExists) {
+		return s.o.Catalog.GetBackup(ctx, job.Tenant, job.BackupID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to create the row of backup %s: %w", job.BackupID, err)
+	}
+	return s.o.Catalog.GetBackup(ctx, job.Tenant, job.BackupID)
 }

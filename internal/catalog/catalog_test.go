@@ -45,16 +45,26 @@ func TestNewIDShapeAndOrder(t *testing.T) {
 func TestValidIDRejects(t *testing.T) {
 	good := catalog.NewID(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	for _, s := range []string{
-		"", "acme", good + "a", good[:len(good)-1], strings.ToUpper(good),
-		strings.Replace(good, "-", "_", 1),
-		"20261302T030405.000Z-aaaaaaaaaaaaaaaa", // month 13
-		"20260102T030405.000Z-aaaaaaaaaaaaaaa1", // 1 is not base32
+		"", ".", "..", ".hidden", strings.Repeat("a", 65),
 		"20260102T030405.000Z-aaaaaaaaaaaaaa/a",
-		"2026010 T030405.000Z-aaaaaaaaaaaaaaaa",
+		"2026010 T030405.000Z-aaaaaaaaaaaaaaaa", "a%2Fb", "a?b", "a#b", "a\\b", "é",
 	} {
 		if catalog.ValidID(s) {
 			t.Errorf("ValidID(%q) = true", s)
 		}
+	}
+	// Contract §3 ids minted elsewhere are accepted.
+	for _, s := range []string{good, "b-001", "backup_2026.11.26~1", strings.Repeat("Z", 64)} {
+		if !catalog.ValidID(s) {
+			t.Errorf("ValidID(%q) = false", s)
+		}
+	}
+	// Only minted ids carry a time.
+	if _, ok := catalog.IDTime("b-001"); ok {
+		t.Error("IDTime of a foreign id")
+	}
+	if at, ok := catalog.IDTime(good); !ok || !at.Equal(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)) {
+		t.Errorf("IDTime(%q) = %v %v", good, at, ok)
 	}
 }
 
@@ -87,7 +97,7 @@ func TestToken(t *testing.T) {
 	if got, err := catalog.DecodeToken(""); err != nil || got != "" {
 		t.Fatalf("empty token: %q, %v", got, err)
 	}
-	for _, tok := range []string{"%%%", "djIu" + catalog.EncodeToken(id), catalog.EncodeToken("nope")} {
+	for _, tok := range []string{"%%%", "djIu" + catalog.EncodeToken(id), catalog.EncodeToken("no/pe"), catalog.EncodeToken("..")} {
 		if _, err := catalog.DecodeToken(tok); !errors.Is(err, catalog.ErrInvalidToken) {
 			t.Errorf("DecodeToken(%q) = %v, want ErrInvalidToken", tok, err)
 		}

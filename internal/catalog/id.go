@@ -34,11 +34,28 @@ func NewID(now time.Time) string {
 	return now.UTC().Format(idTimeLayout) + "-" + idEncoding.EncodeToString(b[:])
 }
 
-// ValidID reports whether s has exactly the shape NewID produces. Every id
-// that arrives from a route, a query string or a queue message is checked with
-// it before it reaches storage, so an id is always safe as a Table RowKey and
-// a blob path segment.
+// ValidID reports whether s is an id the contract allows (§3: URL-safe, at
+// most 64 characters): 1–64 of A–Z a–z 0–9 - . _ ~, not starting with a dot
+// (so "." and ".." never become blob path segments). The ids this service
+// mints ([NewID]) are a subset that also sorts by time; ids minted by other
+// programs, e.g. a backup-jobs message enqueued by an operator's script, are
+// accepted too. Every id that arrives from a route, a query string or a queue
+// message is checked with it before it reaches storage, so an id is always
+// safe as a Table RowKey and a blob path segment.
 func ValidID(s string) bool {
+	if len(s) == 0 || len(s) > 64 || s[0] == '.' {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
+			return false
+		}
+	}
+	return true
+}
+
+// validMintedID reports whether s has exactly the shape NewID produces.
+func validMintedID(s string) bool {
 	if len(s) != idLen || s[len(idTimeLayout)] != '-' {
 		return false
 	}
@@ -55,9 +72,10 @@ func ValidID(s string) bool {
 	return true
 }
 
-// IDTime returns the instant encoded in a valid id.
+// IDTime returns the instant encoded in an id minted by [NewID]; false for
+// other ids.
 func IDTime(id string) (time.Time, bool) {
-	if !ValidID(id) {
+	if !validMintedID(id) {
 		return time.Time{}, false
 	}
 	t, err := time.Parse(idTimeLayout, id[:len(idTimeLayout)])

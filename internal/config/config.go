@@ -75,6 +75,7 @@ type Names struct {
 	TableBackups      string `json:"tableBackups"`
 	TableRestores     string `json:"tableRestores"`
 	TableKeyAudit     string `json:"tableKeyAudit"`
+	TableLeases       string `json:"tableLeases"`
 	ContainerAssets   string `json:"containerAssets"`
 	ContainerBackups  string `json:"containerBackups"`
 	// QueueBackupJobs and QueueRestoreJobs are where jobs are enqueued; the

@@ -56,7 +56,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"LogLevel", c.LogLevel, slog.LevelInfo},
 		{"BackupSchedule", c.BackupSchedule, "0 0 2 * * *"},
 		{"ByokMonitorSchedule", c.ByokMonitorSchedule, "0 */15 * * * *"},
-		{"Names", c.Names, Names{"Tenants", "Assets", "ByokSettings", "Backups", "Restores", "KeyAudit", "assets", "backups", "backup-jobs", "restore-jobs"}},
+		{"Names", c.Names, Names{"Tenants", "Assets", "ByokSettings", "Backups", "Restores", "KeyAudit", "Leases", "assets", "backups", "backup-jobs", "restore-jobs"}},
 		{"BackupChunkSize", c.BackupChunkSize, 4 << 20},
 		{"BackupParallelism", c.BackupParallelism, 4},
 		{"ByokMonitorConcurrency", c.ByokMonitorConcurrency, 16},
@@ -92,7 +92,7 @@ func TestLoadOverrides(t *testing.T) {
 		"FUNCTIONS_CUSTOMHANDLER_PORT": "", "FUNCTIONS_HTTPWORKER_PORT": "9001",
 		"FUNCTION_TIMEOUT": "10m", "LOG_LEVEL": "debug",
 		"TABLE_TENANTS": "T1x", "TABLE_ASSETS": "A2x", "TABLE_BYOK_SETTINGS": "B3x", "TABLE_BACKUPS": "C4x",
-		"TABLE_RESTORES": "D5x", "TABLE_KEY_AUDIT": "E6x", "CONTAINER_ASSETS": "a-1", "CONTAINER_BACKUPS": "b-2",
+		"TABLE_RESTORES": "D5x", "TABLE_KEY_AUDIT": "E6x", "TABLE_LEASES": "F7x", "CONTAINER_ASSETS": "a-1", "CONTAINER_BACKUPS": "b-2",
 		"QUEUE_BACKUP_JOBS": "bqx", "QUEUE_RESTORE_JOBS": "rqx",
 		"BACKUP_SCHEDULE": "30 5 1 * * *", "BYOK_MONITOR_SCHEDULE": "0 0 * * * *",
 		"BACKUP_CHUNK_SIZE": "2MiB", "BACKUP_PARALLELISM": "32", "BYOK_MONITOR_CONCURRENCY": "1",
@@ -106,7 +106,7 @@ func TestLoadOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Names{"T1x", "A2x", "B3x", "C4x", "D5x", "E6x", "a-1", "b-2", "bqx", "rqx"}
+	want := Names{"T1x", "A2x", "B3x", "C4x", "D5x", "E6x", "F7x", "a-1", "b-2", "bqx", "rqx"}
 	if c.Names != want {
 		t.Errorf("Names = %+v", c.Names)
 	}
@@ -141,6 +141,7 @@ func TestLoadProblems(t *testing.T) {
 		{"TABLE_BACKUPS", map[string]string{"TABLE_BACKUPS": "B_"}},
 		{"TABLE_RESTORES", map[string]string{"TABLE_RESTORES": strings.Repeat("R", 64)}},
 		{"TABLE_KEY_AUDIT", map[string]string{"TABLE_KEY_AUDIT": "Key Audit"}},
+		{"TABLE_LEASES", map[string]string{"TABLE_LEASES": "Leases!"}},
 		{"CONTAINER_ASSETS", map[string]string{"CONTAINER_ASSETS": "Assets"}},
 		{"CONTAINER_BACKUPS", map[string]string{"CONTAINER_BACKUPS": "back--ups"}},
 		{"QUEUE_BACKUP_JOBS", map[string]string{"QUEUE_BACKUP_JOBS": "-jobs"}},

@@ -166,6 +166,7 @@ func Load(getenv func(string) string) (Config, error) {
 		TableBackups:      l.tableName("TABLE_BACKUPS", "Backups"),
 		TableRestores:     l.tableName("TABLE_RESTORES", "Restores"),
 		TableKeyAudit:     l.tableName("TABLE_KEY_AUDIT", "KeyAudit"),
+		TableLeases:       l.tableName("TABLE_LEASES", "Leases"),
 		ContainerAssets:   l.bucketName("CONTAINER_ASSETS", "assets", "blob container"),
 		ContainerBackups:  l.bucketName("CONTAINER_BACKUPS", "backups", "blob container"),
 		QueueBackupJobs:   l.bucketName("QUEUE_BACKUP_JOBS", "backup-jobs", "queue"),

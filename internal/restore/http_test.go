@@ -86,7 +86,7 @@ func TestPostValidation(t *testing.T) {
 	if len(e.queue.jobs) != 0 {
 		t.Fatal("a refused request enqueued a job")
 	}
-	wantError(t, e, "GET", path+"/not-an-id", op, nil, 400, "InvalidRequest")
+	wantError(t, e, "GET", path+"/.not-an-id", op, nil, 400, "InvalidRequest")
 	wantError(t, e, "GET", path+"/"+catalog.NewID(time.Now()), op, nil, 404, "NotFound")
 	rec := e.do("GET", path+"/"+catalog.NewID(time.Now()), op, nil)
 	if strings.Contains(rec.Body.String(), "RESPONSE") {

@@ -29,9 +29,11 @@ const rowWriteTimeout = 15 * time.Second
 func (s *Service) Worker(ctx context.Context, req *invoke.QueueRequest) error {
 	job, err := jobqueue.DecodeRestoreJob(req.Message.Text)
 	if err != nil {
-		// Redelivery can't fix a malformed message: ack it.
-		s.log.ErrorContext(ctx, "restore job message is invalid; dropped", "messageId", req.Message.ID, "err", err)
-		return nil
+		// Redelivery can't fix a malformed message, but acknowledging it would
+		// lose it without a trace: fail the invocation so the host moves it
+		// to restore-jobs-poison after maxDequeueCount, where operators look.
+		s.log.ErrorContext(ctx, "restore job message is invalid; it will end in the poison queue", "messageId", req.Message.ID, "err", err)
+		return errcode.Wrap(err, errcode.InvalidRequest, "The restore job message is malformed.")
 	}
 	log := s.log.With("tenant", job.Tenant, "restoreId", job.RestoreID, "dequeueCount", req.Message.DequeueCount)
 	final := req.Message.DequeueCount >= s.o.MaxDequeueCount
