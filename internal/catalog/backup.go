@@ -64,6 +64,12 @@ type Backup struct {
 	ManifestBlob string
 	// Streams maps each chunk stream name to its number of chunks.
 	Streams map[string]int64
+	// EntraTenantID is the customer's Entra tenant (a GUID, not secret)
+	// whose grant let the service wrap with the customer key; set only when
+	// KeySource is customer. A restore signs in to that tenant, so the
+	// backup stays restorable after BYOK is turned off (which clears the
+	// tenant's settings).
+	EntraTenantID string
 	// HeartbeatAt is when the running attempt last proved it is alive; the
 	// crash sweep looks for running rows whose heartbeat is stale.
 	HeartbeatAt time.Time

@@ -305,6 +305,28 @@ func TestBackupPageJSON(t *testing.T) {
 	}
 }
 
+func TestRestorePageJSON(t *testing.T) {
+	got, _ := json.Marshal(catalog.RestorePage{})
+	if string(got) != `{"restores":[],"continuationToken":null}` {
+		t.Fatalf("empty page: %s", got)
+	}
+	got, _ = json.Marshal(catalog.RestorePage{Restores: []*catalog.Restore{{RestoreID: "x"}}, ContinuationToken: "tok"})
+	if !strings.HasPrefix(string(got), `{"restores":[{"restoreId":"x"`) || !strings.HasSuffix(string(got), `"continuationToken":"tok"}`) {
+		t.Fatalf("page: %s", got)
+	}
+}
+
+// TestBackupJSONHidesEntraTenant: the Entra tenant id recorded for
+// restores is internal, never part of the API's backup object.
+func TestBackupJSONHidesEntraTenant(t *testing.T) {
+	b := catalog.NewBackup("acme", catalog.ReasonManual, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	b.EntraTenantID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	got, _ := json.Marshal(b)
+	if strings.Contains(string(got), b.EntraTenantID) || strings.Contains(strings.ToLower(string(got)), "entra") {
+		t.Fatalf("backup JSON exposes the Entra tenant: %s", got)
+	}
+}
+
 func FuzzDecodeToken(f *testing.F) {
 	f.Add(catalog.EncodeToken(catalog.NewID(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))))
 	f.Add("")

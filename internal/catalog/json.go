@@ -100,3 +100,16 @@ func (p BackupPage) MarshalJSON() ([]byte, error) {
 		ContinuationToken optString `json:"continuationToken"`
 	}{backups, optString(p.ContinuationToken)})
 }
+
+// MarshalJSON writes the contract's list body: {"restores": [...],
+// "continuationToken": null|"..."}; an empty page is an empty array.
+func (p RestorePage) MarshalJSON() ([]byte, error) {
+	restores := p.Restores
+	if restores == nil {
+		restores = []*Restore{}
+	}
+	return json.Marshal(struct {
+		Restores          []*Restore `json:"restores"`
+		ContinuationToken optString  `json:"continuationToken"`
+	}{restores, optString(p.ContinuationToken)})
+}

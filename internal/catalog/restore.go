@@ -141,6 +141,16 @@ func (r *Restore) Fail(now time.Time, cause errcode.Detail) error {
 	return nil
 }
 
+// LastAlive is when the running attempt last proved alive: the heartbeat,
+// or the start when a retryable failure cleared the heartbeat so the
+// redelivery restarts at once.
+func (r *Restore) LastAlive() time.Time {
+	if r.HeartbeatAt.IsZero() {
+		return r.StartedAt
+	}
+	return r.HeartbeatAt
+}
+
 // Normalize puts times in UTC with millisecond precision.
 func (r *Restore) Normalize() {
 	for _, t := range []*time.Time{&r.RequestedAt, &r.StartedAt, &r.CompletedAt, &r.HeartbeatAt} {

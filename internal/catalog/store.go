@@ -26,9 +26,17 @@ type Store interface {
 	CreateRestore(ctx context.Context, r *Restore) error
 	GetRestore(ctx context.Context, tenant, restoreID string) (*Restore, error)
 	UpdateRestore(ctx context.Context, r *Restore) error
+	// ListRestores returns one page of a tenant's restores (the source
+	// tenant's, as stored), newest first, with the same paging rules and
+	// tokens as ListBackups.
+	ListRestores(ctx context.Context, tenant string, opts ListOptions) (RestorePage, error)
+	// StaleRestores returns running restores, of every tenant, whose
+	// attempt last proved alive before before: the heartbeat, or the start
+	// when the heartbeat was cleared for an immediate retry that never came.
+	StaleRestores(ctx context.Context, before time.Time) ([]*Restore, error)
 }
 
-// Page size limits for ListBackups.
+// Page size limits for ListBackups and ListRestores.
 const (
 	DefaultMaxResults = 50
 	MaxMaxResults     = 1000
@@ -55,6 +63,13 @@ func (o ListOptions) PageSize() int {
 // BackupPage is one page of ListBackups.
 type BackupPage struct {
 	Backups []*Backup
+	// ContinuationToken is empty on the last page.
+	ContinuationToken string
+}
+
+// RestorePage is one page of ListRestores.
+type RestorePage struct {
+	Restores []*Restore
 	// ContinuationToken is empty on the last page.
 	ContinuationToken string
 }

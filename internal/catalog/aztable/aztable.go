@@ -131,9 +131,23 @@ func (s *Store) UpdateBackup(ctx context.Context, b *catalog.Backup) error {
 // ListBackups pages newest first; see the catalog package doc for the
 // method and its cost.
 func (s *Store) ListBackups(ctx context.Context, tenant string, opts catalog.ListOptions) (catalog.BackupPage, error) {
+	rows, token, err := listPage(ctx, s.backups, "backups", tenant, opts, decodeBackup, func(b *catalog.Backup) string { return b.BackupID })
+	return catalog.BackupPage{Backups: rows, ContinuationToken: token}, err
+}
+
+// ListRestores pages newest first, exactly as ListBackups.
+func (s *Store) ListRestores(ctx context.Context, tenant string, opts catalog.ListOptions) (catalog.RestorePage, error) {
+	rows, token, err := listPage(ctx, s.restores, "restores", tenant, opts, decodeRestore, func(r *catalog.Restore) string { return r.RestoreID })
+	return catalog.RestorePage{Restores: rows, ContinuationToken: token}, err
+}
+
+// listPage reads one newest-first page of a tenant's partition of c in two
+// passes (catalog package doc, "Listing newest first").
+func listPage[T any](ctx context.Context, c *aztables.Client, what, tenant string, opts catalog.ListOptions,
+	decode func(raw []byte, etag string) (T, error), idOf func(T) string) ([]T, string, error) {
 	after, err := catalog.DecodeToken(opts.ContinuationToken)
 	if err != nil {
-		return catalog.BackupPage{}, err
+		return nil, "", err
 	}
 	n := opts.PageSize()
 	filter := "PartitionKey eq " + quote(tenant)
@@ -144,16 +158,16 @@ func (s *Store) ListBackups(ctx context.Context, tenant string, opts catalog.Lis
 	// whether another page follows).
 	sel := "RowKey"
 	var ids []string
-	pager := s.backups.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Select: &sel})
+	pager := c.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Select: &sel})
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return catalog.BackupPage{}, fmt.Errorf("failed to list backup ids of tenant %s: %w", tenant, classify(err))
+			return nil, "", fmt.Errorf("failed to list %s ids of tenant %s: %w", what, tenant, classify(err))
 		}
 		for _, raw := range page.Entities {
 			var e aztables.EDMEntity
 			if err := json.Unmarshal(raw, &e); err != nil {
-				return catalog.BackupPage{}, fmt.Errorf("failed to decode backup key: %w", err)
+				return nil, "", fmt.Errorf("failed to decode a key of %s: %w", what, err)
 			}
 			ids = append(ids, e.RowKey)
 		}
@@ -161,13 +175,13 @@ func (s *Store) ListBackups(ctx context.Context, tenant string, opts catalog.Lis
 			ids = slices.Clone(ids[len(ids)-(n+1):])
 		}
 	}
-	var out catalog.BackupPage
+	var token string
 	if len(ids) > n {
 		ids = ids[len(ids)-n:]
-		out.ContinuationToken = catalog.EncodeToken(ids[0])
+		token = catalog.EncodeToken(ids[0])
 	}
 	if len(ids) == 0 {
-		return out, nil
+		return nil, token, nil
 	}
 	// Pass 2: the page's rows in one range query.
 	want := make(map[string]bool, len(ids))
@@ -175,25 +189,26 @@ func (s *Store) ListBackups(ctx context.Context, tenant string, opts catalog.Lis
 		want[id] = true
 	}
 	filter = "PartitionKey eq " + quote(tenant) + " and RowKey ge " + quote(ids[0]) + " and RowKey le " + quote(ids[len(ids)-1])
-	pager = s.backups.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
+	pager = c.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
+	var out []T
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return catalog.BackupPage{}, fmt.Errorf("failed to list backups of tenant %s: %w", tenant, classify(err))
+			return nil, "", fmt.Errorf("failed to list %s of tenant %s: %w", what, tenant, classify(err))
 		}
 		for _, raw := range page.Entities {
-			b, err := decodeBackup(raw, "")
+			row, err := decode(raw, "")
 			if err != nil {
-				return catalog.BackupPage{}, err
+				return nil, "", err
 			}
 			// A row inserted between the passes is left for the next listing.
-			if want[b.BackupID] {
-				out.Backups = append(out.Backups, b)
+			if want[idOf(row)] {
+				out = append(out, row)
 			}
 		}
 	}
-	slices.Reverse(out.Backups)
-	return out, nil
+	slices.Reverse(out)
+	return out, token, nil
 }
 
 // StaleBackups scans the whole Backups table with a server-side filter on
@@ -254,4 +269,32 @@ func (s *Store) UpdateRestore(ctx context.Context, r *catalog.Restore) error {
 	}
 	r.ETag = etag
 	return nil
+}
+
+// StaleRestores scans the whole Restores table for running rows, filtered
+// server-side on state and start time (a row's start is never after its
+// heartbeat, so every stale row passes), then on [catalog.Restore.LastAlive]
+// here: a cleared heartbeat is an absent property the service can't
+// compare. A cross-partition scan: run it from a timer, rarely.
+func (s *Store) StaleRestores(ctx context.Context, before time.Time) ([]*catalog.Restore, error) {
+	filter := fmt.Sprintf("State eq %s and StartedAt lt datetime'%s'",
+		quote(string(catalog.RestoreRunning)), before.UTC().Format("2006-01-02T15:04:05.000Z"))
+	var out []*catalog.Restore
+	pager := s.restores.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("failed to list stale restores: %w", classify(err))
+		}
+		for _, raw := range page.Entities {
+			r, err := decodeRestore(raw, "")
+			if err != nil {
+				return nil, err
+			}
+			if r.LastAlive().Before(before) {
+				out = append(out, r)
+			}
+		}
+	}
+	return out, nil
 }

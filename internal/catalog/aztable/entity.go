@@ -101,6 +101,7 @@ func backupEntity(b *catalog.Backup) ([]byte, error) {
 		}
 		p["Streams"] = string(s)
 	}
+	p.str("EntraTenantId", b.EntraTenantID)
 	p.time("HeartbeatAt", b.HeartbeatAt)
 	return json.Marshal(aztables.EDMEntity{
 		Entity:     aztables.Entity{PartitionKey: b.Tenant, RowKey: b.BackupID},
@@ -124,9 +125,10 @@ func decodeBackup(raw []byte, etag string) (*catalog.Backup, error) {
 		StoredBytes: p.getInt64("StoredBytes"), Chunks: p.getInt64("Chunks"),
 		Error:   p.getDetail("Error"),
 		Attempt: p.getStr("Attempt"), Attempts: int(p.getInt64("Attempts")),
-		ManifestBlob: p.getStr("ManifestBlob"),
-		HeartbeatAt:  p.getTime("HeartbeatAt"),
-		ETag:         etag,
+		ManifestBlob:  p.getStr("ManifestBlob"),
+		EntraTenantID: p.getStr("EntraTenantId"),
+		HeartbeatAt:   p.getTime("HeartbeatAt"),
+		ETag:          etag,
 	}
 	if s := p.getStr("Streams"); s != "" {
 		if err := json.Unmarshal([]byte(s), &b.Streams); err != nil {

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -36,6 +37,9 @@ func Run(t *testing.T, open func(t *testing.T) catalog.Store) {
 		{"StaleBackups", testStaleBackups},
 		{"RestoreLifecycle", testRestoreLifecycle},
 		{"RestoreErrors", testRestoreErrors},
+		{"RestoreListNewestFirst", testRestoreList},
+		{"RestoreListInvalidToken", testRestoreListInvalidToken},
+		{"StaleRestores", testStaleRestores},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -64,6 +68,7 @@ func fullBackup(tn string) *catalog.Backup {
 	b.ManifestBlob = tn + "/" + b.BackupID + "/manifest"
 	b.Streams = map[string]int64{"records": 3, "files": 27}
 	b.HeartbeatAt = base.Add(50 * time.Second)
+	b.EntraTenantID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 	return b
 }
 
@@ -414,5 +419,118 @@ func testRestoreErrors(t *testing.T, s catalog.Store) {
 	missing.ETag = r.ETag
 	if err := s.UpdateRestore(ctx(t), missing); !errors.Is(err, catalog.ErrNotFound) {
 		t.Fatalf("update of a missing restore: got %v, want ErrNotFound", err)
+	}
+}
+
+func testRestoreList(t *testing.T, s catalog.Store) {
+	tn, other := tenant(t), tenant(t)
+	var ids []string // oldest first
+	for i := range 5 {
+		at := base.Add(time.Duration(i) * time.Hour)
+		r := catalog.NewRestore(tn, catalog.NewID(at), "", catalog.ModeMerge, i%2 == 0, at)
+		if err := s.CreateRestore(ctx(t), r); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.RestoreID)
+	}
+	if err := s.CreateRestore(ctx(t), catalog.NewRestore(other, catalog.NewID(base), "", catalog.ModeMerge, false, base.Add(2*time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	// A row changed after creation is listed as it is now.
+	first, err := s.GetRestore(ctx(t), tn, ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Start("w1", base.Add(time.Minute), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateRestore(ctx(t), first); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	var sizes []int
+	token := ""
+	for range 10 {
+		page, err := s.ListRestores(ctx(t), tn, catalog.ListOptions{MaxResults: 2, ContinuationToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, len(page.Restores))
+		for _, r := range page.Restores {
+			if r.Tenant != tn || r.ETag == "" {
+				t.Fatalf("listed row %+v: wrong tenant or no ETag", r)
+			}
+			if r.RestoreID == first.RestoreID && (r.State != catalog.RestoreRunning || r.Attempt != "w1") {
+				t.Fatalf("listed row %+v, want the updated one", r)
+			}
+			got = append(got, r.RestoreID)
+		}
+		if token = page.ContinuationToken; token == "" {
+			break
+		}
+	}
+	want := make([]string, len(ids))
+	for i, id := range ids {
+		want[len(ids)-1-i] = id
+	}
+	if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(sizes, []int{2, 2, 1}) {
+		t.Fatalf("listing: pages %v ids %v, want pages [2 2 1] ids %v", sizes, got, want)
+	}
+	page, err := s.ListRestores(ctx(t), tn, catalog.ListOptions{MaxResults: 5})
+	if err != nil || len(page.Restores) != 5 || page.ContinuationToken != "" {
+		t.Fatalf("page of exactly 5: %d rows, token %q, %v", len(page.Restores), page.ContinuationToken, err)
+	}
+	page, err = s.ListRestores(ctx(t), tenant(t), catalog.ListOptions{})
+	if err != nil || len(page.Restores) != 0 || page.ContinuationToken != "" {
+		t.Fatalf("empty tenant: %+v, %v", page, err)
+	}
+}
+
+func testRestoreListInvalidToken(t *testing.T, s catalog.Store) {
+	for _, tok := range []string{"x", "not base64!", catalog.EncodeToken("../../etc"), "djEu"} {
+		_, err := s.ListRestores(ctx(t), tenant(t), catalog.ListOptions{ContinuationToken: tok})
+		if !errors.Is(err, catalog.ErrInvalidToken) || errcode.CodeOf(err) != errcode.InvalidRequest {
+			t.Fatalf("token %q: got %v, want ErrInvalidToken", tok, err)
+		}
+	}
+}
+
+func testStaleRestores(t *testing.T, s catalog.Store) {
+	tn := tenant(t)
+	now := base.Add(24 * time.Hour)
+	mk := func(state catalog.RestoreState, started, heartbeat time.Time) *catalog.Restore {
+		r := catalog.NewRestore(tn, catalog.NewID(base), "", catalog.ModeReplace, false, base)
+		r.State, r.StartedAt, r.HeartbeatAt = state, started, heartbeat
+		if err := s.CreateRestore(ctx(t), r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	old := now.Add(-2 * time.Hour)
+	stale := mk(catalog.RestoreRunning, old, now.Add(-time.Hour))
+	cleared := mk(catalog.RestoreRunning, old, time.Time{})        // heartbeat cleared for a retry that never came
+	mk(catalog.RestoreRunning, old, now.Add(-time.Second))         // long, but alive
+	mk(catalog.RestoreRunning, now.Add(-time.Minute), time.Time{}) // just restarted
+	mk(catalog.RestoreSucceeded, old, old)                         // done
+	mk(catalog.RestoreFailed, old, old)                            // done
+	mk(catalog.RestoreQueued, time.Time{}, time.Time{})            // not started
+	all, err := s.StaleRestores(ctx(t), now.Add(-10*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mine []string
+	for _, r := range all {
+		if r.Tenant == tn {
+			if r.ETag == "" {
+				t.Fatalf("stale row %s has no ETag: it could not be updated", r.RestoreID)
+			}
+			mine = append(mine, r.RestoreID)
+		}
+	}
+	slices.Sort(mine)
+	want := []string{stale.RestoreID, cleared.RestoreID}
+	slices.Sort(want)
+	if !reflect.DeepEqual(mine, want) {
+		t.Fatalf("stale restores of the tenant: %v, want %v", mine, want)
 	}
 }

@@ -79,29 +79,42 @@ func (s *Store) UpdateBackup(ctx context.Context, b *catalog.Backup) error {
 }
 
 func (s *Store) ListBackups(ctx context.Context, tenant string, opts catalog.ListOptions) (catalog.BackupPage, error) {
-	after, err := catalog.DecodeToken(opts.ContinuationToken)
-	if err != nil {
-		return catalog.BackupPage{}, err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var all []*catalog.Backup
-	for k, b := range s.backups {
+	rows, token, err := listPage(s.backups, tenant, opts, (*catalog.Backup).Clone)
+	return catalog.BackupPage{Backups: rows, ContinuationToken: token}, err
+}
+
+func (s *Store) ListRestores(ctx context.Context, tenant string, opts catalog.ListOptions) (catalog.RestorePage, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rows, token, err := listPage(s.restores, tenant, opts, (*catalog.Restore).Clone)
+	return catalog.RestorePage{Restores: rows, ContinuationToken: token}, err
+}
+
+// listPage is one newest-first page of tenant's rows; call with s.mu held.
+func listPage[T any](rows map[key]T, tenant string, opts catalog.ListOptions, clone func(T) T) ([]T, string, error) {
+	after, err := catalog.DecodeToken(opts.ContinuationToken)
+	if err != nil {
+		return nil, "", err
+	}
+	var ids []string
+	for k := range rows {
 		if k.tenant == tenant && (after == "" || k.id < after) {
-			all = append(all, b)
+			ids = append(ids, k.id)
 		}
 	}
-	slices.SortFunc(all, func(a, b *catalog.Backup) int { return -strings.Compare(a.BackupID, b.BackupID) })
-	var page catalog.BackupPage
-	n := opts.PageSize()
-	if len(all) > n {
-		all = all[:n]
-		page.ContinuationToken = catalog.EncodeToken(all[n-1].BackupID)
+	slices.SortFunc(ids, func(a, b string) int { return -strings.Compare(a, b) })
+	var token string
+	if n := opts.PageSize(); len(ids) > n {
+		ids = ids[:n]
+		token = catalog.EncodeToken(ids[n-1])
 	}
-	for _, b := range all {
-		page.Backups = append(page.Backups, b.Clone())
+	var out []T
+	for _, id := range ids {
+		out = append(out, clone(rows[key{tenant, id}]))
 	}
-	return page, nil
+	return out, token, nil
 }
 
 func (s *Store) StaleBackups(ctx context.Context, before time.Time) ([]*catalog.Backup, error) {
@@ -160,4 +173,22 @@ func (s *Store) UpdateRestore(ctx context.Context, r *catalog.Restore) error {
 	r.ETag = s.nextETag()
 	s.restores[k] = r.Clone()
 	return nil
+}
+
+func (s *Store) StaleRestores(ctx context.Context, before time.Time) ([]*catalog.Restore, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*catalog.Restore
+	for _, r := range s.restores {
+		if r.State == catalog.RestoreRunning && r.LastAlive().Before(before) {
+			out = append(out, r.Clone())
+		}
+	}
+	slices.SortFunc(out, func(a, b *catalog.Restore) int {
+		if c := strings.Compare(a.Tenant, b.Tenant); c != 0 {
+			return c
+		}
+		return strings.Compare(a.RestoreID, b.RestoreID)
+	})
+	return out, nil
 }
