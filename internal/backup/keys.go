@@ -17,6 +17,9 @@ type wrappedKey struct {
 	source   keywrap.Source
 	wrapped  keywrap.Wrapped
 	fallback *errcode.Detail
+	// entraTenant is the customer's Entra tenant the customer key was
+	// reached through; empty for the platform key.
+	entraTenant string
 }
 
 // wrapDataKey wraps dk exactly once for the backup (contract §2, design.md
@@ -41,7 +44,7 @@ func (s *Service) wrapDataKey(ctx context.Context, tenant, backupID string, dk [
 			if err := s.o.Keys.RecordKeyUse(ctx, tenant, nil); err != nil {
 				log.WarnContext(ctx, "failed to record the customer key's successful use", "err", err)
 			}
-			return wrappedKey{source: keywrap.Customer, wrapped: w}, nil
+			return wrappedKey{source: keywrap.Customer, wrapped: w, entraTenant: ref.TenantID}, nil
 		}
 		if cerr := context.Cause(ctx); ctx.Err() != nil {
 			// Our own deadline or cancellation says nothing about the key.

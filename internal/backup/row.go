@@ -15,6 +15,9 @@ import (
 // took it over); this attempt must stop and not commit.
 var errTakenOver = errors.New("backup: the row was taken over by another attempt")
 
+// rowWriteTimeout bounds one heartbeat write of the Backups row.
+const rowWriteTimeout = 15 * time.Second
+
 // rowKeeper serialises one attempt's writes to its catalog row: the
 // heartbeat and the final write share the row's ETag.
 type rowKeeper struct {
@@ -66,7 +69,12 @@ func (k *rowKeeper) heartbeat(ctx context.Context, every time.Duration, cancel c
 			return
 		case <-t.C:
 		}
-		err := k.update(ctx, func(b *catalog.Backup) error { return b.Heartbeat(k.now()) })
+		// The write itself is not cancelled with the attempt: a request
+		// cancelled after Table Storage applied it would leave k.row with a
+		// stale ETag, and the commit would then look like a takeover.
+		wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), rowWriteTimeout)
+		err := k.update(wctx, func(b *catalog.Backup) error { return b.Heartbeat(k.now()) })
+		wcancel()
 		switch {
 		case err == nil, ctx.Err() != nil:
 		case errors.Is(err, errTakenOver):

@@ -175,6 +175,8 @@ func (s *Service) attempt(ctx context.Context, row *catalog.Backup, final bool, 
 	err = k.update(ctx, func(b *catalog.Backup) error {
 		b.KeySource = res.key.source
 		b.KeyID = res.key.wrapped.KeyID
+		// Recorded so the restore can reach the key after BYOK is turned off.
+		b.EntraTenantID = res.key.entraTenant
 		b.FallbackReason = res.key.fallback
 		b.Records, b.Files, b.Bytes = res.counts.Records, res.counts.Files, res.counts.Bytes
 		b.StoredBytes, b.Chunks = res.storedBytes, res.chunks
