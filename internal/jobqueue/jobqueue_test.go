@@ -130,7 +130,7 @@ func TestEnqueueRefusesInvalid(t *testing.T) {
 	counter := &countCreates{}
 	q := jobqueue.New(service(t, counter))
 	for _, msg := range []any{
-		jobqueue.BackupJob{Tenant: "acme", BackupID: "nope", Reason: catalog.ReasonManual, RequestedAt: at},
+		jobqueue.BackupJob{Tenant: "acme", BackupID: "no/pe", Reason: catalog.ReasonManual, RequestedAt: at},
 		jobqueue.RestoreJob{Tenant: "", RestoreID: catalog.NewID(at)},
 		map[string]string{"big": strings.Repeat("x", jobqueue.MaxMessageSize)},
 	} {

@@ -52,7 +52,7 @@ func TestDecodeBackupJobRejects(t *testing.T) {
 		"bad reason":     strings.Replace(valid, `schedule`, `cron`, 1),
 		"bad tenant":     strings.Replace(valid, `"acme"`, `"Acme"`, 1),
 		"path tenant":    strings.Replace(valid, `"acme"`, `"../acme"`, 1),
-		"bad id":         strings.Replace(valid, bid, "x", 1),
+		"bad id":         strings.Replace(valid, bid, "../x", 1),
 		"bad time":       strings.Replace(valid, `2026-01-02T03:04:05Z`, `yesterday`, 1),
 		"number tenant":  strings.Replace(valid, `"acme"`, `7`, 1),
 		"huge":           `{"tenant":"` + strings.Repeat("a", 70000) + `"}`,
