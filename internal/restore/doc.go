@@ -1,7 +1,8 @@
 // Package restore runs restores and verifications of backups (contract §2
-// "Restores and verification"): the Restores HTTP routes ([Service.Install]),
-// the RestoreWorker queue handler ([Service.Worker]) and the
-// verify-then-write pipeline between them.
+// "Restores and verification"): the Restores HTTP routes ([Service.Install]:
+// list, status, start), the RestoreWorker queue handler ([Service.Worker]),
+// the verify-then-write pipeline between them and the sweep of stuck
+// restores ([Service.Sweep]).
 //
 // # One attempt
 //
@@ -32,7 +33,16 @@
 // queue's maxDequeueCount, then fails it. A crash (or the host ending the
 // invocation) leaves a running row whose heartbeat goes stale: the next
 // delivery restarts it from pass 1, which is safe because pass 2 only
-// upserts and prunes to the backup's content.
+// upserts and prunes to the backup's content. When no delivery is left
+// (the last one crashed), [Service.Sweep], run from a timer, fails the
+// row once its heartbeat is older than SweepGrace.
+//
+// # Keys
+//
+// A customer-key backup's row records the customer's Entra tenant; the
+// restore signs in there whether or not BYOK is still on, so turning BYOK
+// off never strands a backup: only the customer's own key controls
+// (disable, delete, revoke) do. Rows without it use the current settings.
 //
 // # Verify before write
 //

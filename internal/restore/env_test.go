@@ -197,24 +197,33 @@ func newEnv(t *testing.T) *env {
 	e.leases = leases
 	e.log = log
 
-	e.svc, err = restore.New(restore.Options{
-		Catalog: e.cat, Blobs: e.blobs, Target: e.target, Wrapper: e.wrapper, Keys: e.keys,
+	e.iss = devauth.TestStart(t)
+	e.wire(e.keys)
+	return e
+}
+
+// wire (re)builds the restore service over keys and the real server routes
+// (devauth tokens) in front of it; install adds other services' routes.
+func (e *env) wire(keys restore.KeySettings, install ...func(handleAPI func(string, auth.Permission, server.APIHandler))) {
+	t := e.t
+	svc, err := restore.New(restore.Options{
+		Catalog: e.cat, Blobs: e.blobs, Target: e.target, Wrapper: e.wrapper, Keys: keys,
 		PlatformKey: e.platRef, URLTemplate: e.emu.URLTemplate(), ApplicationID: appID,
-		Leases: leases, Queue: e.queue, Logger: log, Parallelism: 3,
-		SpoolDir: t.TempDir(), ProgressEvery: 50 * time.Millisecond,
+		Leases: e.leases, Queue: e.queue, Logger: e.log, Parallelism: 3,
+		SpoolDir: t.TempDir(), ProgressEvery: 50 * time.Millisecond, SweepGrace: time.Hour,
 		Retry: &blobstore.RetryOptions{MaxAttempts: 2, BaseDelay: 10 * time.Millisecond},
 		Now:   e.clock.now,
 	})
 	must(t, err)
-
-	// Server with devauth tokens.
-	e.iss = devauth.TestStart(t)
-	v, err := auth.NewVerifier(ctx, auth.VerifierOptions{JWKSURL: e.iss.JWKSURL(), Issuer: e.iss.IssuerURL(), Audience: e.iss.Audience(), Logger: log})
+	e.svc = svc
+	v, err := auth.NewVerifier(t.Context(), auth.VerifierOptions{JWKSURL: e.iss.JWKSURL(), Issuer: e.iss.IssuerURL(), Audience: e.iss.Audience(), Logger: e.log})
 	must(t, err)
-	srv := server.New(server.Config{Logger: log, Auth: v, RestoreWorker: e.svc.Worker})
-	e.svc.Install(srv.HandleAPI)
+	srv := server.New(server.Config{Logger: e.log, Auth: v, RestoreWorker: svc.Worker})
+	svc.Install(srv.HandleAPI)
+	for _, in := range install {
+		in(srv.HandleAPI)
+	}
 	e.handler = srv.Handler()
-	return e
 }
 
 func must(t testing.TB, err error) {

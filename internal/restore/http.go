@@ -3,6 +3,7 @@ package restore
 import (
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/twinit/byok-backup/internal/auth"
 	"github.com/twinit/byok-backup/internal/catalog"
@@ -22,7 +23,42 @@ import (
 // platform.operator in practice.
 func (s *Service) Install(handleAPI func(pattern string, perm auth.Permission, h server.APIHandler)) {
 	handleAPI("POST /api/tenants/{tenant}/restores", auth.PermOperate, s.post)
+	handleAPI("GET /api/tenants/{tenant}/restores", auth.PermRead, s.list)
 	handleAPI("GET /api/tenants/{tenant}/restores/{restoreId}", auth.PermRead, s.get)
+}
+
+// list: GET …/restores[?maxResults=N&continuationToken=T], newest first,
+// with the Backups list's paging rules. It lists the restores whose SOURCE
+// is {tenant} (where POST put them, cross-tenant ones included), the same
+// rows GET …/restores/{restoreId} reads.
+func (s *Service) list(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	q := r.URL.Query()
+	opts := catalog.ListOptions{}
+	if v := q["maxResults"]; len(v) > 0 {
+		n, err := strconv.Atoi(v[0])
+		if len(v) > 1 || err != nil || n < 1 || n > catalog.MaxMaxResults {
+			return errcode.New(errcode.InvalidRequest, "maxResults must be a whole number from 1 to %d.", catalog.MaxMaxResults)
+		}
+		opts.MaxResults = n
+	}
+	if v := q["continuationToken"]; len(v) > 0 {
+		if len(v) > 1 {
+			return catalog.ErrInvalidToken
+		}
+		if _, err := catalog.DecodeToken(v[0]); err != nil {
+			return err
+		}
+		opts.ContinuationToken = v[0]
+	}
+	page, err := s.o.Catalog.ListRestores(r.Context(), r.PathValue("tenant"), opts)
+	if errors.Is(err, catalog.ErrInvalidToken) {
+		return err
+	}
+	if err != nil {
+		return errcode.Wrap(err, errcode.ServiceUnavailable, "The restores could not be listed: try again later.")
+	}
+	server.WriteJSON(w, http.StatusOK, page)
+	return nil
 }
 
 // Request is the body of POST /api/tenants/{tenant}/restores.

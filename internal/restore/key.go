@@ -18,7 +18,8 @@ import (
 // authenticated) names the same key: a manifest whose key reference was
 // changed fails here, before any Key Vault call. A customer key's vault URL
 // is rebuilt from KEYVAULT_URL_TEMPLATE and the vault name, so a stored key
-// id never becomes a URL by itself.
+// id never becomes a URL by itself; the Entra tenant to sign in to is the
+// one recorded in the row, else (older rows) the current BYOK settings'.
 func (s *Service) keyRef(ctx context.Context, b *catalog.Backup, m *envelope.Manifest) (keywrap.Ref, error) {
 	if m.Key.KeyID != b.KeyID || m.Key.Source != b.KeySource {
 		return keywrap.Ref{}, errIntegrity(fmt.Errorf("manifest key %s (%s) differs from the catalog's %s (%s)",
@@ -43,6 +44,16 @@ func (s *Service) keyRef(ctx context.Context, b *catalog.Backup, m *envelope.Man
 		if _, _, err := keywrap.CheckKeyID(s.o.URLTemplate, vault, b.KeyID); err != nil {
 			return keywrap.Ref{}, errIntegrity(fmt.Errorf("recorded key id %q is not in a vault the template builds: %w", b.KeyID, err))
 		}
+		ref := keywrap.Ref{Source: keywrap.Customer, VaultURL: vaultURL, KeyName: name, Version: version, TenantID: b.EntraTenantID}
+		if ref.TenantID != "" {
+			// The row names the Entra tenant the key was reached through:
+			// the restore works whether or not BYOK is still on, as long as
+			// the customer still grants access (contract: "existing backups
+			// keep their keys").
+			return ref, nil
+		}
+		// Rows written before the Entra tenant was recorded: only the
+		// current settings know it.
 		_, set, enabled, err := s.o.Keys.CustomerKey(ctx, b.Tenant)
 		if err != nil {
 			return keywrap.Ref{}, retryable(fmt.Errorf("failed to read the BYOK settings of %s: %w", b.Tenant, err))
@@ -52,7 +63,8 @@ func (s *Service) keyRef(ctx context.Context, b *catalog.Backup, m *envelope.Man
 				"This backup's data key is wrapped with the customer key %s (version %s) in vault %s, but BYOK is turned off for tenant %s, so the service has no access to that key. The customer must restore access: configure BYOK again with vault %s and grant application %s unwrapKey on the key, then start the restore again.",
 				name, version, vault, b.Tenant, vault, s.app())
 		}
-		return keywrap.Ref{Source: keywrap.Customer, VaultURL: vaultURL, KeyName: name, Version: version, TenantID: set.TenantID}, nil
+		ref.TenantID = set.TenantID
+		return ref, nil
 	}
 	return keywrap.Ref{}, errIntegrity(fmt.Errorf("unknown key source %q", b.KeySource))
 }

@@ -74,6 +74,10 @@ type Options struct {
 	// (default 10 s); StaleAfter is the heartbeat age after which a running
 	// row is taken to be a crashed attempt (default 2 min).
 	ProgressEvery, StaleAfter time.Duration
+	// SweepGrace is how long a running restore may go without a heartbeat
+	// before [Service.Sweep] fails it (default 1 h): longer than every
+	// redelivery of its message could take to restart it.
+	SweepGrace time.Duration
 	// Retry tunes the blob retries; nil = blobstore defaults.
 	Retry *blobstore.RetryOptions
 	// Now is the clock; nil = time.Now.
@@ -88,6 +92,7 @@ const (
 	DefaultLeaseTTL        = 2 * time.Minute
 	DefaultProgressEvery   = 10 * time.Second
 	DefaultStaleAfter      = 2 * time.Minute
+	DefaultSweepGrace      = time.Hour
 )
 
 // Service runs restores and serves the Restores functions.
@@ -115,6 +120,7 @@ func New(o Options) (*Service, error) {
 	setDefault(&o.LeaseTTL, DefaultLeaseTTL)
 	setDefault(&o.ProgressEvery, DefaultProgressEvery)
 	setDefault(&o.StaleAfter, DefaultStaleAfter)
+	setDefault(&o.SweepGrace, DefaultSweepGrace)
 	if o.SpoolLimit == 0 {
 		o.SpoolLimit = DefaultSpoolLimit
 	}
