@@ -83,7 +83,11 @@ type plainStream struct {
 	cancel context.CancelFunc
 	next   chan chan chunkResult
 	cur    []byte
+	buf    []byte // the chunk cur points into, for release
 	err    error
+	// release, when set, takes back a chunk buffer fetch returned (the
+	// plaintext is opened in place in it) once Read has copied it all out.
+	release func([]byte)
 }
 
 func newPlainStream(ctx context.Context, r *envelope.Reader, info envelope.StreamInfo, fetch fetchFunc,
@@ -133,10 +137,14 @@ func (ps *plainStream) Read(p []byte) (int, error) {
 			ps.cancel()
 			continue
 		}
-		ps.cur = res.plain
+		ps.cur, ps.buf = res.plain, res.plain
 	}
 	n := copy(p, ps.cur)
 	ps.cur = ps.cur[n:]
+	if len(ps.cur) == 0 && ps.release != nil && ps.buf != nil {
+		ps.release(ps.buf)
+		ps.buf = nil
+	}
 	return n, nil
 }
 
@@ -144,6 +152,8 @@ func (ps *plainStream) Read(p []byte) (int, error) {
 func (ps *plainStream) Close() {
 	ps.cancel()
 	for ch := range ps.next {
-		<-ch
+		if res := <-ch; res.plain != nil && ps.release != nil {
+			ps.release(res.plain)
+		}
 	}
 }

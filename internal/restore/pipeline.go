@@ -83,8 +83,9 @@ func (s *Service) run(ctx context.Context, r *catalog.Restore, b *catalog.Backup
 	}
 
 	// Pass 2: write.
+	var release func([]byte)
 	if sp != nil {
-		fetch = sp.fetch(am)
+		fetch, release = sp.fetch(am), sp.release
 	}
 	if err := s.o.Target.Ensure(ctx); err != nil {
 		return err
@@ -92,11 +93,13 @@ func (s *Service) run(ctx context.Context, r *catalog.Restore, b *catalog.Backup
 	return runBoth(ctx,
 		func(ctx context.Context) error {
 			ps := s.stream(ctx, rd, am, streamRecords, fetch, nil)
+			ps.release = release
 			defer ps.Close()
 			return s.writeRecords(ctx, r, assets.NewDecoder(ps), prog)
 		},
 		func(ctx context.Context) error {
 			ps := s.stream(ctx, rd, am, streamFiles, fetch, nil)
+			ps.release = release
 			defer ps.Close()
 			return s.writeFiles(ctx, r, assets.NewDecoder(ps), prog)
 		})
@@ -219,8 +222,8 @@ func (s *Service) writeRecords(ctx context.Context, r *catalog.Restore, dec *ass
 const smallFile = 4 << 20
 
 // writeFiles uploads the files of the files stream. Files are small or
-// large: a small one is read whole and uploaded in the background, up to
-// Parallelism at once (memory Parallelism × smallFile), because one
+// large: a small one is read whole into one of Parallelism reused buffers
+// and uploaded in the background (memory Parallelism × smallFile), because one
 // request per file in sequence would leave the storage account idle
 // between them.
 func (s *Service) writeFiles(ctx context.Context, r *catalog.Restore, dec *assets.Decoder, prog *progress) error {
@@ -237,8 +240,13 @@ func (s *Service) writeFiles(ctx context.Context, r *catalog.Restore, dec *asset
 		wg    sync.WaitGroup
 		once  sync.Once
 		first error
-		slots = make(chan struct{}, s.o.Parallelism)
+		// bufs holds the small-file buffers, one per slot, reused from
+		// file to file so memory stays Parallelism × smallFile flat.
+		bufs = make(chan []byte, s.o.Parallelism)
 	)
+	for range s.o.Parallelism {
+		bufs <- nil
+	}
 	fail := func(err error) { once.Do(func() { first = err; cancel(err) }) }
 	err := func() error {
 		for {
@@ -257,18 +265,22 @@ func (s *Service) writeFiles(ctx context.Context, r *catalog.Restore, dec *asset
 				prog.files.Add(1)
 				prog.bytes.Add(f.Size)
 			} else {
+				var buf []byte
 				select {
-				case slots <- struct{}{}:
+				case buf = <-bufs:
 				case <-ctx.Done():
 					return context.Cause(ctx)
 				}
-				buf := make([]byte, f.Size)
+				if int64(cap(buf)) < f.Size {
+					buf = make([]byte, f.Size) // grows to the largest small file seen
+				}
+				buf = buf[:f.Size]
 				if _, err := io.ReadFull(dec.Content(), buf); err != nil {
-					<-slots
+					bufs <- buf
 					return err
 				}
 				wg.Go(func() {
-					defer func() { <-slots }()
+					defer func() { bufs <- buf }()
 					if err := s.o.Target.PutFile(ctx, r.TargetTenant, f, bytes.NewReader(buf)); err != nil {
 						fail(err)
 						return

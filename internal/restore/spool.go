@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/twinit/byok-backup/internal/envelope"
 )
@@ -19,6 +20,11 @@ type spool struct {
 	f    *os.File
 	base map[uint32]int64 // file offset of each stream's chunk 0
 	cs   int64            // sealed size of a full chunk
+	// bufs recycles the chunk buffers of the read path: the write pass
+	// holds about 2 streams × (Parallelism + 2) chunks at once, so reusing
+	// them keeps its memory flat however large the backup is, instead of
+	// one fresh chunk-sized allocation per chunk for the GC to catch up with.
+	bufs sync.Pool
 }
 
 // newSpool creates the spool file in dir and unlinks its name at once, so
@@ -30,6 +36,7 @@ func newSpool(dir string, m *envelope.Manifest) (*spool, error) {
 	}
 	_ = os.Remove(f.Name())
 	sp := &spool{f: f, base: map[uint32]int64{}, cs: int64(m.ChunkSize) + 16}
+	sp.bufs.New = func() any { b := make([]byte, sp.cs); return &b }
 	var off int64
 	for _, s := range m.Streams {
 		sp.base[s.ID] = off
@@ -56,12 +63,23 @@ func (sp *spool) fetch(m *envelope.Manifest) fetchFunc {
 		if index+1 == s.Chunks {
 			n = int64(s.CiphertextSize) - int64(index)*sp.cs
 		}
-		b := make([]byte, n)
+		b := (*sp.bufs.Get().(*[]byte))[:n]
 		if _, err := sp.f.ReadAt(b, sp.offset(id, index)); err != nil {
+			sp.release(b)
 			return nil, fmt.Errorf("failed to read chunk %d of stream %d from the spool: %w", index, id, err)
 		}
 		return b, nil
 	}
+}
+
+// release returns a buffer fetch handed out (or the plaintext opened in
+// place in it) once nothing refers to it any more.
+func (sp *spool) release(b []byte) {
+	if int64(cap(b)) != sp.cs {
+		return
+	}
+	b = b[:cap(b)]
+	sp.bufs.Put(&b)
 }
 
 func (sp *spool) close() { _ = sp.f.Close() }
