@@ -27,6 +27,7 @@ import (
 	"github.com/twinit/byok-backup/internal/byok"
 	catalogtable "github.com/twinit/byok-backup/internal/catalog/aztable"
 	"github.com/twinit/byok-backup/internal/config"
+	"github.com/twinit/byok-backup/internal/invoke"
 	"github.com/twinit/byok-backup/internal/jobqueue"
 	"github.com/twinit/byok-backup/internal/lease"
 	"github.com/twinit/byok-backup/internal/restore"
@@ -186,9 +187,13 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 			{Name: "platformKey", Checker: byok.NewPlatformKeyCheck(keys.wrapper, keys.platform, nil)},
 		},
 		BackupScheduler: backups.Scheduler,
-		ByokMonitor:     byokSvc.MonitorTimer,
-		BackupWorker:    backups.Worker,
-		RestoreWorker:   restores.Worker,
+		// The 15-minute monitor timer also fails restores whose worker died
+		// after its last delivery, so they don't stay "running".
+		ByokMonitor: func(ctx context.Context, req *invoke.TimerRequest) error {
+			return errors.Join(byokSvc.MonitorTimer(ctx, req), restores.SweepTimer(ctx, req))
+		},
+		BackupWorker:  backups.Worker,
+		RestoreWorker: restores.Worker,
 	})
 	byokSvc.Install(srv.HandleAPI)
 	backups.Install(srv.HandleAPI)
