@@ -3,7 +3,6 @@ package backup
 import (
 	"errors"
 	"net/http"
-	"strconv"
 
 	"github.com/twinit/byok-backup/internal/auth"
 	"github.com/twinit/byok-backup/internal/catalog"
@@ -23,23 +22,9 @@ func (s *Service) Install(handleAPI func(pattern string, perm auth.Permission, h
 
 // list: GET …/backups[?maxResults=N&continuationToken=T], newest first.
 func (s *Service) list(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
-	q := r.URL.Query()
-	opts := catalog.ListOptions{}
-	if v := q["maxResults"]; len(v) > 0 {
-		n, err := strconv.Atoi(v[0])
-		if len(v) > 1 || err != nil || n < 1 || n > catalog.MaxMaxResults {
-			return errcode.New(errcode.InvalidRequest, "maxResults must be a whole number from 1 to %d.", catalog.MaxMaxResults)
-		}
-		opts.MaxResults = n
-	}
-	if v := q["continuationToken"]; len(v) > 0 {
-		if len(v) > 1 {
-			return catalog.ErrInvalidToken
-		}
-		if _, err := catalog.DecodeToken(v[0]); err != nil {
-			return err
-		}
-		opts.ContinuationToken = v[0]
+	opts, err := catalog.ParseListQuery(r.URL.Query())
+	if err != nil {
+		return err
 	}
 	page, err := s.o.Catalog.ListBackups(r.Context(), r.PathValue("tenant"), opts)
 	if err != nil {

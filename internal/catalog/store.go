@@ -3,8 +3,12 @@ package catalog
 import (
 	"context"
 	"encoding/base64"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/twinit/byok-backup/internal/errcode"
 )
 
 // Store is the backup and restore catalog. Implementations: catalog/aztable
@@ -99,4 +103,28 @@ func DecodeToken(token string) (string, error) {
 		return "", ErrInvalidToken
 	}
 	return id, nil
+}
+
+// ParseListQuery reads the contract's list query (`maxResults`, 1 to
+// MaxMaxResults, and an opaque `continuationToken`), shared by the Backups
+// and Restores lists. A bad value is InvalidRequest.
+func ParseListQuery(q url.Values) (ListOptions, error) {
+	var opts ListOptions
+	if v := q["maxResults"]; len(v) > 0 {
+		n, err := strconv.Atoi(v[0])
+		if len(v) > 1 || err != nil || n < 1 || n > MaxMaxResults {
+			return opts, errcode.New(errcode.InvalidRequest, "maxResults must be a whole number from 1 to %d.", MaxMaxResults)
+		}
+		opts.MaxResults = n
+	}
+	if v := q["continuationToken"]; len(v) > 0 {
+		if len(v) > 1 {
+			return opts, ErrInvalidToken
+		}
+		if _, err := DecodeToken(v[0]); err != nil {
+			return opts, err
+		}
+		opts.ContinuationToken = v[0]
+	}
+	return opts, nil
 }
