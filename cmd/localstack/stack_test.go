@@ -17,35 +17,7 @@ import (
 // Azurite, the Key Vault emulator, the issuer, the packaged real handler
 // behind the local runner; health, identity and an on-demand timer.
 func TestStackComesUpAndServesTheAPI(t *testing.T) {
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := t.TempDir()
-	logs, err := os.Create(filepath.Join(data, "stack.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logs.Close()
-	cfg := config{Src: root, DataDir: data, Dist: filepath.Join(data, "dist"),
-		KVAddr: "127.0.0.1:0", AuthAddr: "127.0.0.1:0", Log: slog.New(slog.NewJSONHandler(logs, nil)), HandlerOut: logs,
-		NoDemo: true}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	s, err := up(ctx, cfg)
-	if err != nil {
-		b, _ := os.ReadFile(logs.Name())
-		t.Fatalf("%v\nlogs:\n%s", err, tail(b))
-	}
-	defer func() {
-		stop, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		s.close(stop)
-		if t.Failed() {
-			b, _ := os.ReadFile(logs.Name())
-			t.Logf("logs:\n%s", tail(b))
-		}
-	}()
+	s := startStack(t, true)
 	base := s.BaseURL()
 
 	// The settings file beside host.json is what `func start` would read.
@@ -111,33 +83,9 @@ func tail(b []byte) string {
 // restores refused and then allowed, and a verification, all through the
 // packaged handler behind the local runner.
 func TestDemo(t *testing.T) {
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := t.TempDir()
-	logs, err := os.Create(filepath.Join(data, "stack.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logs.Close()
-	cfg := config{Src: root, DataDir: data, Dist: filepath.Join(data, "dist"),
-		KVAddr: "127.0.0.1:0", AuthAddr: "127.0.0.1:0", Log: slog.New(slog.NewJSONHandler(logs, nil)), HandlerOut: logs}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	s, err := up(ctx, cfg)
-	if err != nil {
-		b, _ := os.ReadFile(logs.Name())
-		t.Fatalf("%v\nlogs:\n%s", err, tail(b))
-	}
-	defer func() {
-		stop, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		s.close(stop)
-	}()
+	s := startStack(t, false)
 	if s.demoErr != nil {
-		b, _ := os.ReadFile(logs.Name())
-		t.Fatalf("demo: %v\nlogs:\n%s", s.demoErr, tail(b))
+		t.Fatalf("demo: %v", s.demoErr)
 	}
 	r := s.demoResult
 	if r.CustomerBackup.KeySource != "customer" || r.FallbackBackup.FallbackReason == nil || r.RefusedRestore.Error == nil {
@@ -147,4 +95,46 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(r.CustomerBackup.KeyID, "/keys/"+demoKey+"/") {
 		t.Errorf("customer backup keyId = %q", r.CustomerBackup.KeyID)
 	}
+}
+
+// startStack brings the stack up on free ports in a temporary folder, as
+// `bash scripts/run.sh` does, and closes it when the test ends; its log is
+// printed if the test failed.
+func startStack(t *testing.T, noDemo bool) *stack {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	logs, err := os.Create(filepath.Join(data, "stack.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	printLogs := func() {
+		b, _ := os.ReadFile(logs.Name())
+		t.Logf("logs:\n%s", tail(b))
+	}
+	cfg := config{Src: root, DataDir: data, Dist: filepath.Join(data, "dist"),
+		KVAddr: "127.0.0.1:0", AuthAddr: "127.0.0.1:0", Log: slog.New(slog.NewJSONHandler(logs, nil)), HandlerOut: logs,
+		NoDemo: noDemo}
+	// The stack lives as long as ctx: cancel it only when the test ends.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	t.Cleanup(cancel)
+	s, err := up(ctx, cfg)
+	if err != nil {
+		printLogs()
+		logs.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stop, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		s.close(stop)
+		if t.Failed() {
+			printLogs()
+		}
+		logs.Close()
+	})
+	return s
 }

@@ -2,13 +2,11 @@ package audit
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -28,17 +26,7 @@ import (
 
 var storage *azurite.Instance
 
-func TestMain(m *testing.M) {
-	var err error
-	storage, err = azurite.Start(context.Background(), azurite.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "azurite:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	storage.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { azurite.RunTests(m, &storage) }
 
 var tableSeq atomic.Int64
 

@@ -3,7 +3,6 @@ package byok
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync/atomic"
 	"testing"
 
@@ -17,17 +16,7 @@ import (
 // tests share it and each uses its own table).
 var storage *azurite.Instance
 
-func TestMain(m *testing.M) {
-	inst, err := azurite.Start(context.Background(), azurite.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "azurite:", err)
-		os.Exit(1)
-	}
-	storage = inst
-	code := m.Run()
-	inst.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { azurite.RunTests(m, &storage) }
 
 var tableSeq atomic.Int64
 

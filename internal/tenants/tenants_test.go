@@ -1,12 +1,9 @@
 package tenants_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -21,17 +18,7 @@ import (
 
 var inst *azurite.Instance
 
-func TestMain(m *testing.M) {
-	var err error
-	inst, err = azurite.Start(context.Background(), azurite.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "azurite:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	inst.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { azurite.RunTests(m, &inst) }
 
 // countGets counts list requests, to prove paging happens.
 type countGets struct{ n atomic.Int32 }

@@ -1,10 +1,7 @@
 package aztable_test
 
 import (
-	"context"
 	"errors"
-	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -17,17 +14,7 @@ import (
 
 var inst *azurite.Instance
 
-func TestMain(m *testing.M) {
-	var err error
-	inst, err = azurite.Start(context.Background(), azurite.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "azurite:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	inst.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { azurite.RunTests(m, &inst) }
 
 func newStore(t *testing.T) *aztable.Store {
 	t.Helper()
