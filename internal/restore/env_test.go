@@ -474,16 +474,18 @@ func (s snapshot) diff(o snapshot) string {
 	return ""
 }
 
-// faultTarget is the real target with a hook run before each file upload,
-// to interrupt a restore mid-write.
+// faultTarget is the real target with a hook run before each file commit
+// (the write pass), to interrupt a restore mid-write; it counts staged
+// blocks too.
 type faultTarget struct {
 	restore.Target
 	mu         sync.Mutex
 	beforeFile func(ctx context.Context) error
 	filesPut   int
+	staged     int
 }
 
-func (f *faultTarget) PutFile(ctx context.Context, tenant string, file assets.File, content io.Reader) error {
+func (f *faultTarget) CommitFile(ctx context.Context, tenant string, file assets.File, ids []string, sum []byte) error {
 	f.mu.Lock()
 	hook := f.beforeFile
 	f.filesPut++
@@ -493,7 +495,14 @@ func (f *faultTarget) PutFile(ctx context.Context, tenant string, file assets.Fi
 			return err
 		}
 	}
-	return f.Target.PutFile(ctx, tenant, file, content)
+	return f.Target.CommitFile(ctx, tenant, file, ids, sum)
+}
+
+func (f *faultTarget) StageBlock(ctx context.Context, tenant, path, id string, data []byte) error {
+	f.mu.Lock()
+	f.staged++
+	f.mu.Unlock()
+	return f.Target.StageBlock(ctx, tenant, path, id, data)
 }
 
 func customerToken() string { return kvemu.CustomerToken(appID, entraTenant) }

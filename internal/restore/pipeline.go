@@ -1,7 +1,6 @@
 package restore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -66,9 +65,19 @@ func (s *Service) run(ctx context.Context, r *catalog.Restore, b *catalog.Backup
 		defer sp.close()
 	}
 
-	// Pass 1: authenticate every chunk and decode every item.
+	// Pass 1: authenticate every chunk and decode every item; unless a
+	// dry run, stage the files' content as uncommitted (invisible) blocks.
+	var st *stager
+	if !r.DryRun {
+		if err := s.o.Target.Ensure(ctx); err != nil {
+			return err
+		}
+		if st, err = newStager(ctx, s.o.Target, r.TargetTenant, s.o.Parallelism); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
-	counts, err := s.verify(ctx, rd, am, fetch, sp, r.DryRun, prog)
+	counts, err := s.verify(ctx, rd, am, fetch, sp, st, prog)
 	if err != nil {
 		return err
 	}
@@ -77,18 +86,15 @@ func (s *Service) run(ctx context.Context, r *catalog.Restore, b *catalog.Backup
 			counts, b.Records, b.Files, b.Bytes))
 	}
 	log.InfoContext(ctx, "backup verified", "records", counts.Records, "files", counts.Files, "bytes", counts.Bytes,
-		"spooled", sp != nil, "durationMs", time.Since(start).Milliseconds())
+		"spooled", sp != nil, "staged", st != nil, "durationMs", time.Since(start).Milliseconds())
 	if r.DryRun {
 		return nil
 	}
 
-	// Pass 2: write.
+	// Pass 2: write the records, commit the staged files.
 	var release func([]byte)
 	if sp != nil {
 		fetch, release = sp.fetch(am), sp.release
-	}
-	if err := s.o.Target.Ensure(ctx); err != nil {
-		return err
 	}
 	return runBoth(ctx,
 		func(ctx context.Context) error {
@@ -98,10 +104,7 @@ func (s *Service) run(ctx context.Context, r *catalog.Restore, b *catalog.Backup
 			return s.writeRecords(ctx, r, assets.NewDecoder(ps), prog)
 		},
 		func(ctx context.Context) error {
-			ps := s.stream(ctx, rd, am, streamFiles, fetch, nil)
-			ps.release = release
-			defer ps.Close()
-			return s.writeFiles(ctx, r, assets.NewDecoder(ps), prog)
+			return s.commitFiles(ctx, r, st, prog)
 		})
 }
 
@@ -136,10 +139,12 @@ func (s *Service) stream(ctx context.Context, rd *envelope.Reader, m *envelope.M
 }
 
 // verify is pass 1: both streams at once, every chunk authenticated (and
-// spooled), every record and file header decoded, file content read, and
-// the streams' end frames checked. Records must only be in the records
-// stream and files in the files stream.
-func (s *Service) verify(ctx context.Context, rd *envelope.Reader, m *envelope.Manifest, fetch fetchFunc, sp *spool, dryRun bool, prog *progress) (assets.Counts, error) {
+// spooled), every record and file header decoded, file content read (and
+// staged when st is set, i.e. not a dry run), and the streams' end frames
+// checked. Records must only be in the records stream and files in the
+// files stream.
+func (s *Service) verify(ctx context.Context, rd *envelope.Reader, m *envelope.Manifest, fetch fetchFunc, sp *spool, st *stager, prog *progress) (assets.Counts, error) {
+	dryRun := st == nil
 	var rc, fc assets.Counts
 	each := func(id uint32, want assets.Kind, out *assets.Counts) func(context.Context) error {
 		return func(ctx context.Context) error {
@@ -157,6 +162,11 @@ func (s *Service) verify(ctx context.Context, rd *envelope.Reader, m *envelope.M
 				if k != want {
 					return errIntegrity(fmt.Errorf("stream %s holds an item of kind %d", streamName(id), k))
 				}
+				if st != nil && k == assets.KindFile {
+					if err := st.file(dec.File(), dec.Content()); err != nil {
+						return err
+					}
+				}
 				if dryRun {
 					if k == assets.KindRecord {
 						prog.records.Add(1)
@@ -170,7 +180,18 @@ func (s *Service) verify(ctx context.Context, rd *envelope.Reader, m *envelope.M
 			return nil
 		}
 	}
-	err := runBoth(ctx, each(streamRecords, assets.KindRecord, &rc), each(streamFiles, assets.KindFile, &fc))
+	files := each(streamFiles, assets.KindFile, &fc)
+	if st != nil {
+		stage := files
+		files = func(ctx context.Context) error {
+			err := stage(ctx)
+			if werr := st.wait(); err == nil {
+				err = werr
+			}
+			return err
+		}
+	}
+	err := runBoth(ctx, each(streamRecords, assets.KindRecord, &rc), files)
 	return assets.Counts{Records: rc.Records, Files: fc.Files, Bytes: fc.Bytes}, err
 }
 
@@ -216,17 +237,10 @@ func (s *Service) writeRecords(ctx context.Context, r *catalog.Restore, dec *ass
 	return nil
 }
 
-// smallFile is the largest file the write pass reads into memory to upload
-// it concurrently with the next ones; larger files are streamed by
-// PutFile in blocks (with its own concurrency), one at a time.
-const smallFile = 4 << 20
-
-// writeFiles uploads the files of the files stream. Files are small or
-// large: a small one is read whole into one of Parallelism reused buffers
-// and uploaded in the background (memory Parallelism × smallFile), because one
-// request per file in sequence would leave the storage account idle
-// between them.
-func (s *Service) writeFiles(ctx context.Context, r *catalog.Restore, dec *assets.Decoder, prog *progress) error {
+// commitFiles is pass 2 for files: it commits the block lists pass 1
+// staged, with each file's properties and metadata, Parallelism at a time,
+// and for replace prunes the target's files the backup lacks.
+func (s *Service) commitFiles(ctx context.Context, r *catalog.Restore, st *stager, prog *progress) error {
 	var pr Pruner
 	if r.Mode == catalog.ModeReplace {
 		var err error
@@ -240,61 +254,32 @@ func (s *Service) writeFiles(ctx context.Context, r *catalog.Restore, dec *asset
 		wg    sync.WaitGroup
 		once  sync.Once
 		first error
-		// bufs holds the small-file buffers, one per slot, reused from
-		// file to file so memory stays Parallelism × smallFile flat.
-		bufs = make(chan []byte, s.o.Parallelism)
+		slots = make(chan struct{}, s.o.Parallelism)
 	)
-	for range s.o.Parallelism {
-		bufs <- nil
-	}
 	fail := func(err error) { once.Do(func() { first = err; cancel(err) }) }
 	err := func() error {
-		for {
-			_, err := dec.Next()
-			if err == io.EOF {
-				return nil
+		for _, sf := range st.files {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return context.Cause(ctx)
 			}
-			if err != nil {
-				return err
-			}
-			f := dec.File()
-			if f.Size > smallFile {
-				if err := s.o.Target.PutFile(ctx, r.TargetTenant, f, dec.Content()); err != nil {
-					return err
+			wg.Go(func() {
+				defer func() { <-slots }()
+				if err := s.o.Target.CommitFile(ctx, r.TargetTenant, sf.f, st.blockIDs(sf.blocks), sf.md5); err != nil {
+					fail(err)
+					return
 				}
 				prog.files.Add(1)
-				prog.bytes.Add(f.Size)
-			} else {
-				var buf []byte
-				select {
-				case buf = <-bufs:
-				case <-ctx.Done():
-					return context.Cause(ctx)
-				}
-				if int64(cap(buf)) < f.Size {
-					buf = make([]byte, f.Size) // grows to the largest small file seen
-				}
-				buf = buf[:f.Size]
-				if _, err := io.ReadFull(dec.Content(), buf); err != nil {
-					bufs <- buf
-					return err
-				}
-				wg.Go(func() {
-					defer func() { bufs <- buf }()
-					if err := s.o.Target.PutFile(ctx, r.TargetTenant, f, bytes.NewReader(buf)); err != nil {
-						fail(err)
-						return
-					}
-					prog.files.Add(1)
-					prog.bytes.Add(f.Size)
-				})
-			}
+				prog.bytes.Add(sf.f.Size)
+			})
 			if pr != nil {
-				if err := pr.Keep(ctx, f.Path); err != nil {
+				if err := pr.Keep(ctx, sf.f.Path); err != nil {
 					return fmt.Errorf("failed to prune files of the target: %w", err)
 				}
 			}
 		}
+		return nil
 	}()
 	if err != nil {
 		fail(err)

@@ -198,6 +198,9 @@ func TestDryRunVerifiesAndWritesNothing(t *testing.T) {
 	if d := e.snapshot("acme").diff(before); d != "" {
 		t.Fatalf("dry run wrote to the tenant: %s", d)
 	}
+	if e.target.staged != 0 || e.target.filesPut != 0 {
+		t.Fatalf("dry run staged %d blocks and committed %d files", e.target.staged, e.target.filesPut)
+	}
 }
 
 func TestCustomerKeyDisabledThenReenabled(t *testing.T) {

@@ -2,7 +2,6 @@ package restore
 
 import (
 	"context"
-	"io"
 
 	"github.com/twinit/byok-backup/internal/assets"
 )
@@ -15,7 +14,10 @@ type Target interface {
 	NewRecordWriter(tenant string) (RecordWriter, error)
 	NewRecordPruner(tenant string) (Pruner, error)
 	NewFilePruner(tenant string) (Pruner, error)
-	PutFile(ctx context.Context, tenant string, f assets.File, content io.Reader) error
+	// StageBlock uploads one uncommitted, invisible block of a file.
+	StageBlock(ctx context.Context, tenant, path, blockID string, data []byte) error
+	// CommitFile makes staged blocks a file's content, with its properties.
+	CommitFile(ctx context.Context, tenant string, f assets.File, blockIDs []string, contentMD5 []byte) error
 }
 
 // RecordWriter upserts records in batches; *assets.RecordWriter implements it.
@@ -51,6 +53,10 @@ func (t storeTarget) NewRecordPruner(tenant string) (Pruner, error) {
 
 func (t storeTarget) NewFilePruner(tenant string) (Pruner, error) { return t.s.NewFilePruner(tenant) }
 
-func (t storeTarget) PutFile(ctx context.Context, tenant string, f assets.File, content io.Reader) error {
-	return t.s.PutFile(ctx, tenant, f, content)
+func (t storeTarget) StageBlock(ctx context.Context, tenant, path, blockID string, data []byte) error {
+	return t.s.StageBlock(ctx, tenant, path, blockID, data)
+}
+
+func (t storeTarget) CommitFile(ctx context.Context, tenant string, f assets.File, blockIDs []string, contentMD5 []byte) error {
+	return t.s.CommitFile(ctx, tenant, f, blockIDs, contentMD5)
 }
