@@ -28,6 +28,25 @@ type Store interface {
 	DeletePrefix(ctx context.Context, prefix string) (int, error)
 }
 
+// IntoGetter is a [Store] that can read a blob into the caller's buffer,
+// so a reader of many same-sized blobs (restore's chunks) reuses its
+// buffers instead of allocating one per blob. Use [GetInto].
+type IntoGetter interface {
+	// GetBlobInto reads a whole blob into buf[:0], growing it only if the
+	// blob is larger than cap(buf), and returns the filled slice (which
+	// aliases buf when it fit); a missing blob is ErrNotFound.
+	GetBlobInto(ctx context.Context, name string, buf []byte) ([]byte, error)
+}
+
+// GetInto reads blob name into buf with s's GetBlobInto when s has one,
+// else with GetBlob (a fresh buffer).
+func GetInto(ctx context.Context, s Store, name string, buf []byte) ([]byte, error) {
+	if g, ok := s.(IntoGetter); ok {
+		return g.GetBlobInto(ctx, name, buf)
+	}
+	return s.GetBlob(ctx, name)
+}
+
 // Info describes a listed blob.
 type Info struct {
 	Name string

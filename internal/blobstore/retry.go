@@ -88,6 +88,17 @@ func (r *Retry) GetBlob(ctx context.Context, name string) ([]byte, error) {
 
 // List resumes after the last name it delivered, so fn never sees a blob
 // twice. An error from fn is final, never retried, whatever it wraps.
+// GetBlobInto retries like GetBlob, each try reading into buf again.
+func (r *Retry) GetBlobInto(ctx context.Context, name string, buf []byte) ([]byte, error) {
+	var data []byte
+	err := r.do(ctx, "get", name, func() error {
+		var err error
+		data, err = GetInto(ctx, r.Store, name, buf)
+		return err
+	})
+	return data, err
+}
+
 func (r *Retry) List(ctx context.Context, prefix string, fn func(Info) error) error {
 	last := ""
 	var fnErr error

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/twinit/byok-backup/internal/blobstore"
 	"github.com/twinit/byok-backup/internal/catalog"
@@ -54,11 +55,17 @@ func layoutOf(b *catalog.Backup) (blobstore.Layout, error) {
 // fetchFunc returns the sealed chunk index of stream id.
 type fetchFunc func(ctx context.Context, id uint32, index uint64) ([]byte, error)
 
-// blobFetch reads chunks from the backups container. A chunk that does not
-// exist in a completed backup was removed: an integrity failure.
-func blobFetch(store blobstore.Store, l blobstore.Layout) fetchFunc {
+// blobFetch reads chunks from the backups container into buffers from
+// pool (the plainStream gives them back once read), so memory stays flat
+// however many chunks a backup has. A chunk that does not exist in a
+// completed backup was removed: an integrity failure.
+func blobFetch(store blobstore.Store, l blobstore.Layout, pool *chunkPool) fetchFunc {
 	return func(ctx context.Context, id uint32, index uint64) ([]byte, error) {
-		b, err := store.GetBlob(ctx, l.Chunk(streamName(id), int64(index)))
+		buf := pool.get()
+		b, err := blobstore.GetInto(ctx, store, l.Chunk(streamName(id), int64(index)), buf)
+		if err != nil {
+			pool.put(buf)
+		}
 		if blobstore.IsNotExist(err) {
 			return nil, errIntegrity(fmt.Errorf("chunk %d of stream %s is missing: %w", index, streamName(id), err))
 		}
@@ -67,6 +74,31 @@ func blobFetch(store blobstore.Store, l blobstore.Layout) fetchFunc {
 		}
 		return b, nil
 	}
+}
+
+// chunkPool recycles buffers of one sealed chunk's size.
+type chunkPool struct {
+	size int
+	p    sync.Pool
+}
+
+func newChunkPool(size int) *chunkPool { return &chunkPool{size: size} }
+
+func (c *chunkPool) get() []byte {
+	if b, ok := c.p.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, c.size)
+}
+
+// put takes back a buffer get returned (or a slice of it, such as the
+// plaintext opened in place); others are left to the GC.
+func (c *chunkPool) put(b []byte) {
+	if cap(b) != c.size {
+		return
+	}
+	b = b[:0]
+	c.p.Put(&b)
 }
 
 // chunkResult is one fetched and opened chunk.

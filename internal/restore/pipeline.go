@@ -56,7 +56,8 @@ func (s *Service) run(ctx context.Context, r *catalog.Restore, b *catalog.Backup
 		return errIntegrity(err)
 	}
 
-	fetch := blobFetch(s.blobs, layout)
+	pool := newChunkPool(int(am.ChunkSize) + 16) // sealed chunk: plaintext + GCM tag
+	fetch, release := blobFetch(s.blobs, layout, pool), pool.put
 	var sp *spool
 	if total := storedSize(am); s.o.SpoolLimit >= 0 && total <= s.o.SpoolLimit {
 		if sp, err = newSpool(s.o.SpoolDir, am); err != nil {
@@ -77,7 +78,7 @@ func (s *Service) run(ctx context.Context, r *catalog.Restore, b *catalog.Backup
 		}
 	}
 	start := time.Now()
-	counts, err := s.verify(ctx, rd, am, fetch, sp, st, prog)
+	counts, err := s.verify(ctx, rd, am, fetch, release, sp, st, prog)
 	if err != nil {
 		return err
 	}
@@ -92,7 +93,6 @@ func (s *Service) run(ctx context.Context, r *catalog.Restore, b *catalog.Backup
 	}
 
 	// Pass 2: write the records, commit the staged files.
-	var release func([]byte)
 	if sp != nil {
 		fetch, release = sp.fetch(am), sp.release
 	}
@@ -143,12 +143,13 @@ func (s *Service) stream(ctx context.Context, rd *envelope.Reader, m *envelope.M
 // staged when st is set, i.e. not a dry run), and the streams' end frames
 // checked. Records must only be in the records stream and files in the
 // files stream.
-func (s *Service) verify(ctx context.Context, rd *envelope.Reader, m *envelope.Manifest, fetch fetchFunc, sp *spool, st *stager, prog *progress) (assets.Counts, error) {
+func (s *Service) verify(ctx context.Context, rd *envelope.Reader, m *envelope.Manifest, fetch fetchFunc, release func([]byte), sp *spool, st *stager, prog *progress) (assets.Counts, error) {
 	dryRun := st == nil
 	var rc, fc assets.Counts
 	each := func(id uint32, want assets.Kind, out *assets.Counts) func(context.Context) error {
 		return func(ctx context.Context) error {
 			ps := s.stream(ctx, rd, m, id, fetch, sp)
+			ps.release = release
 			defer ps.Close()
 			dec := assets.NewDecoder(ps)
 			for {

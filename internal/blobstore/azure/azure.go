@@ -61,12 +61,22 @@ func (s *Store) PutBlob(ctx context.Context, name string, data []byte) error {
 }
 
 func (s *Store) GetBlob(ctx context.Context, name string) ([]byte, error) {
+	return s.GetBlobInto(ctx, name, nil)
+}
+
+// GetBlobInto reads the body straight into buf when the blob fits, so
+// callers that pass their buffers back allocate nothing per blob.
+func (s *Store) GetBlobInto(ctx context.Context, name string, buf []byte) ([]byte, error) {
 	resp, err := s.c.NewBlobClient(name).DownloadStream(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("failed to download blob %s: %w", name, classify(err))
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
+	data := buf[:0]
+	if resp.ContentLength != nil && *resp.ContentLength >= 0 && int64(cap(data)) < *resp.ContentLength {
+		data = make([]byte, 0, *resp.ContentLength)
+	}
+	data, err = readAll(resp.Body, data)
 	if err != nil {
 		return nil, fmt.Errorf("failed to read blob %s: %w", name, classify(err))
 	}
@@ -77,6 +87,23 @@ func (s *Store) GetBlob(ctx context.Context, name string) ([]byte, error) {
 		}
 	}
 	return data, nil
+}
+
+// readAll is io.ReadAll appending to b.
+func readAll(r io.Reader, b []byte) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
 
 func (s *Store) List(ctx context.Context, prefix string, fn func(blobstore.Info) error) error {

@@ -46,6 +46,20 @@ func (s *Store) GetBlob(ctx context.Context, name string) ([]byte, error) {
 	return slices.Clone(b), nil
 }
 
+// GetBlobInto copies the blob into buf when it fits.
+func (s *Store) GetBlobInto(ctx context.Context, name string, buf []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.blobs[name]
+	if !ok {
+		return nil, fmt.Errorf("failed to read blob %s: %w", name, blobstore.ErrNotFound)
+	}
+	return append(buf[:0], b...), nil
+}
+
 // List snapshots the matching names first, so fn may call the store.
 func (s *Store) List(ctx context.Context, prefix string, fn func(blobstore.Info) error) error {
 	s.mu.Lock()

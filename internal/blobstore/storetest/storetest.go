@@ -27,6 +27,7 @@ func Run(t *testing.T, open func(t *testing.T) blobstore.Store) {
 		{"PutGet", testPutGet},
 		{"Overwrite", testOverwrite},
 		{"GetNotFound", testGetNotFound},
+		{"GetInto", testGetInto},
 		{"ListOrderAndPrefix", testList},
 		{"ListStopsOnError", testListStops},
 		{"DeletePrefix", testDeletePrefix},
@@ -198,5 +199,35 @@ func testLayout(t *testing.T, s blobstore.Store, p string) {
 	}
 	if n, err := s.DeletePrefix(t.Context(), committed.BackupPrefix()); err != nil || n != 4 {
 		t.Fatalf("deleting the whole backup: %d, %v; want 4", n, err)
+	}
+}
+
+// testGetInto: GetInto returns exactly the blob whether buf is nil, too
+// small, exact or larger, reuses buf when the blob fits (when the store
+// implements IntoGetter), and reports a missing blob as ErrNotFound.
+func testGetInto(t *testing.T, s blobstore.Store, p string) {
+	_, into := s.(blobstore.IntoGetter)
+	for _, n := range []int{0, 1, 4096 + 1, 256 << 10} {
+		name := fmt.Sprintf("%sinto-%d", p, n)
+		data := random(n)
+		if err := s.PutBlob(t.Context(), name, data); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []int{0, n / 2, n, n + 100} {
+			buf := bytes.Repeat([]byte{0xAA}, c)
+			got, err := blobstore.GetInto(t.Context(), s, name, buf)
+			if err != nil {
+				t.Fatalf("len %d cap %d: %v", n, c, err)
+			}
+			if !bytes.Equal(got, data) {
+				t.Fatalf("len %d cap %d: read %d bytes that differ", n, c, len(got))
+			}
+			if into && n > 0 && c >= n && &got[0] != &buf[0] {
+				t.Fatalf("len %d cap %d: buffer not reused", n, c)
+			}
+		}
+	}
+	if _, err := blobstore.GetInto(t.Context(), s, p+"missing", make([]byte, 10)); !blobstore.IsNotExist(err) {
+		t.Fatalf("missing blob: %v, want ErrNotFound", err)
 	}
 }
