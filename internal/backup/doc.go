@@ -35,7 +35,10 @@
 // most Parallelism of them in flight; each of the two streams holds at most
 // two more while it fills them, so memory is about ChunkSize ×
 // (Parallelism + 4), whatever the backup's size. Records are read a table
-// page at a time and files are streamed.
+// page at a time. Files are read ahead: up to Parallelism files of at most
+// 1 MiB each are fetched concurrently and held whole until the encoder
+// takes them in listing order (at most Parallelism × 1 MiB more, 4 MiB by
+// default); larger files are streamed one at a time when their turn comes.
 //
 // # Garbage
 //

@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -113,33 +114,39 @@ func (s *Service) writeRecords(ctx context.Context, w *envelope.Writer, tenant s
 	return enc.Counts(), nil
 }
 
-// writeFiles streams the tenant's files, each read from storage as it is
-// encrypted, into envelope stream 1. A file deleted between the listing and
-// its read is left out (the backup then shows the tenant as it was after the
-// deletion); one rewritten meanwhile fails the attempt, which is retried.
+// writeFiles streams the tenant's files into envelope stream 1, strictly in
+// listing order. Small files are read ahead, up to Parallelism at a time
+// (see readAhead), so their GETs overlap each other and the encryption;
+// large ones are opened when their turn comes and streamed. A file deleted
+// between the listing and its read is left out (the backup then shows the
+// tenant as it was after the deletion); one rewritten meanwhile fails the
+// attempt, which is retried.
 func (s *Service) writeFiles(ctx context.Context, w *envelope.Writer, tenant string, log *slog.Logger) (assets.Counts, error) {
 	sw, err := w.Create(ctx, StreamFiles)
 	if err != nil {
 		return assets.Counts{}, fmt.Errorf("failed to open the files stream: %w", err)
 	}
 	enc := assets.NewEncoder(sw)
-	for f, err := range s.o.Source.Files(ctx, tenant) {
-		if err != nil {
-			return assets.Counts{}, fmt.Errorf("failed to list the files: %w", err)
+	ra := startReadAhead(ctx, s.o.Source, tenant, s.o.Parallelism)
+	defer ra.stop()
+	var body bytes.Reader
+	for p := range ra.queue {
+		if err := p.wait(ctx); err != nil {
+			return assets.Counts{}, err
 		}
-		rc, err := s.o.Source.OpenFile(ctx, tenant, f)
-		if errors.Is(err, assets.ErrFileGone) {
+		if p.listErr != nil {
+			return assets.Counts{}, fmt.Errorf("failed to list the files: %w", p.listErr)
+		}
+		if err := s.writeFile(ctx, enc, &body, p, tenant); errors.Is(err, assets.ErrFileGone) {
 			log.InfoContext(ctx, "a file was deleted while the backup ran; it is left out", "fileNumber", enc.Counts().Files+1)
-			continue
-		}
-		if err != nil {
+		} else if err != nil {
 			return assets.Counts{}, fileError(err, enc.Counts().Files+1)
 		}
-		err = enc.WriteFile(f, rc)
-		rc.Close()
-		if err != nil {
-			return assets.Counts{}, fileError(err, enc.Counts().Files+1)
-		}
+		ra.release(p)
+	}
+	if !ra.complete {
+		// The listing stopped early only because ctx ended.
+		return assets.Counts{}, fmt.Errorf("the files listing was interrupted: %w", context.Cause(ctx))
 	}
 	if err := enc.Close(); err != nil {
 		return assets.Counts{}, fmt.Errorf("failed to end the files stream: %w", err)
@@ -148,6 +155,25 @@ func (s *Service) writeFiles(ctx context.Context, w *envelope.Writer, tenant str
 		return assets.Counts{}, fmt.Errorf("failed to seal the files stream: %w", err)
 	}
 	return enc.Counts(), nil
+}
+
+// writeFile encodes one file: from its read-ahead buffer, or, for a large
+// file, streamed from storage. ErrFileGone means it was deleted and nothing
+// was written.
+func (s *Service) writeFile(ctx context.Context, enc *assets.Encoder, body *bytes.Reader, p *pending, tenant string) error {
+	if p.err != nil {
+		return p.err
+	}
+	if p.buf != nil {
+		body.Reset(p.body)
+		return enc.WriteFile(p.f, body)
+	}
+	rc, err := openListed(ctx, s.o.Source, tenant, p.f)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	return enc.WriteFile(p.f, rc)
 }
 
 // fileError names the failing file by its position only: paths are tenant
