@@ -17,11 +17,15 @@
 //	unwrap the data key ONCE with exactly the recorded key version
 //	pass 1, verify: every chunk of both streams downloaded (bounded, parallel),
 //	  authenticated, kept in a bounded local spool; the records and files
-//	  framing decoded completely; counts checked against the backup row
+//	  framing decoded completely; unless dryRun, each file's content staged
+//	  on its target blob as uncommitted (invisible) blocks with ids unique to
+//	  the attempt; counts checked against the backup row
 //	dryRun -> succeeded, progress = the verified counts
-//	pass 2, write: both streams again (from the spool, else downloaded and
-//	  authenticated again): records upserted in batches, files uploaded with
-//	  their properties; replace also prunes what the backup lacks
+//	pass 2, write: the records stream again (from the spool, else downloaded
+//	  and authenticated again), upserted in batches; each file's staged block
+//	  list committed with its properties; replace also prunes what the
+//	  backup lacks. A failed pass 1 commits nothing; the service discards
+//	  uncommitted blocks after 7 days.
 //	row -> succeeded, progress = the backup's records, files, bytes
 //
 // # Failures
