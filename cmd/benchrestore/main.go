@@ -10,8 +10,10 @@
 //
 //	raw:     download every chunk blob of the backup and upload the same
 //	         bytes as new blobs (Content-MD5, same parallelism)
-//	restore: the RestoreWorker's full run (unwrap, verify pass with spool,
-//	         write pass) into a fresh tenant, replace mode
+//	restore: the RestoreWorker's full run (unwrap; pass 1 downloads,
+//	         authenticates and spools every chunk while staging file blocks
+//	         as uncommitted blocks; pass 2 upserts records and commits the
+//	         block lists) into a fresh tenant, replace mode
 //
 // and reports MB/s of each over the backup's stored bytes, their ratio, and
 // the restore's peak Go memory (sampled) and the process's peak RSS. Run
