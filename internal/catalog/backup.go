@@ -199,3 +199,12 @@ func (b *Backup) Clone() *Backup {
 	}
 	return &c
 }
+
+// LastAlive is the running backup's last sign of life: its heartbeat, or its
+// start when the heartbeat was cleared for a retry that never came.
+func (b *Backup) LastAlive() time.Time {
+	if b.HeartbeatAt.IsZero() {
+		return b.StartedAt
+	}
+	return b.HeartbeatAt
+}

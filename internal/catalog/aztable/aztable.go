@@ -215,7 +215,10 @@ func listPage[T any](ctx context.Context, c *aztables.Client, what, tenant strin
 // status and heartbeat. That is a cross-partition scan: run it from a
 // timer, rarely, not per request.
 func (s *Store) StaleBackups(ctx context.Context, before time.Time) ([]*catalog.Backup, error) {
-	filter := fmt.Sprintf("Status eq %s and HeartbeatAt lt datetime'%s'",
+	// Filter on StartedAt, not HeartbeatAt: a cleared heartbeat is a
+	// missing property, which a server-side filter can't match. A heartbeat
+	// is never older than the start, so this finds every candidate.
+	filter := fmt.Sprintf("Status eq %s and StartedAt lt datetime'%s'",
 		quote(string(catalog.StatusRunning)), before.UTC().Format("2006-01-02T15:04:05.000Z"))
 	var out []*catalog.Backup
 	pager := s.backups.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
@@ -229,7 +232,9 @@ func (s *Store) StaleBackups(ctx context.Context, before time.Time) ([]*catalog.
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, b)
+			if b.LastAlive().Before(before) {
+				out = append(out, b)
+			}
 		}
 	}
 	return out, nil

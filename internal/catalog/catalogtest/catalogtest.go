@@ -308,18 +308,24 @@ func testBackupListInvalidToken(t *testing.T, s catalog.Store) {
 func testStaleBackups(t *testing.T, s catalog.Store) {
 	tn := tenant(t)
 	now := base.Add(24 * time.Hour)
-	mk := func(status catalog.Status, heartbeat time.Time) *catalog.Backup {
+	mk := func(status catalog.Status, started, heartbeat time.Time) *catalog.Backup {
 		b := catalog.NewBackup(tn, catalog.ReasonSchedule, base)
-		b.Status, b.HeartbeatAt = status, heartbeat
+		b.Status, b.StartedAt, b.HeartbeatAt = status, started, heartbeat
 		if err := s.CreateBackup(ctx(t), b); err != nil {
 			t.Fatal(err)
 		}
 		return b
 	}
-	stale := mk(catalog.StatusRunning, now.Add(-time.Hour))
-	mk(catalog.StatusRunning, now.Add(-time.Second))   // fresh
-	mk(catalog.StatusCompleted, now.Add(-2*time.Hour)) // done
-	mk(catalog.StatusQueued, time.Time{})              // not started
+	started := now.Add(-3 * time.Hour)
+	stale := mk(catalog.StatusRunning, started, now.Add(-time.Hour))
+	// A retryable failure clears the heartbeat so a redelivery takes over at
+	// once; if no redelivery comes, the start time says how long ago the row
+	// last showed life.
+	cleared := mk(catalog.StatusRunning, started, time.Time{})
+	mk(catalog.StatusRunning, now.Add(-time.Minute), time.Time{}) // cleared, but just started
+	mk(catalog.StatusRunning, started, now.Add(-time.Second))     // fresh
+	mk(catalog.StatusCompleted, started, now.Add(-2*time.Hour))   // done
+	mk(catalog.StatusQueued, time.Time{}, time.Time{})            // not started
 	all, err := s.StaleBackups(ctx(t), now.Add(-10*time.Minute))
 	if err != nil {
 		t.Fatal(err)
@@ -330,8 +336,11 @@ func testStaleBackups(t *testing.T, s catalog.Store) {
 			mine = append(mine, b.BackupID)
 		}
 	}
-	if !reflect.DeepEqual(mine, []string{stale.BackupID}) {
-		t.Fatalf("stale backups of the tenant: %v, want [%s]", mine, stale.BackupID)
+	want := []string{stale.BackupID, cleared.BackupID}
+	slices.Sort(want)
+	slices.Sort(mine)
+	if !reflect.DeepEqual(mine, want) {
+		t.Fatalf("stale backups of the tenant: %v, want %v", mine, want)
 	}
 }
 

@@ -122,7 +122,7 @@ func (s *Store) StaleBackups(ctx context.Context, before time.Time) ([]*catalog.
 	defer s.mu.Unlock()
 	var out []*catalog.Backup
 	for _, b := range s.backups {
-		if b.Status == catalog.StatusRunning && b.HeartbeatAt.Before(before) {
+		if b.Status == catalog.StatusRunning && b.LastAlive().Before(before) {
 			out = append(out, b.Clone())
 		}
 	}
