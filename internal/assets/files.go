@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
@@ -129,7 +129,7 @@ func (s *Store) OpenFile(ctx context.Context, tenant string, f File) (io.ReadClo
 	// An explicit Accept-Encoding stops net/http from adding "gzip" and then
 	// transparently gunzipping blobs stored with Content-Encoding: gzip:
 	// the backup must hold the stored bytes, not their decompression.
-	ctx = runtime.WithHTTPHeader(ctx, http.Header{"Accept-Encoding": {"identity"}})
+	ctx = policy.WithHTTPHeader(ctx, http.Header{"Accept-Encoding": {"identity"}})
 	resp, err := s.files.NewBlobClient(prefix(tenant)+f.Path).DownloadStream(ctx, opts)
 	switch {
 	case bloberror.HasCode(err, bloberror.ConditionNotMet):

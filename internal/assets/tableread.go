@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
@@ -40,7 +41,7 @@ func (s *Store) Records(ctx context.Context, tenant string) iter.Seq2[Record, er
 		})
 		for pager.More() {
 			var raw *http.Response
-			if _, err := pager.NextPage(runtime.WithCaptureResponse(ctx, &raw)); err != nil {
+			if _, err := pager.NextPage(policy.WithCaptureResponse(ctx, &raw)); err != nil {
 				if isTableMissing(err) {
 					return
 				}

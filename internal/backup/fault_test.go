@@ -89,10 +89,9 @@ func (f *faultBlobs) DeletePrefix(ctx context.Context, prefix string) (int, erro
 // faultCatalog crashes before or after a chosen row update.
 type faultCatalog struct {
 	catalog.Store
-	c            *crash
-	crashBefore  func(b *catalog.Backup) bool
-	crashAfter   func(b *catalog.Backup) bool
-	updateFailed atomic.Bool
+	c           *crash
+	crashBefore func(b *catalog.Backup) bool
+	crashAfter  func(b *catalog.Backup) bool
 }
 
 func (f *faultCatalog) UpdateBackup(ctx context.Context, b *catalog.Backup) error {

@@ -115,14 +115,14 @@ func (f *flaky) DeletePrefix(ctx context.Context, prefix string) (int, error) {
 	return f.Store.DeletePrefix(ctx, prefix)
 }
 
-var transient = fmt.Errorf("server busy: %w", blobstore.ErrTransient)
+var errTransient = fmt.Errorf("server busy: %w", blobstore.ErrTransient)
 
 func fast(attempts int) *blobstore.RetryOptions {
 	return &blobstore.RetryOptions{MaxAttempts: attempts, BaseDelay: time.Microsecond, MaxDelay: time.Millisecond}
 }
 
 func TestRetryTransient(t *testing.T) {
-	f := &flaky{Store: mem.New(), fails: 2, err: transient, calls: map[string]int{}}
+	f := &flaky{Store: mem.New(), fails: 2, err: errTransient, calls: map[string]int{}}
 	r := blobstore.NewRetry(f, fast(3))
 	ctx := t.Context()
 	for _, n := range []string{"p/a", "p/b", "p/c"} {
@@ -150,13 +150,13 @@ func TestRetryTransient(t *testing.T) {
 }
 
 func TestRetryGivesUp(t *testing.T) {
-	f := &flaky{Store: mem.New(), fails: 100, err: transient, calls: map[string]int{}}
+	f := &flaky{Store: mem.New(), fails: 100, err: errTransient, calls: map[string]int{}}
 	var logs bytes.Buffer
 	opts := fast(4)
 	opts.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
 	err := blobstore.NewRetry(f, opts).PutBlob(t.Context(), "x", nil)
 	if !blobstore.IsTransient(err) || f.calls["put"] != 4 {
-		t.Fatalf("got %v after %d calls; want the transient error after MaxAttempts=4", err, f.calls["put"])
+		t.Fatalf("got %v after %d calls; want the errTransient error after MaxAttempts=4", err, f.calls["put"])
 	}
 	if n := strings.Count(logs.String(), `"msg":"retrying blob storage operation"`); n != 3 {
 		t.Fatalf("%d retry warnings logged, want 3:\n%s", n, logs.String())
@@ -175,7 +175,7 @@ func TestRetryPermanentNotRetried(t *testing.T) {
 	// A caller's own error stops a listing without retries.
 	f := &flaky{Store: mem.New(), calls: map[string]int{}}
 	_ = f.Store.PutBlob(t.Context(), "a", nil)
-	stop := fmt.Errorf("caller: %w", blobstore.ErrTransient) // even if it looks transient
+	stop := fmt.Errorf("caller: %w", blobstore.ErrTransient) // even if it looks errTransient
 	calls := 0
 	if err := blobstore.NewRetry(f, fast(5)).List(t.Context(), "", func(blobstore.Info) error { calls++; return stop }); !errors.Is(err, stop) || calls != 1 {
 		t.Fatalf("List: %v after %d calls", err, calls)
@@ -183,7 +183,7 @@ func TestRetryPermanentNotRetried(t *testing.T) {
 }
 
 func TestRetryStopsOnCancel(t *testing.T) {
-	f := &flaky{Store: mem.New(), fails: 100, err: transient, calls: map[string]int{}}
+	f := &flaky{Store: mem.New(), fails: 100, err: errTransient, calls: map[string]int{}}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	err := blobstore.NewRetry(f, &blobstore.RetryOptions{MaxAttempts: 100, BaseDelay: time.Hour}).PutBlob(ctx, "x", nil)

@@ -352,6 +352,9 @@ func rsaEncrypt(alg string, pub *rsa.PublicKey, pt []byte) ([]byte, error) {
 		return rsa.EncryptOAEP(h, rand.Reader, pub, pt, nil)
 	}
 	if alg == "RSA1_5" {
+		// Key Vault still offers RSA1_5 (not recommended), so the emulator
+		// must; the service itself only ever uses RSA-OAEP-256.
+		//lint:ignore SA1019 emulating Key Vault's RSA1_5
 		return rsa.EncryptPKCS1v15(rand.Reader, pub, pt)
 	}
 	return nil, errBadAlg
@@ -362,6 +365,7 @@ func rsaDecrypt(alg string, priv *rsa.PrivateKey, ct []byte) ([]byte, error) {
 		return rsa.DecryptOAEP(h, nil, priv, ct, nil)
 	}
 	if alg == "RSA1_5" {
+		//lint:ignore SA1019 emulating Key Vault's RSA1_5
 		return priv.Decrypt(nil, ct, &rsa.PKCS1v15DecryptOptions{})
 	}
 	return nil, errBadAlg

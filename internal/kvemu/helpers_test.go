@@ -127,8 +127,6 @@ func wantServiceError(t testing.TB, err error, want serviceError) {
 	}
 }
 
-func oaep256() *azkeys.EncryptionAlgorithm { return new(azkeys.EncryptionAlgorithmRSAOAEP256) }
-
 func wrapParams(alg azkeys.EncryptionAlgorithm, v []byte) azkeys.KeyOperationParameters {
 	return azkeys.KeyOperationParameters{Algorithm: &alg, Value: v}
 }
