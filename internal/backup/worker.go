@@ -115,8 +115,8 @@ func (s *Service) Run(ctx context.Context, job jobqueue.BackupJob, dequeueCount 
 func (s *Service) attempt(ctx context.Context, row *catalog.Backup, final bool, log *slog.Logger) error {
 	attemptID := newAttemptID()
 	retry := row.Status != catalog.StatusQueued
-	k := &rowKeeper{cat: s.o.Catalog, row: row, now: s.now}
-	if err := k.update(ctx, func(b *catalog.Backup) error { return b.Start(attemptID, s.now(), retry) }); err != nil {
+	k := catalog.NewKeeper(row, s.o.Catalog.UpdateBackup)
+	if err := k.Update(ctx, func(b *catalog.Backup) error { return b.Start(attemptID, s.now(), retry) }); err != nil {
 		if errors.Is(err, errTakenOver) {
 			return fmt.Errorf("%w: another attempt started the backup first: %w", ErrBusy, err)
 		}
@@ -135,7 +135,7 @@ func (s *Service) attempt(ctx context.Context, row *catalog.Backup, final bool, 
 	hbDone := make(chan struct{})
 	go func() {
 		defer close(hbDone)
-		k.heartbeat(wctx, s.o.HeartbeatEvery, cancel, func(err error) {
+		k.Beat(wctx, s.o.HeartbeatEvery, func(b *catalog.Backup) error { return b.Heartbeat(s.now()) }, cancel, func(err error) {
 			log.WarnContext(ctx, "failed to record the backup's heartbeat", "err", err)
 		})
 	}()
@@ -172,7 +172,7 @@ func (s *Service) attempt(ctx context.Context, row *catalog.Backup, final bool, 
 		return s.finish(ctx, k, err, final || permanent(err), log)
 	}
 
-	err = k.update(ctx, func(b *catalog.Backup) error {
+	err = k.Update(ctx, func(b *catalog.Backup) error {
 		b.KeySource = res.key.source
 		b.KeyID = res.key.wrapped.KeyID
 		// Recorded so the restore can reach the key after BYOK is turned off.
@@ -191,7 +191,7 @@ func (s *Service) attempt(ctx context.Context, row *catalog.Backup, final bool, 
 		// The blobs are complete but not committed: the retry redoes them.
 		return fmt.Errorf("failed to commit the backup row: %w", err)
 	}
-	b := k.snapshot()
+	b := k.Snapshot()
 	log.InfoContext(ctx, "backup completed", "keySource", string(b.KeySource), "keyId", b.KeyID,
 		"fallback", b.FallbackReason != nil, "records", b.Records, "files", b.Files, "bytes", b.Bytes,
 		"storedBytes", b.StoredBytes, "chunks", b.Chunks, "durationMs", time.Since(start).Milliseconds())
@@ -209,14 +209,14 @@ func (s *Service) finish(ctx context.Context, k *rowKeeper, cause error, final b
 	if final {
 		d := detail(cause)
 		log.ErrorContext(ctx, "backup failed", "code", string(d.Code), "err", cause)
-		if err := k.update(wctx, func(b *catalog.Backup) error { return b.Fail(s.now(), d) }); err != nil {
+		if err := k.Update(wctx, func(b *catalog.Backup) error { return b.Fail(s.now(), d) }); err != nil {
 			return fmt.Errorf("failed to mark the backup failed (%w) after: %w", err, cause)
 		}
-		s.deleteBestEffort(wctx, k.snapshot(), log)
+		s.deleteBestEffort(wctx, k.Snapshot(), log)
 		return nil
 	}
 	log.WarnContext(ctx, "backup attempt failed; it is retried", "err", cause)
-	if err := k.update(wctx, func(b *catalog.Backup) error { b.HeartbeatAt = time.Time{}; return nil }); err != nil {
+	if err := k.Update(wctx, func(b *catalog.Backup) error { b.HeartbeatAt = time.Time{}; return nil }); err != nil {
 		log.WarnContext(ctx, "failed to release the backup row for the retry; it is taken over once stale", "err", err)
 	}
 	return cause
@@ -224,7 +224,7 @@ func (s *Service) finish(ctx context.Context, k *rowKeeper, cause error, final b
 
 // failRow marks a backup that never started failed and acknowledges.
 func (s *Service) failRow(ctx context.Context, row *catalog.Backup, cause error, log *slog.Logger) error {
-	k := &rowKeeper{cat: s.o.Catalog, row: row, now: s.now}
+	k := catalog.NewKeeper(row, s.o.Catalog.UpdateBackup)
 	return s.finish(ctx, k, cause, true, log)
 }
 

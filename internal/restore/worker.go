@@ -17,10 +17,7 @@ import (
 
 // errTakenOver: the row changed under a running attempt (another attempt
 // restarted it); this attempt must stop and write nothing more.
-var errTakenOver = errors.New("restore: the row was taken over by another attempt")
-
-// rowWriteTimeout bounds one write of the Restores row.
-const rowWriteTimeout = 15 * time.Second
+var errTakenOver = catalog.ErrTakenOver
 
 // Worker is the RestoreWorker queue handler: it runs the restore or
 // verification named by one `restore-jobs` message. A nil return acks the
@@ -95,11 +92,15 @@ func (s *Service) attempt(ctx context.Context, job jobqueue.RestoreJob, final bo
 	log = log.With("attempt", r.Attempt)
 	log.InfoContext(ctx, "restore started", "backupId", r.BackupID, "targetTenant", r.TargetTenant, "mode", r.Mode, "dryRun", r.DryRun)
 
-	k := &rowKeeper{cat: s.o.Catalog, row: r, now: s.now}
+	k := catalog.NewKeeper(r, s.o.Catalog.UpdateRestore)
 	prog := &progress{}
 	wctx, cancel := context.WithCancelCause(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { k.heartbeat(wctx, s.o.ProgressEvery, prog, cancel, log) })
+	wg.Go(func() {
+		k.Beat(wctx, s.o.ProgressEvery, func(r *catalog.Restore) error { return r.SetProgress(prog.snapshot(), s.now()) }, cancel, func(err error) {
+			log.WarnContext(ctx, "failed to persist restore progress; retrying at the next beat", "err", err)
+		})
+	})
 	err = s.execute(wctx, r, prog, log)
 	cancel(nil)
 	wg.Wait()
@@ -108,7 +109,7 @@ func (s *Service) attempt(ctx context.Context, job jobqueue.RestoreJob, final bo
 	}
 
 	if err == nil {
-		err = k.update(ctx, func(r *catalog.Restore) error {
+		err = k.Update(ctx, func(r *catalog.Restore) error {
 			if e := r.SetProgress(prog.snapshot(), s.now()); e != nil {
 				return e
 			}
@@ -117,7 +118,7 @@ func (s *Service) attempt(ctx context.Context, job jobqueue.RestoreJob, final bo
 		if err != nil {
 			return fmt.Errorf("failed to record the restore's success: %w", err)
 		}
-		p := k.snapshot().Progress
+		p := k.Snapshot().Progress
 		log.InfoContext(ctx, "restore succeeded", "records", p.Records, "files", p.Files, "bytes", p.Bytes)
 		return nil
 	}
@@ -170,7 +171,7 @@ func (s *Service) failOrRetry(ctx context.Context, r *catalog.Restore, err error
 func (s *Service) failOrRetryKept(ctx context.Context, k *rowKeeper, prog *progress, err error, final bool, log *slog.Logger) error {
 	if isRetryable(err) && !final {
 		log.WarnContext(ctx, "restore attempt failed; the message is retried", "code", errcode.CodeOf(err), "err", err)
-		uerr := k.update(ctx, func(r *catalog.Restore) error {
+		uerr := k.Update(ctx, func(r *catalog.Restore) error {
 			if e := r.SetProgress(prog.snapshot(), s.now()); e != nil {
 				return e
 			}
@@ -179,7 +180,7 @@ func (s *Service) failOrRetryKept(ctx context.Context, k *rowKeeper, prog *progr
 		})
 		return errors.Join(err, uerr)
 	}
-	uerr := k.update(ctx, func(r *catalog.Restore) error {
+	uerr := k.Update(ctx, func(r *catalog.Restore) error {
 		if e := r.SetProgress(prog.snapshot(), s.now()); e != nil {
 			return e
 		}
@@ -195,67 +196,5 @@ func (s *Service) failOrRetryKept(ctx context.Context, k *rowKeeper, prog *progr
 // newAttempt names one worker invocation's attempt.
 func newAttempt(now time.Time) string { return catalog.NewID(now) }
 
-// rowKeeper serialises one attempt's writes to its Restores row: the
-// heartbeat and the final write share the row's ETag.
-type rowKeeper struct {
-	mu   sync.Mutex
-	cat  catalog.Store
-	row  *catalog.Restore
-	now  func() time.Time
-	lost bool
-}
-
-func (k *rowKeeper) update(ctx context.Context, change func(r *catalog.Restore) error) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.lost {
-		return errTakenOver
-	}
-	r := k.row.Clone()
-	if err := change(r); err != nil {
-		return err
-	}
-	if err := k.cat.UpdateRestore(ctx, r); err != nil {
-		if errors.Is(err, catalog.ErrConflict) {
-			k.lost = true
-			return fmt.Errorf("%w: %w", errTakenOver, err)
-		}
-		return err
-	}
-	k.row = r
-	return nil
-}
-
-func (k *rowKeeper) snapshot() *catalog.Restore {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.row.Clone()
-}
-
-// heartbeat persists progress every interval until ctx ends; a lost row
-// cancels the attempt.
-func (k *rowKeeper) heartbeat(ctx context.Context, every time.Duration, prog *progress, cancel context.CancelCauseFunc, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		// The write itself is not cancelled with the attempt: a request
-		// cancelled after the service applied it would leave k.row with a
-		// stale ETag and make the final write look like a takeover.
-		wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), rowWriteTimeout)
-		err := k.update(wctx, func(r *catalog.Restore) error { return r.SetProgress(prog.snapshot(), k.now()) })
-		wcancel()
-		switch {
-		case err == nil, ctx.Err() != nil:
-		case errors.Is(err, errTakenOver):
-			cancel(err)
-			return
-		default:
-			log.WarnContext(ctx, "failed to persist restore progress; retrying at the next beat", "err", err)
-		}
-	}
-}
+// rowKeeper serialises one attempt's writes to its Restores row.
+type rowKeeper = catalog.Keeper[*catalog.Restore]
