@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +17,7 @@ import (
 	"github.com/twinit/byok-backup/internal/azurite"
 	"github.com/twinit/byok-backup/internal/devauth"
 	"github.com/twinit/byok-backup/internal/kvemu"
+	"github.com/twinit/byok-backup/internal/logtest"
 )
 
 // The test binary doubles as the handler: re-executed with this variable
@@ -36,26 +35,9 @@ func TestMain(m *testing.M) {
 
 type handlerProc struct {
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *logtest.Buffer
 	base string
 	done chan error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func startHandler(t *testing.T, env map[string]string) *handlerProc {
@@ -65,7 +47,7 @@ func startHandler(t *testing.T, env map[string]string) *handlerProc {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	p := &handlerProc{cmd: cmd, out: &lockedBuffer{}, done: make(chan error, 1)}
+	p := &handlerProc{cmd: cmd, out: &logtest.Buffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -144,7 +144,7 @@ func TestFallbackBackups(t *testing.T) {
 				rows[1].KeySource != "platform" || rows[1].Outcome != audit.OutcomeOK || rows[1].BackupID != job.BackupID {
 				t.Errorf("audit rows = %+v", rows)
 			}
-			if w := e.logs.records("customer key unusable: the backup uses the platform key"); len(w) != 1 || w[0]["level"] != "WARN" || w[0]["code"] != string(c.code) {
+			if w := e.logs.Records("customer key unusable: the backup uses the platform key"); len(w) != 1 || w[0]["level"] != "WARN" || w[0]["code"] != string(c.code) {
 				t.Errorf("fallback warning = %v", w)
 			}
 		})
@@ -317,7 +317,7 @@ func TestMalformedAndOrphanJobs(t *testing.T) {
 	if rec := e.deliverText(t.Context(), e.handler, []byte(`{"tenant":"acme","backupId":"no/pe"}`), 1); rec.Code/100 == 2 {
 		t.Errorf("malformed = %d, want a failed invocation", rec.Code)
 	}
-	if len(e.logs.records("backup job message is malformed; it will end in the poison queue")) != 1 {
+	if len(e.logs.Records("backup job message is malformed; it will end in the poison queue")) != 1 {
 		t.Error("malformed message not logged")
 	}
 	// A well-formed job enqueued by another program (no catalog row, an id
@@ -332,7 +332,7 @@ func TestMalformedAndOrphanJobs(t *testing.T) {
 	if row := e.row(testTenant, job.BackupID); row.Status != catalog.StatusCompleted || row.Reason != job.Reason {
 		t.Errorf("adopted job row = %+v", row)
 	}
-	if len(e.logs.records("backup job without a catalog row: row created from the message")) != 1 {
+	if len(e.logs.Records("backup job without a catalog row: row created from the message")) != 1 {
 		t.Error("adoption not logged exactly once")
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,6 +41,7 @@ import (
 	"github.com/twinit/byok-backup/internal/keywrap/keyvault"
 	"github.com/twinit/byok-backup/internal/kvemu"
 	"github.com/twinit/byok-backup/internal/lease"
+	"github.com/twinit/byok-backup/internal/logtest"
 	"github.com/twinit/byok-backup/internal/server"
 	"github.com/twinit/byok-backup/internal/tenants"
 )
@@ -101,7 +101,7 @@ type env struct {
 	dir     *tenants.Directory
 	tenantT *aztables.Client
 	clock   *clock
-	logs    *logBuffer
+	logs    *logtest.Buffer
 	issuer  *devauth.Issuer
 	verify  *auth.Verifier
 
@@ -122,7 +122,7 @@ func newEnv(t *testing.T, mods ...func(*backup.Options)) *env {
 	qsvc, err := azqueue.NewServiceClientFromConnectionString(cs, nil)
 	must(t, err)
 
-	e := &env{t: t, clock: &clock{}, logs: &logBuffer{}, qsvc: qsvc}
+	e := &env{t: t, clock: &clock{}, logs: &logtest.Buffer{}, qsvc: qsvc}
 	t.Cleanup(func() {
 		if t.Failed() && os.Getenv("BACKUP_TEST_LOGS") != "" {
 			t.Log(e.logs.String())
@@ -474,32 +474,6 @@ func (c chunkSource) Chunk(ctx context.Context, stream uint32, index uint64) ([]
 	return c.s.GetBlob(ctx, fmt.Sprintf("%schunks/%s/%0*d", c.dir, backup.StreamName(stream), blobstore.ChunkIndexWidth, index))
 }
 
-// logBuffer collects JSON log lines from many goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// records returns the logged records with message msg.
-func (b *logBuffer) records(msg string) []map[string]any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	for _, line := range bytes.Split(b.buf.Bytes(), []byte("\n")) {
-		var m map[string]any
-		if json.Unmarshal(line, &m) == nil && m["msg"] == msg {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 // wrapRows are the tenant's KeyAudit rows for wraps.
 func (e *env) wrapRows(tenant string) []audit.Entry {
 	e.t.Helper()
@@ -512,12 +486,6 @@ func (e *env) wrapRows(tenant string) []audit.Entry {
 		}
 	}
 	return out
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func must(t testing.TB, err error) {

@@ -176,7 +176,7 @@ func TestReadAheadSkipsDeletedFiles(t *testing.T) {
 	if _, ok := got.files[small]; ok || b.Files != int64(len(files)-2) {
 		t.Fatalf("backup holds %d files (deleted small one present: %v), want %d", b.Files, ok, len(files)-2)
 	}
-	if n := len(e.logs.records("a file was deleted while the backup ran; it is left out")); n != 2 {
+	if n := len(e.logs.Records("a file was deleted while the backup ran; it is left out")); n != 2 {
 		t.Errorf("%d deletion logs, want 2", n)
 	}
 }

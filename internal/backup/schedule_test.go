@@ -56,7 +56,7 @@ func TestSchedulerFanOut(t *testing.T) {
 	if !slices.Equal(got, enabled) {
 		t.Fatalf("jobs for %v, want %v", got, enabled)
 	}
-	logs := e.logs.records("backup scheduler run")
+	logs := e.logs.Records("backup scheduler run")
 	if len(logs) != 1 || logs[0]["enabled"] != 3.0 || logs[0]["disabled"] != 1.0 || logs[0]["invalid"] != 1.0 ||
 		logs[0]["enqueued"] != 3.0 || logs[0]["failed"] != 0.0 {
 		t.Errorf("scheduler log = %v", logs)
@@ -106,7 +106,7 @@ func TestSchedulerRequeuesQueuedAndReportsFailures(t *testing.T) {
 	if rec := e.fireTimer(at); rec.Code == 200 {
 		t.Fatal("scheduler with a dead queue reported success")
 	}
-	if l := e.logs.records("backup scheduler run"); len(l) != 1 || l[0]["failed"] != 1.0 || l[0]["enqueued"] != 0.0 {
+	if l := e.logs.Records("backup scheduler run"); len(l) != 1 || l[0]["failed"] != 1.0 || l[0]["enqueued"] != 0.0 {
 		t.Errorf("log = %v", l)
 	}
 	id := backup.ScheduledID("alpha", at.Truncate(time.Minute))

@@ -1,12 +1,9 @@
 package byok
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +12,7 @@ import (
 	"github.com/twinit/byok-backup/internal/keywrap"
 	"github.com/twinit/byok-backup/internal/keywrap/keyvault"
 	"github.com/twinit/byok-backup/internal/kvemu"
+	"github.com/twinit/byok-backup/internal/logtest"
 )
 
 const (
@@ -31,7 +29,7 @@ type env struct {
 	store   *TableStore
 	wrapper *keyvault.Wrapper
 	svc     *Service
-	logs    *logBuffer
+	logs    *logtest.Buffer
 	audit   *audit.Log
 }
 
@@ -59,7 +57,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	auditLog := newTestAudit(t)
 	svc, err := New(Options{
@@ -97,38 +95,6 @@ func must(t testing.TB, err error) {
 }
 
 func version(kid string) string { return kid[strings.LastIndexByte(kid, '/')+1:] }
-
-// logBuffer collects JSON log lines safely from many goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// records returns the logged records with message msg.
-func (b *logBuffer) records(msg string) []map[string]any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	for _, line := range bytes.Split(b.buf.Bytes(), []byte("\n")) {
-		var m map[string]any
-		if json.Unmarshal(line, &m) == nil && m["msg"] == msg {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 var _ keywrap.Wrapper = (*keyvault.Wrapper)(nil)
 

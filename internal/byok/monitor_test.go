@@ -61,7 +61,7 @@ func TestMonitorTransitions(t *testing.T) {
 		if st.State != Degraded || st.DegradedSince == nil || st.LastCheck.OK || st.LastCheck.Code != "KeyDisabled" || st.KeyID != first {
 			t.Fatalf("after disabling the key: %+v", st)
 		}
-		warns := e.logs.records("byok key state changed")
+		warns := e.logs.Records("byok key state changed")
 		last := warns[len(warns)-1]
 		if last["level"] != "WARN" || last["tenant"] != "acme" || last["code"] != "KeyDisabled" || last["to"] != "degraded" {
 			t.Fatalf("transition log %v", last)

@@ -332,7 +332,7 @@ func TestRecordKeyUse(t *testing.T) {
 	if st.State != Active || st.DegradedSince != nil || !st.LastCheck.OK {
 		t.Fatalf("after a good use: %+v", st)
 	}
-	warns := e.logs.records("byok key state changed")
+	warns := e.logs.Records("byok key state changed")
 	if len(warns) != 2 || warns[0]["level"] != "WARN" || warns[0]["tenant"] != "acme" || warns[0]["code"] != "KeyAccessDenied" || warns[1]["to"] != "active" {
 		t.Fatalf("transition logs = %v", warns)
 	}

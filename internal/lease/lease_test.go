@@ -1,7 +1,6 @@
 package lease_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/twinit/byok-backup/internal/azurite"
 	"github.com/twinit/byok-backup/internal/lease"
+	"github.com/twinit/byok-backup/internal/logtest"
 )
 
 var inst *azurite.Instance
@@ -188,7 +188,7 @@ func TestScopesAreIndependent(t *testing.T) {
 }
 
 func TestHoldRenewsAndReportsLoss(t *testing.T) {
-	var logs syncBuffer
+	var logs logtest.Buffer
 	ca := &clock{t: t0}
 	a := manager(t, &lease.Options{Now: ca.Now, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	tn := tenant(t)
@@ -260,15 +260,3 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

@@ -7,13 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,6 +20,7 @@ import (
 	"github.com/twinit/byok-backup/internal/devauth"
 	"github.com/twinit/byok-backup/internal/errcode"
 	"github.com/twinit/byok-backup/internal/invoke"
+	"github.com/twinit/byok-backup/internal/logtest"
 )
 
 // fakeAuth accepts "Bearer <tenant>:<role>[,<role>]" and refuses anything else.
@@ -34,28 +33,6 @@ func (fakeAuth) Authenticate(r *http.Request) (auth.Principal, error) {
 		return auth.Principal{}, errcode.Wrap(auth.ErrUnauthenticated, errcode.Unauthorized, "no token")
 	}
 	return auth.Principal{Subject: "u", Tenant: tenant, Roles: strings.Split(roles, ",")}, nil
-}
-
-func logBuffer() (*slog.Logger, *syncBuffer) {
-	var b syncBuffer
-	return slog.New(slog.NewJSONHandler(&b, nil)), &b
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func do(t *testing.T, h http.Handler, method, path, authz string, body []byte) *httptest.ResponseRecorder {
@@ -124,7 +101,7 @@ func TestNotFoundAndMethod(t *testing.T) {
 func TestHealth(t *testing.T) {
 	var storageCalls atomic.Int32
 	secret := "AccountKey=sekrit;https://kv.vault.azure.net/keys/k"
-	log, logs := logBuffer()
+	log, logs := logtest.New()
 	s := New(Config{
 		Logger: log,
 		Checks: []NamedCheck{
@@ -172,7 +149,7 @@ func TestPayloadDispatch(t *testing.T) {
 	var gotQueue *invoke.QueueRequest
 	var gotTimer *invoke.TimerRequest
 	var deadline time.Duration
-	log, logs := logBuffer()
+	log, logs := logtest.New()
 	s := New(Config{
 		Logger: log,
 		BackupWorker: func(ctx context.Context, req *invoke.QueueRequest) error {
@@ -331,7 +308,7 @@ func TestErrorTable(t *testing.T) {
 		tc{"unknown error", azErr, 500, errcode.Internal, generic},
 		tc{"wrapped unknown", fmt.Errorf("failed to wrap data key: %w", azErr), 500, errcode.Internal, generic},
 	)
-	log, logs := logBuffer()
+	log, logs := logtest.New()
 	s := New(Config{Logger: log, Auth: fakeAuth{}})
 	var current error
 	s.HandleAPI("POST /api/tenants/{tenant}/backups", auth.PermOperate, func(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
