@@ -133,6 +133,12 @@ func (s *Store) OpenFile(ctx context.Context, tenant string, f File) (io.ReadClo
 	resp, err := s.files.NewBlobClient(prefix(tenant)+f.Path).DownloadStream(ctx, opts)
 	switch {
 	case bloberror.HasCode(err, bloberror.ConditionNotMet):
+		// Azurite answers a conditional read of a deleted blob with 412, not
+		// 404: ask whether the blob still exists before calling it changed.
+		_, perr := s.files.NewBlobClient(prefix(tenant)+f.Path).GetProperties(ctx, nil)
+		if bloberror.HasCode(perr, bloberror.BlobNotFound) {
+			return nil, fmt.Errorf("failed to read file %q of tenant %q: %w", f.Path, tenant, ErrFileGone)
+		}
 		return nil, fmt.Errorf("failed to read file %q of tenant %q: %w", f.Path, tenant, ErrFileChanged)
 	case bloberror.HasCode(err, bloberror.BlobNotFound):
 		return nil, fmt.Errorf("failed to read file %q of tenant %q: %w", f.Path, tenant, ErrFileGone)

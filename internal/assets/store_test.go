@@ -524,9 +524,14 @@ func TestOpenFileChanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	unpinned := listed[0]
-	unpinned.ETag = "" // with an ETag, Azurite answers 412, not 404
+	unpinned.ETag = ""
 	if _, err := s.OpenFile(context.Background(), "t1", unpinned); !errors.Is(err, ErrFileGone) {
 		t.Fatalf("err = %v, want ErrFileGone", err)
+	}
+	// Pinned to its listed ETag, Azurite answers 412 (not 404) for the
+	// deleted blob; it is still reported gone, not changed.
+	if _, err := s.OpenFile(context.Background(), "t1", listed[0]); !errors.Is(err, ErrFileGone) {
+		t.Fatalf("pinned read of a deleted file: err = %v, want ErrFileGone", err)
 	}
 }
 

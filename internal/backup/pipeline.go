@@ -168,7 +168,7 @@ func (s *Service) writeFile(ctx context.Context, enc *assets.Encoder, body *byte
 		body.Reset(p.body)
 		return enc.WriteFile(p.f, body)
 	}
-	rc, err := openListed(ctx, s.o.Source, tenant, p.f)
+	rc, err := s.o.Source.OpenFile(ctx, tenant, p.f)
 	if err != nil {
 		return err
 	}

@@ -55,7 +55,7 @@ func startReadAhead(ctx context.Context, src Source, tenant string, n int) *read
 		ra.free <- new([]byte) // grown on first use, up to readAheadMax+1
 	}
 	open := func(ctx context.Context, f assets.File) (io.ReadCloser, error) {
-		return openListed(ctx, src, tenant, f)
+		return src.OpenFile(ctx, tenant, f)
 	}
 	ra.wg.Add(1)
 	go ra.list(ctx, src.Files(ctx, tenant), open)
@@ -154,26 +154,4 @@ func (p *pending) wait(ctx context.Context) error {
 func (ra *readAhead) stop() {
 	ra.cancel()
 	ra.wg.Wait()
-}
-
-// openListed opens f as listed. A read conditional on the listed ETag fails
-// with ErrFileChanged also when the blob was deleted (Azurite answers 412
-// ConditionNotMet, not 404, for If-Match on a missing blob), so that
-// failure is checked with an unconditional open: a file that is gone is
-// reported as ErrFileGone and left out, one that exists really changed.
-func openListed(ctx context.Context, src Source, tenant string, f assets.File) (io.ReadCloser, error) {
-	rc, err := src.OpenFile(ctx, tenant, f)
-	if !errors.Is(err, assets.ErrFileChanged) || f.ETag == "" {
-		return rc, err
-	}
-	anyVersion := f
-	anyVersion.ETag = ""
-	probe, perr := src.OpenFile(ctx, tenant, anyVersion)
-	if errors.Is(perr, assets.ErrFileGone) {
-		return nil, perr
-	}
-	if perr == nil {
-		probe.Close()
-	}
-	return nil, err
 }
