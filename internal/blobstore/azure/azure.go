@@ -20,6 +20,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/twinit/byok-backup/internal/azerr"
 	"github.com/twinit/byok-backup/internal/blobstore"
 )
 
@@ -152,9 +153,11 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string) (int, error) {
 	return n, nil
 }
 
-// classify marks err with the blobstore sentinels, keeping it in the chain
-// for logs. Cancellation is the caller's decision, never transient.
+// classify marks err with the blobstore sentinels. The SDK's text (URL,
+// response body) is redacted: callers wrap and log the result.
+// Cancellation is the caller's decision, never transient.
 func classify(err error) error {
+	err = azerr.Redact(err)
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
