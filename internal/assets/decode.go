@@ -225,7 +225,7 @@ var errOverflow = errors.New("uvarint overflows 64 bits or is not minimal")
 
 func (d *Decoder) order(key string, off int64) error {
 	if d.haveLast && CompareKeys(d.last, key) >= 0 {
-		return formatErr(off, ErrOutOfOrder, "%q after %q", key, d.last)
+		return formatErr(off, ErrOutOfOrder, "key %s after %s", tag(key), tag(d.last))
 	}
 	d.last, d.haveLast = key, true
 	return nil
@@ -330,7 +330,7 @@ func parseRecord(body []byte) (Record, error) {
 		return r, fmt.Errorf("%d properties, more than %d", n, MaxProperties)
 	}
 	r.Properties = make([]Property, 0, n)
-	for range n {
+	for i := range n {
 		var p Property
 		if p.Name, err = c.string(); err != nil {
 			return r, err
@@ -341,7 +341,7 @@ func parseRecord(body []byte) (Record, error) {
 		}
 		p.Type = Type(t[0])
 		if p.Value, err = parseRecordValue(&c, p.Type); err != nil {
-			return r, fmt.Errorf("property %q: %w", p.Name, err)
+			return r, fmt.Errorf("property #%d: %w", i+1, err)
 		}
 		r.Properties = append(r.Properties, p)
 	}
@@ -432,7 +432,7 @@ func parseFileHeader(body []byte) (File, error) {
 			return f, err
 		}
 		if i > 0 && k <= prev {
-			return f, fmt.Errorf("metadata %q out of order or repeated", k)
+			return f, fmt.Errorf("metadata entry #%d out of order or repeated", i+1)
 		}
 		prev = k
 		if f.Metadata == nil {

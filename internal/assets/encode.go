@@ -45,7 +45,7 @@ func (e *Encoder) start() {
 
 func (e *Encoder) order(key string) error {
 	if e.haveLast && CompareKeys(e.last, key) >= 0 {
-		return fmt.Errorf("%q after %q: %w", key, e.last, ErrOutOfOrder)
+		return fmt.Errorf("key %s after %s: %w", tag(key), tag(e.last), ErrOutOfOrder)
 	}
 	e.last, e.haveLast = key, true
 	return nil
@@ -62,7 +62,7 @@ func (e *Encoder) WriteRecord(r Record) error {
 		return e.err
 	}
 	if err := r.Validate(); err != nil {
-		e.err = fmt.Errorf("record %q can't be encoded: %w", r.RowKey, err)
+		e.err = fmt.Errorf("record #%d can't be encoded: %w", e.counts.Records+1, err)
 		return e.err
 	}
 	if e.err = e.order(r.RowKey); e.err != nil {
@@ -71,7 +71,7 @@ func (e *Encoder) WriteRecord(r Record) error {
 	e.start()
 	e.buf = appendRecord(e.buf[:0], r)
 	if len(e.buf) > MaxRecordFrameSize {
-		e.err = fmt.Errorf("record %q encodes to %d bytes, more than %d", r.RowKey, len(e.buf), MaxRecordFrameSize)
+		e.err = fmt.Errorf("record #%d encodes to %d bytes, more than %d", e.counts.Records+1, len(e.buf), MaxRecordFrameSize)
 		return e.err
 	}
 	e.frame(tagRecord, e.buf)
@@ -93,7 +93,7 @@ func (e *Encoder) WriteFile(f File, content io.Reader) error {
 		return e.err
 	}
 	if err := f.Validate(); err != nil {
-		e.err = fmt.Errorf("file %q can't be encoded: %w", f.Path, err)
+		e.err = fmt.Errorf("file #%d can't be encoded: %w", e.counts.Files+1, err)
 		return e.err
 	}
 	if !e.files {
@@ -105,7 +105,7 @@ func (e *Encoder) WriteFile(f File, content io.Reader) error {
 	e.start()
 	e.buf = appendFileHeader(e.buf[:0], f)
 	if len(e.buf) > MaxFileHeaderSize {
-		e.err = fmt.Errorf("file %q header encodes to %d bytes, more than %d", f.Path, len(e.buf), MaxFileHeaderSize)
+		e.err = fmt.Errorf("file #%d header encodes to %d bytes, more than %d", e.counts.Files+1, len(e.buf), MaxFileHeaderSize)
 		return e.err
 	}
 	e.frame(tagFile, e.buf)
@@ -115,17 +115,17 @@ func (e *Encoder) WriteFile(f File, content io.Reader) error {
 	n, err := io.CopyN(e.w, content, f.Size)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
-			err = fmt.Errorf("file %q has %d bytes, %d listed: %w", f.Path, n, f.Size, ErrShortContent)
+			err = fmt.Errorf("file #%d has %d bytes, %d listed: %w", e.counts.Files+1, n, f.Size, ErrShortContent)
 		}
-		e.err = fmt.Errorf("failed to copy file %q: %w", f.Path, err)
+		e.err = fmt.Errorf("failed to copy file #%d: %w", e.counts.Files+1, err)
 		return e.err
 	}
 	var one [1]byte
 	if m, err := io.ReadFull(content, one[:]); m != 0 || !errors.Is(err, io.EOF) {
 		if err == nil || m != 0 {
-			err = fmt.Errorf("file %q has more than its %d listed bytes: %w", f.Path, f.Size, ErrFileChanged)
+			err = fmt.Errorf("file #%d has more than its %d listed bytes: %w", e.counts.Files+1, f.Size, ErrFileChanged)
 		}
-		e.err = fmt.Errorf("failed to copy file %q: %w", f.Path, err)
+		e.err = fmt.Errorf("failed to copy file #%d: %w", e.counts.Files+1, err)
 		return e.err
 	}
 	e.counts.Files++

@@ -15,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/twinit/byok-backup/internal/azerr"
 	"github.com/twinit/byok-backup/internal/errcode"
 )
 
@@ -68,7 +69,7 @@ func (s *Store) Files(ctx context.Context, tenant string) iter.Seq2[File, error]
 				if bloberror.HasCode(err, bloberror.ContainerNotFound) {
 					return
 				}
-				yield(File{}, errcode.Wrap(fmt.Errorf("failed to list files of tenant %q: %w", tenant, err),
+				yield(File{}, errcode.Wrap(fmt.Errorf("failed to list files of tenant %q: %w", tenant, azerr.Redact(err)),
 					errcode.ServiceUnavailable, "The tenant's files could not be listed in blob storage. Try again later."))
 				return
 			}
@@ -89,7 +90,7 @@ func (s *Store) Files(ctx context.Context, tenant string) iter.Seq2[File, error]
 func fileFromItem(it *container.BlobItem, pre string) (File, error) {
 	name := deref(it.Name)
 	if !strings.HasPrefix(name, pre) || it.Properties == nil {
-		return File{}, fmt.Errorf("listing under %q returned blob %q", pre, name)
+		return File{}, fmt.Errorf("listing under %q returned blob %s outside it", pre, tag(name))
 	}
 	p := it.Properties
 	f := File{
@@ -137,16 +138,16 @@ func (s *Store) OpenFile(ctx context.Context, tenant string, f File) (io.ReadClo
 		// 404: ask whether the blob still exists before calling it changed.
 		_, perr := s.files.NewBlobClient(prefix(tenant)+f.Path).GetProperties(ctx, nil)
 		if bloberror.HasCode(perr, bloberror.BlobNotFound) {
-			return nil, fmt.Errorf("failed to read file %q of tenant %q: %w", f.Path, tenant, ErrFileGone)
+			return nil, fmt.Errorf("failed to read file %s of tenant %q: %w", tag(f.Path), tenant, ErrFileGone)
 		}
-		return nil, fmt.Errorf("failed to read file %q of tenant %q: %w", f.Path, tenant, ErrFileChanged)
+		return nil, fmt.Errorf("failed to read file %s of tenant %q: %w", tag(f.Path), tenant, ErrFileChanged)
 	case bloberror.HasCode(err, bloberror.BlobNotFound):
-		return nil, fmt.Errorf("failed to read file %q of tenant %q: %w", f.Path, tenant, ErrFileGone)
+		return nil, fmt.Errorf("failed to read file %s of tenant %q: %w", tag(f.Path), tenant, ErrFileGone)
 	case err != nil:
-		return nil, errcode.Wrap(fmt.Errorf("failed to read file %q of tenant %q: %w", f.Path, tenant, err),
+		return nil, errcode.Wrap(fmt.Errorf("failed to read file %s of tenant %q: %w", tag(f.Path), tenant, azerr.Redact(err)),
 			errcode.ServiceUnavailable, "A tenant file could not be read from blob storage. Try again later.")
 	}
-	return resp.NewRetryReader(ctx, &blob.RetryReaderOptions{MaxRetries: 3}), nil
+	return redactReader{resp.NewRetryReader(ctx, &blob.RetryReaderOptions{MaxRetries: 3})}, nil
 }
 
 // DeleteFile removes one of the tenant's files; a missing file is not an error.
@@ -156,7 +157,7 @@ func (s *Store) DeleteFile(ctx context.Context, tenant, path string) error {
 	}
 	_, err := s.files.NewBlobClient(prefix(tenant)+path).Delete(ctx, nil)
 	if err != nil && !bloberror.HasCode(err, bloberror.BlobNotFound) {
-		return fmt.Errorf("failed to delete file %q of tenant %q: %w", path, tenant, err)
+		return fmt.Errorf("failed to delete file %s of tenant %q: %w", tag(path), tenant, azerr.Redact(err))
 	}
 	return nil
 }

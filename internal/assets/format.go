@@ -2,6 +2,7 @@ package assets
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -116,7 +117,7 @@ func (f File) Validate() error {
 	}
 	for _, s := range []string{f.ContentType, f.ContentEncoding, f.ContentLanguage, f.ContentDisposition, f.CacheControl} {
 		if !isHeaderValue(s) {
-			return fmt.Errorf("content property %q is not printable ASCII", s)
+			return errors.New("a content property is not printable ASCII")
 		}
 	}
 	if len(f.Metadata) > maxMetadataEntries {
@@ -124,7 +125,7 @@ func (f File) Validate() error {
 	}
 	for k, v := range f.Metadata {
 		if !isIdentifier(k) || !isHeaderValue(v) {
-			return fmt.Errorf("metadata %q: name not an identifier or value not printable ASCII", k)
+			return errors.New("a metadata name is not an identifier or its value not printable ASCII")
 		}
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/twinit/byok-backup/internal/azerr"
 )
 
 // Pruner deletes the target tenant's records (or files) that a backup
@@ -59,7 +60,7 @@ func (s *Store) NewRecordPruner(tenant string) (*Pruner, error) {
 			if isTableMissing(err) {
 				return nil, false, nil
 			}
-			return nil, false, fmt.Errorf("failed to list records of tenant %q: %w", tenant, err)
+			return nil, false, fmt.Errorf("failed to list records of tenant %q: %w", tenant, azerr.Redact(err))
 		}
 		keys := make([]string, 0, len(page.Entities))
 		for _, raw := range page.Entities {
@@ -95,7 +96,7 @@ func (s *Store) NewFilePruner(tenant string) (*Pruner, error) {
 			if bloberror.HasCode(err, bloberror.ContainerNotFound) {
 				return nil, false, nil
 			}
-			return nil, false, fmt.Errorf("failed to list files of tenant %q: %w", tenant, err)
+			return nil, false, fmt.Errorf("failed to list files of tenant %q: %w", tenant, azerr.Redact(err))
 		}
 		paths := make([]string, 0, len(page.Segment.BlobItems))
 		for _, it := range page.Segment.BlobItems {
@@ -122,7 +123,7 @@ func (s *Store) NewFilePruner(tenant string) (*Pruner, error) {
 // below it that weren't kept. Keys must ascend strictly.
 func (p *Pruner) Keep(ctx context.Context, key string) error {
 	if p.haveB && CompareKeys(p.lastB, key) >= 0 {
-		return fmt.Errorf("backup %s: %q after %q: %w", p.what, key, p.lastB, ErrOutOfOrder)
+		return fmt.Errorf("backup %s: %s after %s: %w", p.what, tag(key), tag(p.lastB), ErrOutOfOrder)
 	}
 	p.lastB, p.haveB = key, true
 	for {
@@ -186,7 +187,7 @@ func (p *Pruner) peek(ctx context.Context) (string, bool, error) {
 // any decision is taken on t.
 func (p *Pruner) consume(t string) error {
 	if p.haveT && CompareKeys(p.lastT, t) >= 0 {
-		return fmt.Errorf("target %s listing: %q after %q: %w", p.what, t, p.lastT, ErrOutOfOrder)
+		return fmt.Errorf("target %s listing: %s after %s: %w", p.what, tag(t), tag(p.lastT), ErrOutOfOrder)
 	}
 	p.lastT, p.haveT = t, true
 	p.pos++
@@ -230,7 +231,7 @@ func (s *Store) deleteRecords(tenant string) func(context.Context, []string) err
 		}
 		for _, k := range keys {
 			if _, err := s.table.DeleteEntity(ctx, tenant, k, nil); err != nil && !hasTableCode(err, aztables.ResourceNotFound) {
-				return fmt.Errorf("failed to delete record %q of tenant %q: %w", k, tenant, err)
+				return fmt.Errorf("failed to delete record %s of tenant %q: %w", tag(k), tenant, azerr.Redact(err))
 			}
 		}
 		return nil

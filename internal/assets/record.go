@@ -2,6 +2,7 @@ package assets
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -95,13 +96,13 @@ func (r Record) Validate() error {
 	}
 	for i, p := range r.Properties {
 		if err := checkPropertyName(p.Name); err != nil {
-			return err
+			return fmt.Errorf("property #%d: %w", i+1, err)
 		}
 		if i > 0 && r.Properties[i-1].Name >= p.Name {
-			return fmt.Errorf("property %q is out of order or repeated", p.Name)
+			return fmt.Errorf("property #%d is out of order or repeated", i+1)
 		}
 		if err := checkValue(p); err != nil {
-			return fmt.Errorf("property %q: %w", p.Name, err)
+			return fmt.Errorf("property #%d: %w", i+1, err)
 		}
 	}
 	return nil
@@ -127,10 +128,10 @@ func checkPropertyName(n string) error {
 	case !utf8.ValidString(n):
 		return fmt.Errorf("property name is not valid UTF-8")
 	case reservedNames[n]:
-		return fmt.Errorf("property name %q is a system property", n)
+		return errors.New("property name is a system property")
 	case strings.ContainsRune(n, '@') || strings.HasPrefix(n, "odata."):
 		// '@' and "odata." would be read back as OData annotations.
-		return fmt.Errorf("property name %q looks like an OData annotation", n)
+		return errors.New("property name looks like an OData annotation")
 	}
 	return nil
 }
@@ -154,12 +155,12 @@ func checkValue(p Property) error {
 	case TypeDateTime:
 		var t time.Time
 		if t, ok = p.Value.(time.Time); ok && (t.Location() != time.UTC || t.Year() < 1 || t.Year() > 9999) {
-			return fmt.Errorf("date time %v is not UTC within years 1 to 9999", t)
+			return errors.New("date time is not UTC within years 1 to 9999")
 		}
 	case TypeGUID:
 		var s string
 		if s, ok = p.Value.(string); ok && !isGUID(s) {
-			return fmt.Errorf("%q is not a GUID", s)
+			return errors.New("value is not a GUID")
 		}
 	case TypeBinary:
 		_, ok = p.Value.([]byte)

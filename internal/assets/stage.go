@@ -10,6 +10,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
+	"github.com/twinit/byok-backup/internal/azerr"
 	"github.com/twinit/byok-backup/internal/errcode"
 )
 
@@ -24,14 +25,14 @@ func (s *Store) StageBlock(ctx context.Context, tenant, path, blockID string, da
 		return err
 	}
 	if err := (File{Path: path}).Validate(); err != nil {
-		return fmt.Errorf("file %q can't be staged: %w", path, err)
+		return fmt.Errorf("file %s can't be staged: %w", tag(path), err)
 	}
 	sum := md5.Sum(data)
 	_, err := s.files.NewBlockBlobClient(prefix(tenant)+path).StageBlock(ctx, blockID,
 		streaming.NopCloser(bytes.NewReader(data)),
 		&blockblob.StageBlockOptions{TransactionalValidation: blob.TransferValidationTypeMD5(sum[:])})
 	if err != nil {
-		return writeErr(ctx, fmt.Errorf("failed to stage a block of file %q of tenant %q: %w", path, tenant, err))
+		return writeErr(ctx, fmt.Errorf("failed to stage a block of file %s of tenant %q: %w", tag(path), tenant, azerr.Redact(err)))
 	}
 	return nil
 }
@@ -45,7 +46,7 @@ func (s *Store) CommitFile(ctx context.Context, tenant string, f File, blockIDs 
 		return err
 	}
 	if err := f.Validate(); err != nil {
-		return fmt.Errorf("file %q can't be written: %w", f.Path, err)
+		return fmt.Errorf("file %s can't be written: %w", tag(f.Path), err)
 	}
 	hdr := httpHeaders(f)
 	hdr.BlobContentMD5 = contentMD5
@@ -55,7 +56,7 @@ func (s *Store) CommitFile(ctx context.Context, tenant string, f File, blockIDs 
 	_, err := s.files.NewBlockBlobClient(prefix(tenant)+f.Path).CommitBlockList(ctx, blockIDs,
 		&blockblob.CommitBlockListOptions{HTTPHeaders: hdr, Metadata: metadataPtrs(f.Metadata)})
 	if err != nil {
-		return writeErr(ctx, fmt.Errorf("failed to commit file %q of tenant %q: %w", f.Path, tenant, err))
+		return writeErr(ctx, fmt.Errorf("failed to commit file %s of tenant %q: %w", tag(f.Path), tenant, azerr.Redact(err)))
 	}
 	return nil
 }

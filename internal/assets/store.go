@@ -11,6 +11,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/twinit/byok-backup/internal/azerr"
 	"github.com/twinit/byok-backup/internal/errcode"
 )
 
@@ -86,10 +87,10 @@ func New(table *aztables.Client, files *container.Client, opts *Options) *Store 
 // restore into a fresh account (or the local demo) has somewhere to write.
 func (s *Store) Ensure(ctx context.Context) error {
 	if _, err := s.table.CreateTable(ctx, nil); err != nil && !hasTableCode(err, aztables.TableAlreadyExists) {
-		return errcode.Wrap(err, errcode.ServiceUnavailable, "The assets table could not be created. Check the storage account and try again.")
+		return errcode.Wrap(azerr.Redact(err), errcode.ServiceUnavailable, "The assets table could not be created. Check the storage account and try again.")
 	}
 	if _, err := s.files.Create(ctx, nil); err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
-		return errcode.Wrap(err, errcode.ServiceUnavailable, "The assets container could not be created. Check the storage account and try again.")
+		return errcode.Wrap(azerr.Redact(err), errcode.ServiceUnavailable, "The assets container could not be created. Check the storage account and try again.")
 	}
 	return nil
 }

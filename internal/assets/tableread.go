@@ -18,6 +18,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/twinit/byok-backup/internal/azerr"
 	"github.com/twinit/byok-backup/internal/errcode"
 )
 
@@ -45,7 +46,7 @@ func (s *Store) Records(ctx context.Context, tenant string) iter.Seq2[Record, er
 				if isTableMissing(err) {
 					return
 				}
-				yield(Record{}, errcode.Wrap(fmt.Errorf("failed to list records of tenant %q: %w", tenant, err),
+				yield(Record{}, errcode.Wrap(fmt.Errorf("failed to list records of tenant %q: %w", tenant, azerr.Redact(err)),
 					errcode.ServiceUnavailable, "The tenant's records could not be read from table storage. Try again later."))
 				return
 			}
@@ -55,7 +56,7 @@ func (s *Store) Records(ctx context.Context, tenant string) iter.Seq2[Record, er
 			}
 			body, err := runtime.Payload(raw)
 			if err != nil {
-				yield(Record{}, fmt.Errorf("failed to read a table page of tenant %q: %w", tenant, err))
+				yield(Record{}, fmt.Errorf("failed to read a table page of tenant %q: %w", tenant, azerr.Redact(err)))
 				return
 			}
 			recs, err := parsePage(body, tenant)
@@ -91,10 +92,10 @@ func parsePage(body []byte, tenant string) ([]Record, error) {
 		return nil, err
 	}
 	out := make([]Record, 0, len(page.Value))
-	for _, raw := range page.Value {
+	for i, raw := range page.Value {
 		r, pk, err := parseEntity(raw)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("entity #%d of the page: %w", i+1, err)
 		}
 		if pk != tenant {
 			return nil, fmt.Errorf("listing for tenant %q returned an entity of partition %q", tenant, pk)
@@ -125,12 +126,12 @@ func parseEntity(raw map[string]json.RawMessage) (Record, string, error) {
 		var typ string
 		if a, ok := raw[name+"@odata.type"]; ok {
 			if err := json.Unmarshal(a, &typ); err != nil {
-				return r, "", fmt.Errorf("property %q: bad type annotation: %w", name, err)
+				return r, "", fmt.Errorf("property %s: bad type annotation: %w", tag(name), err)
 			}
 		}
 		p, skip, err := parseValue(name, typ, v)
 		if err != nil {
-			return r, "", fmt.Errorf("row %q property %q: %w", r.RowKey, name, err)
+			return r, "", fmt.Errorf("property %s: %w", tag(name), err)
 		}
 		if !skip {
 			r.Properties = append(r.Properties, p)
@@ -203,7 +204,11 @@ func parseValue(name, typ string, v json.RawMessage) (p Property, skip bool, err
 	default:
 		return p, false, fmt.Errorf("unsupported type %q", typ)
 	}
-	return p, false, err
+	if err != nil {
+		// strconv's and time's errors quote the value: tenant data.
+		return p, false, fmt.Errorf("not a valid %s value", typ)
+	}
+	return p, false, nil
 }
 
 // parseDouble reads a JSON number or the service's "NaN", "Infinity",

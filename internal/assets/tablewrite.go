@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/twinit/byok-backup/internal/azerr"
 	"github.com/twinit/byok-backup/internal/errcode"
 )
 
@@ -23,10 +24,13 @@ const maxBatchBytes = 3 << 20
 // the whole entity, so the stored record is exactly the given one (no
 // properties left over from before). It is not safe for concurrent use.
 type RecordWriter struct {
-	s       *Store
-	tenant  string
-	batch   []aztables.TransactionAction
-	keys    []string
+	s      *Store
+	tenant string
+	batch  []aztables.TransactionAction
+	// nums are the batch's records' positions (1-based, in Put order):
+	// errors name records by position, never by id.
+	nums    []int64
+	puts    int64
 	size    int
 	written int64
 }
@@ -42,8 +46,9 @@ func (s *Store) NewRecordWriter(tenant string) (*RecordWriter, error) {
 
 // Put queues r and submits a transaction when the batch is full.
 func (w *RecordWriter) Put(ctx context.Context, r Record) error {
+	w.puts++
 	if err := r.Validate(); err != nil {
-		return fmt.Errorf("record %q can't be written: %w", r.RowKey, err)
+		return fmt.Errorf("record #%d can't be written: %w", w.puts, err)
 	}
 	body, err := entityJSON(w.tenant, r)
 	if err != nil {
@@ -55,7 +60,7 @@ func (w *RecordWriter) Put(ctx context.Context, r Record) error {
 		}
 	}
 	w.batch = append(w.batch, aztables.TransactionAction{ActionType: aztables.TransactionTypeInsertReplace, Entity: body})
-	w.keys = append(w.keys, r.RowKey)
+	w.nums = append(w.nums, w.puts)
 	w.size += len(body)
 	if len(w.batch) >= w.s.opts.BatchSize {
 		return w.Flush(ctx)
@@ -70,15 +75,15 @@ func (w *RecordWriter) Flush(ctx context.Context) error {
 	if len(w.batch) == 0 {
 		return nil
 	}
-	batch, keys := w.batch, w.keys
-	w.batch, w.keys, w.size = w.batch[:0:0], w.keys[:0:0], 0
+	batch, nums := w.batch, w.nums
+	w.batch, w.nums, w.size = w.batch[:0:0], w.nums[:0:0], 0
 	_, err := w.s.table.SubmitTransaction(ctx, batch, nil)
 	if err == nil {
 		w.written += int64(len(batch))
 		return nil
 	}
 	w.s.log.WarnContext(ctx, "record transaction failed, upserting one by one",
-		"tenant", w.tenant, "records", len(batch), "error", err)
+		"tenant", w.tenant, "records", len(batch), "error", azerr.Redact(err))
 	var first error
 	failed := 0
 	for i, a := range batch {
@@ -86,7 +91,7 @@ func (w *RecordWriter) Flush(ctx context.Context) error {
 		if uerr != nil {
 			failed++
 			if first == nil {
-				first = fmt.Errorf("failed to upsert record %q of tenant %q: %w", keys[i], w.tenant, uerr)
+				first = fmt.Errorf("failed to upsert record #%d of tenant %q: %w", nums[i], w.tenant, azerr.Redact(uerr))
 			}
 			continue
 		}
@@ -143,7 +148,7 @@ func entityJSON(tenant string, r Record) ([]byte, error) {
 		case []byte:
 			writeJSONString(&b, base64.StdEncoding.EncodeToString(v))
 		default:
-			return nil, fmt.Errorf("property %q has unsupported Go type %T", p.Name, p.Value)
+			return nil, fmt.Errorf("property %s has unsupported Go type %T", tag(p.Name), p.Value)
 		}
 		if p.Type != TypeString && p.Type != TypeBoolean && p.Type != TypeInt32 {
 			b.WriteByte(',')

@@ -14,6 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
+	"github.com/twinit/byok-backup/internal/azerr"
 	"github.com/twinit/byok-backup/internal/errcode"
 )
 
@@ -35,7 +36,7 @@ func (s *Store) PutFile(ctx context.Context, tenant string, f File, content io.R
 		return err
 	}
 	if err := f.Validate(); err != nil {
-		return fmt.Errorf("file %q can't be written: %w", f.Path, err)
+		return fmt.Errorf("file %s can't be written: %w", tag(f.Path), err)
 	}
 	bb := s.files.NewBlockBlobClient(prefix(tenant) + f.Path)
 	hdr, md := httpHeaders(f), metadataPtrs(f.Metadata)
@@ -47,9 +48,9 @@ func (s *Store) PutFile(ctx context.Context, tenant string, f File, content io.R
 	}
 	if err != nil {
 		if errors.Is(err, ErrShortContent) || ctx.Err() != nil {
-			return fmt.Errorf("failed to write file %q of tenant %q: %w", f.Path, tenant, err)
+			return fmt.Errorf("failed to write file %s of tenant %q: %w", tag(f.Path), tenant, azerr.Redact(err))
 		}
-		return errcode.Wrap(fmt.Errorf("failed to write file %q of tenant %q: %w", f.Path, tenant, err),
+		return errcode.Wrap(fmt.Errorf("failed to write file %s of tenant %q: %w", tag(f.Path), tenant, azerr.Redact(err)),
 			errcode.ServiceUnavailable, "A file could not be written to the target tenant's storage; the restore can be retried.")
 	}
 	return nil
