@@ -36,6 +36,7 @@ import (
 	"github.com/twinit/byok-backup/internal/keywrap/keyvault"
 	"github.com/twinit/byok-backup/internal/kvemu"
 	"github.com/twinit/byok-backup/internal/lease"
+	"github.com/twinit/byok-backup/internal/logtest"
 	"github.com/twinit/byok-backup/internal/restore"
 	"github.com/twinit/byok-backup/internal/server"
 )
@@ -141,7 +142,7 @@ type env struct {
 	kid     string // customer key version in use
 	platRef keywrap.Ref
 	custRef keywrap.Ref
-	logs    *bytes.Buffer
+	logs    *logtest.Buffer
 	log     *slog.Logger
 	leases  *lease.Manager
 }
@@ -150,7 +151,7 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := t.Context()
 	n := seq.Add(1)
-	e := &env{t: t, keys: &keySettings{enabled: true}, queue: &recordQueue{}, clock: &clock{}, logs: &bytes.Buffer{}}
+	e := &env{t: t, keys: &keySettings{enabled: true}, queue: &recordQueue{}, clock: &clock{}, logs: &logtest.Buffer{}}
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	// Key Vault.
@@ -189,7 +190,7 @@ func newEnv(t *testing.T) *env {
 	bs := blobazure.New(blobSvc.ServiceClient().NewContainerClient(fmt.Sprintf("backups%d", n)))
 	must(t, bs.CreateContainer(ctx))
 	e.blobs = bs
-	e.store = assets.New(tables.NewClient(fmt.Sprintf("Assets%d", n)), blobSvc.ServiceClient().NewContainerClient(fmt.Sprintf("assets%d", n)), nil)
+	e.store = assets.New(tables.NewClient(fmt.Sprintf("Assets%d", n)), blobSvc.ServiceClient().NewContainerClient(fmt.Sprintf("assets%d", n)), &assets.Options{Logger: log})
 	must(t, e.store.Ensure(ctx))
 	e.target = &faultTarget{Target: restore.StoreTarget(e.store)}
 	leases := lease.New(tables.NewClient(fmt.Sprintf("Leases%d", n)), nil)
