@@ -78,15 +78,25 @@ type faultySource struct {
 	backup.Source
 	e      *env
 	broken *assets.Store
-	mode   atomic.Int32 // 0 none, 1 change file #2, 2 file #3 read fails
+	mode   atomic.Int32 // 0 none, 1 change file #2, 2 file #3 read fails, 3 delete file #4
 }
 
 func (s *faultySource) OpenFile(ctx context.Context, tenant string, f assets.File) (io.ReadCloser, error) {
+	// Called from the backup's goroutines: failures are returned, not Fatal.
 	switch {
 	case s.mode.Load() == 1 && f.Path == markedPath(1):
-		s.e.putMarkedFile(tenant, 1, "rewritten "+marker+" ")
+		body := "rewritten " + marker
+		g := f
+		g.Size = int64(len(body))
+		if err := s.e.store.PutFile(ctx, tenant, g, strings.NewReader(body)); err != nil {
+			return nil, fmt.Errorf("test: rewriting a file: %w", err)
+		}
 	case s.mode.Load() == 2 && f.Path == markedPath(2):
 		return s.broken.OpenFile(ctx, tenant, f)
+	case s.mode.Load() == 3 && f.Path == markedPath(3):
+		if err := s.e.store.DeleteFile(ctx, tenant, f.Path); err != nil {
+			return nil, fmt.Errorf("test: deleting a file: %w", err)
+		}
 	}
 	return s.Source.OpenFile(ctx, tenant, f)
 }
@@ -115,8 +125,9 @@ func (s splitTarget) StageBlock(ctx context.Context, tenant, path, id string, da
 // TestNoTenantDataInLogs: a backup and restores of a tenant whose every
 // id, name, path, value and content carries a marker, through the failures
 // that put error chains in the logs (a file changed mid-backup, a file the
-// storage service refuses to read, failed record and file writes to the
-// target, a tampered chunk) and the normal runs, log no marker.
+// storage service refuses to read, a file deleted mid-backup, failed record
+// and file writes to the target, a tampered chunk) and the normal runs, log
+// no marker.
 func TestNoTenantDataInLogs(t *testing.T) {
 	e := newEnv(t)
 	const tenant = "logmark"
@@ -138,15 +149,17 @@ func TestNoTenantDataInLogs(t *testing.T) {
 			t.Fatalf("backup attempt with fault %d succeeded", mode)
 		}
 	}
-	src.mode.Store(0)
+	src.mode.Store(3) // a deleted file is left out; the backup completes
 	must(t, bs.Run(t.Context(), job, 3))
 	b, err = e.cat.GetBackup(t.Context(), tenant, b.BackupID)
 	must(t, err)
-	if b.Status != catalog.StatusCompleted || b.Files != 4 {
+	if b.Status != catalog.StatusCompleted || b.Files != 3 || len(e.logs.Records("a file was deleted while the backup ran; it is left out")) != 1 {
 		t.Fatalf("backup = %+v", b)
 	}
-	if n := len(e.logs.Records("backup attempt failed; it is retried")); n != 2 {
-		t.Fatalf("%d failed attempts logged, want 2:\n%s", n, e.logs)
+	failed := e.logs.Records("backup attempt failed; it is retried")
+	if len(failed) != 2 || !strings.Contains(fmt.Sprint(failed[0]["err"]), "changed while it was being backed up") ||
+		!strings.Contains(fmt.Sprint(failed[1]["err"]), "ContainerNotFound") {
+		t.Fatalf("failed attempts logged: %v", failed)
 	}
 
 	op := e.token("", auth.RolePlatformOperator)
