@@ -1,6 +1,7 @@
 package backup_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -315,5 +316,40 @@ func TestTransientWaitRedeliveryHarmless(t *testing.T) {
 	}
 	if b := e.row(testTenant, job.BackupID); b.ETag != done.ETag {
 		t.Errorf("late delivery changed the completed row")
+	}
+}
+
+// plainQueue can't delay messages (no EnqueueAfter).
+type plainQueue struct{ q backup.Queue }
+
+func (p plainQueue) Enqueue(ctx context.Context, queue string, msg any) error {
+	return p.q.Enqueue(ctx, queue, msg)
+}
+
+// With a Queue that can't delay a message, a transient failure within the
+// grace still doesn't fall back: the delivery fails so the host redelivers
+// it, and the row is released for that retry.
+func TestTransientWithoutDelayedQueueUsesRedelivery(t *testing.T) {
+	e := newEnv(t, transientOpts, func(o *backup.Options) { o.Queue = plainQueue{o.Queue} })
+	e.seed(testTenant, 4, 1)
+	e.enableBYOK(testTenant, true)
+	e.emu.SetFault(custVault, kvemu.Fault{Throttle: -1})
+	job := e.request(testTenant)
+	if rec := e.deliver(t.Context(), e.handler, job, 1); rec.Code == 200 {
+		t.Fatalf("worker = 200 %s: the delivery must fail so the host redelivers it", rec.Body)
+	}
+	b := e.row(testTenant, job.BackupID)
+	if b.Status != catalog.StatusRunning || !b.HeartbeatAt.IsZero() || b.KeySource != "" {
+		t.Fatalf("row = %+v", b)
+	}
+	if n := e.emu.CountOps(platVault, "wrapKey"); n != 0 {
+		t.Errorf("platform key used %d times within the grace", n)
+	}
+	e.emu.SetFault(custVault, kvemu.Fault{})
+	if rec := e.deliver(t.Context(), e.handler, job, 2); rec.Code != 200 {
+		t.Fatalf("redelivery = %d %s", rec.Code, rec.Body)
+	}
+	if b := e.row(testTenant, job.BackupID); b.Status != catalog.StatusCompleted || b.KeySource != keywrap.Customer {
+		t.Fatalf("row = %+v", b)
 	}
 }
