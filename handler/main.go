@@ -143,6 +143,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		ChunkSize:       cfg.BackupChunkSize,
 		Parallelism:     cfg.BackupParallelism,
 		MaxDequeueCount: maxDequeueCount,
+		TransientGrace:  cfg.ByokTransientGrace,
 	})
 	if err != nil {
 		return fmt.Errorf("backup service: %w", err)

@@ -62,6 +62,14 @@ type Queue interface {
 	Enqueue(ctx context.Context, queue string, msg any) error
 }
 
+// DelayedQueue is a Queue that can hide a message for a delay; a backup
+// waiting out a transient key failure is retried by such a message.
+// *jobqueue.Queue implements it. With a Queue that doesn't, the wait falls
+// back on the host's redelivery (maxDequeueCount × visibilityTimeout).
+type DelayedQueue interface {
+	EnqueueAfter(ctx context.Context, queue string, msg any, delay time.Duration) error
+}
+
 // Tenants lists the tenants with backups enabled; *tenants.Directory
 // implements it.
 type Tenants interface {
@@ -115,6 +123,14 @@ type Options struct {
 	// failed or missing backup, and fails a running backup whose heartbeat is
 	// that old (default 1 h, well past a retried job's last delivery).
 	SweepGrace time.Duration
+	// TransientGrace is BYOK_TRANSIENT_GRACE (default 15 min): how long
+	// after a backup's first attempt a transient customer key failure is
+	// retried before the backup falls back (contract §5).
+	TransientGrace time.Duration
+	// TransientRetryDelay is how long a backup waiting out a transient key
+	// failure stays queued before its next attempt; 0 = derived from the
+	// grace (see [retryDelay]).
+	TransientRetryDelay time.Duration
 	// Retry tunes the blob retries; nil = blobstore defaults.
 	Retry *blobstore.RetryOptions
 	// Now is the clock; nil = time.Now.
@@ -137,6 +153,7 @@ const (
 	DefaultHeartbeatEvery  = 20 * time.Second
 	DefaultStaleAfter      = 2 * time.Minute
 	DefaultSweepGrace      = time.Hour
+	DefaultTransientGrace  = 15 * time.Minute
 )
 
 // New returns a Service.
@@ -162,6 +179,7 @@ func New(o Options) (*Service, error) {
 	setDefault(&o.HeartbeatEvery, DefaultHeartbeatEvery)
 	setDefault(&o.StaleAfter, DefaultStaleAfter)
 	setDefault(&o.SweepGrace, DefaultSweepGrace)
+	setDefault(&o.TransientGrace, DefaultTransientGrace)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

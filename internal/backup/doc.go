@@ -10,6 +10,7 @@
 //
 //	load row (tenant, backupId)
 //	  completed or failed           -> ack, nothing to do (redelivery)
+//	  queued, its delayed retry not yet due -> ack (a duplicate delivery)
 //	  running, heartbeat fresh      -> another attempt is at work: retry later
 //	  queued, or running but stale  -> continue (a crashed attempt is taken over)
 //	acquire the tenant lease (holder = backupId)
@@ -17,6 +18,9 @@
 //	row -> running (new attempt id, ETag-conditional), heartbeat every HeartbeatEvery
 //	delete everything under backups/<tenant>/<backupId>/ (abandoned attempts)
 //	data key; wrap it once: customer key, or platform key (fallback / BYOK off)
+//	  customer key failed transiently within BYOK_TRANSIENT_GRACE
+//	                                -> new message hidden for the retry delay,
+//	                                   row -> queued with lastError, ack
 //	stream 0 "records" and stream 1 "files" (assets codec), written concurrently,
 //	  sealed chunks -> bounded upload pool -> <tenant>/<backupId>/<attempt>/chunks/<stream>/<index>
 //	manifest -> <tenant>/<backupId>/<attempt>/manifest

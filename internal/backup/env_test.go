@@ -332,6 +332,16 @@ func (r *renamedQueue) Enqueue(ctx context.Context, queue string, msg any) error
 	return r.q.Enqueue(ctx, r.name, msg)
 }
 
+func (r *renamedQueue) EnqueueAfter(ctx context.Context, queue string, msg any, delay time.Duration) error {
+	if queue != jobqueue.BackupQueue {
+		return fmt.Errorf("unexpected queue %q", queue)
+	}
+	if r.fail.Load() {
+		return errors.New("queue unavailable (test)")
+	}
+	return r.q.EnqueueAfter(ctx, r.name, msg, delay)
+}
+
 // restored is a verified backup's content.
 type restored struct {
 	manifest *envelope.Manifest

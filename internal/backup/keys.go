@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/twinit/byok-backup/internal/audit"
 	"github.com/twinit/byok-backup/internal/errcode"
@@ -22,12 +23,44 @@ type wrappedKey struct {
 	entraTenant string
 }
 
-// wrapDataKey wraps dk exactly once for the backup (contract §2, design.md
-// "Fallback"): with the customer key when BYOK is enabled; with the
-// platform key when BYOK is off, or when the customer key is unusable and
-// the tenant allows the fallback. With fallbackToPlatformKey false an
-// unusable customer key fails the backup with CustomerKeyUnavailable.
-func (s *Service) wrapDataKey(ctx context.Context, tenant, backupID string, dk []byte, log *slog.Logger) (wrappedKey, error) {
+// definitive reports whether a key failure is the customer's refusal
+// (contract §5), the only kind that falls back (or fails a strict tenant)
+// at once. Anything else (KeyVaultUnreachable, Throttled, Key Vault 5xx,
+// which classify reports as KeyVaultUnreachable, or an unexpected answer)
+// may pass, so it is waited out first.
+func definitive(c errcode.Code) bool {
+	switch c {
+	case errcode.KeyDisabled, errcode.KeyNotFound, errcode.KeyAccessDenied, errcode.KeyOperationNotPermitted,
+		errcode.UnsupportedKeyType, errcode.KeyOwnershipNotProven, errcode.KeyVaultAuthFailed:
+		return true
+	}
+	return false
+}
+
+// keyWaitError: the customer key failed for a transient cause and the
+// grace has not run out; the backup is retried later, not with the
+// platform key.
+type keyWaitError struct {
+	why      errcode.Detail // the cause, for the row's lastError
+	deadline time.Time      // when the grace runs out
+	fallback bool           // the tenant allows the platform key after it
+	err      error
+}
+
+func (e *keyWaitError) Error() string {
+	return fmt.Sprintf("customer key failed transiently (%s), retried until %s: %v", e.why.Code, e.deadline.Format(time.RFC3339), e.err)
+}
+
+func (e *keyWaitError) Unwrap() error { return e.err }
+
+// wrapDataKey wraps dk exactly once for the backup (contract §2 and §5,
+// design.md "Fallback"): with the customer key when BYOK is enabled; with
+// the platform key when BYOK is off, or when the customer key definitively
+// refuses (or has failed transiently for TransientGrace since firstAttempt)
+// and the tenant allows the fallback. With fallbackToPlatformKey false such
+// a key fails the backup with CustomerKeyUnavailable. A transient failure
+// within the grace returns a *keyWaitError.
+func (s *Service) wrapDataKey(ctx context.Context, tenant, backupID string, firstAttempt time.Time, dk []byte, log *slog.Logger) (wrappedKey, error) {
 	ctx = audit.WithScope(ctx, audit.Scope{Tenant: tenant, BackupID: backupID})
 	ref, settings, enabled, err := s.o.Keys.CustomerKey(ctx, tenant)
 	if err != nil {
@@ -50,10 +83,18 @@ func (s *Service) wrapDataKey(ctx context.Context, tenant, backupID string, dk [
 			// Our own deadline or cancellation says nothing about the key.
 			return wrappedKey{}, fmt.Errorf("wrapping with the customer key was interrupted: %w", errors.Join(cerr, werr))
 		}
+		code, msg := errcode.Public(werr)
+		if deadline := firstAttempt.Add(s.o.TransientGrace); !definitive(code) && s.now().Before(deadline) {
+			// Not recorded as a key use: a blip within the grace does not
+			// make the tenant's BYOK state degraded (docs/DECISIONS.md).
+			log.WarnContext(ctx, "customer key failed transiently: the backup waits and retries",
+				"keyId", ref.KeyID(), "code", string(code), "graceEnds", deadline, "err", werr)
+			return wrappedKey{}, &keyWaitError{why: errcode.Detail{Code: code, Message: msg}, deadline: deadline,
+				fallback: settings.FallbackToPlatformKey, err: werr}
+		}
 		if err := s.o.Keys.RecordKeyUse(ctx, tenant, werr); err != nil {
 			log.WarnContext(ctx, "failed to record the customer key's failed use", "err", err)
 		}
-		code, msg := errcode.Public(werr)
 		if !settings.FallbackToPlatformKey {
 			log.WarnContext(ctx, "customer key unusable and fallback to the platform key is off: the backup fails",
 				"keyId", ref.KeyID(), "code", string(code), "err", werr)

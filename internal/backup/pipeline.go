@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/twinit/byok-backup/internal/assets"
 	"github.com/twinit/byok-backup/internal/blobstore"
@@ -26,13 +27,13 @@ type result struct {
 
 // pipeline makes one attempt's blobs: data key, wrap, both streams
 // uploaded in parallel, then the manifest. It writes no catalog row.
-func (s *Service) pipeline(ctx context.Context, layout blobstore.Layout, log *slog.Logger) (result, error) {
+func (s *Service) pipeline(ctx context.Context, layout blobstore.Layout, firstAttempt time.Time, log *slog.Logger) (result, error) {
 	tenant, backupID := layout.Tenant, layout.BackupID
 	dk, err := envelope.NewDataKey()
 	if err != nil {
 		return result{}, fmt.Errorf("failed to make a data key: %w", err)
 	}
-	key, err := s.wrapDataKey(ctx, tenant, backupID, dk.Bytes(), log)
+	key, err := s.wrapDataKey(ctx, tenant, backupID, firstAttempt, dk.Bytes(), log)
 	if err != nil {
 		dk.Destroy()
 		return result{}, err

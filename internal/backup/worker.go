@@ -69,6 +69,16 @@ func (s *Service) Run(ctx context.Context, job jobqueue.BackupJob, dequeueCount 
 		return fmt.Errorf("failed to read the backup row: %w", err)
 	}
 	switch row.Status {
+	case catalog.StatusQueued:
+		// A requeued backup (waiting out a transient key failure) has a
+		// delayed message due at RetryAt; a delivery well before it is a
+		// duplicate (this message's redelivery), and running it would
+		// start a second chain of retries. Half the delay absorbs clock
+		// skew between this host and the queue service.
+		if !row.RetryAt.IsZero() && s.now().Before(row.RetryAt.Add(-s.retryDelay()/2)) {
+			log.InfoContext(ctx, "backup waits for its delayed retry; this early delivery is acknowledged", "retryAt", row.RetryAt)
+			return nil
+		}
 	case catalog.StatusCompleted, catalog.StatusFailed:
 		log.InfoContext(ctx, "backup already finished; redelivered job acknowledged", "status", string(row.Status))
 		return nil
@@ -149,7 +159,7 @@ func (s *Service) attempt(ctx context.Context, row *catalog.Backup, final bool, 
 		log.InfoContext(ctx, "deleted blobs of abandoned attempts", "blobs", n)
 	}
 
-	res, err := s.pipeline(wctx, layout, log)
+	res, err := s.pipeline(wctx, layout, k.Snapshot().FirstAttemptAt, log)
 	// The pipeline may have finished just as the lease or the row was lost;
 	// never commit then. Read the cause before stopHeartbeat cancels wctx.
 	var interrupted error
@@ -164,6 +174,10 @@ func (s *Service) attempt(ctx context.Context, row *catalog.Backup, final bool, 
 	if errors.Is(interrupted, lease.ErrLost) {
 		interrupted = errcode.Wrap(interrupted, errcode.Conflict,
 			"The backup stopped because the tenant's backup lease was lost to another backup of the tenant. It is retried.")
+	}
+	var wait *keyWaitError
+	if interrupted == nil && errors.As(err, &wait) {
+		return s.requeue(ctx, k, wait, final, log)
 	}
 	if err == nil {
 		err = interrupted
@@ -220,6 +234,61 @@ func (s *Service) finish(ctx context.Context, k *rowKeeper, cause error, final b
 		log.WarnContext(ctx, "failed to release the backup row for the retry; it is taken over once stale", "err", err)
 	}
 	return cause
+}
+
+// requeue makes a backup whose customer key failed transiently wait
+// (contract §5): a new message for the job, hidden for the retry delay,
+// then the row back to queued with lastError saying why, and the current
+// delivery acknowledged. The new message starts with a fresh dequeue
+// count, so the wait is bounded by the grace, not by maxDequeueCount.
+// The message is enqueued before the row is written: a row that names a
+// RetryAt always has a message coming.
+func (s *Service) requeue(ctx context.Context, k *rowKeeper, wait *keyWaitError, final bool, log *slog.Logger) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalWriteTimeout)
+	defer cancel()
+	b := k.Snapshot()
+	now := s.now()
+	// The attempt after the grace has run out falls back (or fails).
+	delay := max(min(s.retryDelay(), wait.deadline.Sub(now)), time.Second)
+	job := jobqueue.BackupJob{Tenant: b.Tenant, BackupID: b.BackupID, Reason: b.Reason, RequestedAt: b.RequestedAt}
+	dq, ok := s.o.Queue.(DelayedQueue)
+	if !ok {
+		return s.finish(ctx, k, wait, final, log)
+	}
+	if err := dq.EnqueueAfter(wctx, jobqueue.BackupQueue, job, delay); err != nil {
+		// The host's own redelivery is the retry then.
+		return s.finish(ctx, k, fmt.Errorf("failed to enqueue the delayed retry (%w) after: %w", err, wait), final, log)
+	}
+	then := "it is made with the platform key"
+	if !wait.fallback {
+		then = "it fails, since fallback to the platform key is turned off"
+	}
+	why := errcode.Detail{Code: wait.why.Code, Message: fmt.Sprintf(
+		"The customer key could not be used for now (%s: %s) The backup is waiting and will retry at %s; if the key is still unusable at %s, %s.",
+		wait.why.Code, wait.why.Message, now.Add(delay).UTC().Format(time.RFC3339), wait.deadline.UTC().Format(time.RFC3339), then)}
+	if err := k.Update(wctx, func(b *catalog.Backup) error { return b.Requeue(now.Add(delay), why) }); err != nil {
+		if errors.Is(err, errTakenOver) {
+			// Another attempt owns the row; the delayed message finds it.
+			return nil
+		}
+		// The delayed message exists, but the row still says running:
+		// let the host redeliver this one too (the row decides).
+		return fmt.Errorf("failed to requeue the backup row: %w", err)
+	}
+	log.InfoContext(ctx, "backup requeued to wait out a transient customer key failure",
+		"code", string(wait.why.Code), "retryIn", delay, "graceEnds", wait.deadline)
+	return nil
+}
+
+// retryDelay is how long a backup waiting out a transient key failure
+// stays queued: TransientRetryDelay, or a tenth of the grace within
+// [5 s, 2 min] (90 s for the default 15 min grace), so about ten tries fit
+// in the grace without hammering a throttling vault.
+func (s *Service) retryDelay() time.Duration {
+	if s.o.TransientRetryDelay > 0 {
+		return s.o.TransientRetryDelay
+	}
+	return min(max(s.o.TransientGrace/10, 5*time.Second), 2*time.Minute)
 }
 
 // failRow marks a backup that never started failed and acknowledges.

@@ -74,6 +74,17 @@ type Backup struct {
 	// crash sweep looks for running rows whose heartbeat is stale.
 	HeartbeatAt time.Time
 
+	// FirstAttemptAt is the first start of any attempt, kept across
+	// retries and takeovers (StartedAt is not): a transient key failure is
+	// waited out until BYOK_TRANSIENT_GRACE after it (contract §5).
+	FirstAttemptAt time.Time
+	// LastError says why a queued backup is waiting for a delayed retry
+	// (contract: additive field `lastError`); cleared when it finishes.
+	LastError *errcode.Detail
+	// RetryAt is when the delayed retry message of a requeued backup
+	// becomes visible; a delivery well before it is a duplicate.
+	RetryAt time.Time
+
 	// ETag is the row version returned by the last read or write; Update
 	// succeeds only if the stored row still has it.
 	ETag string
@@ -99,7 +110,7 @@ func (b *Backup) Restorable() bool { return b.Status == StatusCompleted }
 // final.
 var backupTransitions = map[Status]map[Status]bool{
 	StatusQueued:  {StatusRunning: false, StatusFailed: false},
-	StatusRunning: {StatusCompleted: false, StatusFailed: false, StatusRunning: true},
+	StatusRunning: {StatusCompleted: false, StatusFailed: false, StatusRunning: true, StatusQueued: false},
 	StatusFailed:  {StatusRunning: true},
 }
 
@@ -124,12 +135,29 @@ func (b *Backup) Start(attempt string, now time.Time, retry bool) error {
 	if b.StartedAt.IsZero() || retry {
 		b.StartedAt = now
 	}
+	if b.FirstAttemptAt.IsZero() {
+		b.FirstAttemptAt = now
+	}
 	b.Status = StatusRunning
 	b.Attempt = attempt
 	b.Attempts++
 	b.HeartbeatAt = now
 	b.CompletedAt = time.Time{}
 	b.Error = nil
+	return nil
+}
+
+// Requeue puts a running backup back to queued to wait for a delayed retry
+// at retryAt, saying why in LastError; the attempt gives up the row.
+func (b *Backup) Requeue(retryAt time.Time, why errcode.Detail) error {
+	if err := CheckBackupTransition(b.Status, StatusQueued, false); err != nil {
+		return err
+	}
+	b.Status = StatusQueued
+	b.Attempt = ""
+	b.HeartbeatAt = time.Time{}
+	b.RetryAt = retryAt
+	b.LastError = &why
 	return nil
 }
 
@@ -151,6 +179,7 @@ func (b *Backup) Complete(now time.Time) error {
 	b.Status = StatusCompleted
 	b.CompletedAt = now
 	b.Error = nil
+	b.LastError, b.RetryAt = nil, time.Time{}
 	return nil
 }
 
@@ -162,13 +191,14 @@ func (b *Backup) Fail(now time.Time, cause errcode.Detail) error {
 	b.Status = StatusFailed
 	b.CompletedAt = now
 	b.Error = &cause
+	b.LastError, b.RetryAt = nil, time.Time{}
 	return nil
 }
 
 // Normalize puts times in UTC with millisecond precision, the precision that
 // survives storage, so a row read back equals the row written.
 func (b *Backup) Normalize() {
-	for _, t := range []*time.Time{&b.RequestedAt, &b.StartedAt, &b.CompletedAt, &b.HeartbeatAt} {
+	for _, t := range []*time.Time{&b.RequestedAt, &b.StartedAt, &b.CompletedAt, &b.HeartbeatAt, &b.FirstAttemptAt, &b.RetryAt} {
 		*t = normTime(*t)
 	}
 }
@@ -190,6 +220,10 @@ func (b *Backup) Clone() *Backup {
 	if b.Error != nil {
 		d := *b.Error
 		c.Error = &d
+	}
+	if b.LastError != nil {
+		d := *b.LastError
+		c.LastError = &d
 	}
 	if b.Streams != nil {
 		c.Streams = make(map[string]int64, len(b.Streams))

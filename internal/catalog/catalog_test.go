@@ -120,7 +120,9 @@ func TestBackupTransitions(t *testing.T) {
 		"running>completed/false": true, "running>completed/true": true,
 		"running>failed/false": true, "running>failed/true": true,
 		"running>running/true": true,
-		"failed>running/true":  true,
+		// A backup waiting out a transient key failure (Requeue).
+		"running>queued/false": true, "running>queued/true": true,
+		"failed>running/true": true,
 	}
 	for _, from := range all {
 		for _, to := range all {
@@ -346,4 +348,52 @@ func FuzzDecodeToken(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A running backup requeued to wait out a transient key failure is queued
+// with lastError in its JSON (an additive field, absent otherwise), keeps
+// its first attempt time across the next start, and finishing clears the
+// wait.
+func TestBackupRequeue(t *testing.T) {
+	now := time.Date(2026, 1, 2, 5, 4, 5, 678_000_000, time.UTC)
+	b := catalog.NewBackup("acme", catalog.ReasonManual, now)
+	if err := b.Requeue(now, errcode.Detail{}); err == nil {
+		t.Fatal("a queued backup was requeued")
+	}
+	if err := b.Start("a1", now, false); err != nil {
+		t.Fatal(err)
+	}
+	why := errcode.Detail{Code: errcode.Throttled, Message: "Key Vault is throttling; retried."}
+	if err := b.Requeue(now.Add(time.Minute), why); err != nil {
+		t.Fatal(err)
+	}
+	if b.Status != catalog.StatusQueued || b.Attempt != "" || !b.HeartbeatAt.IsZero() || !b.RetryAt.Equal(now.Add(time.Minute)) {
+		t.Fatalf("requeued row = %+v", b)
+	}
+	got, _ := json.Marshal(b)
+	var m map[string]any
+	if err := json.Unmarshal(got, &m); err != nil {
+		t.Fatal(err)
+	}
+	if le, _ := m["lastError"].(map[string]any); m["status"] != "queued" || le["code"] != "Throttled" || le["message"] != why.Message {
+		t.Fatalf("requeued JSON %s", got)
+	}
+	c := b.Clone()
+	c.LastError.Code = errcode.Internal
+	if b.LastError.Code != errcode.Throttled {
+		t.Fatal("Clone shares LastError")
+	}
+	if err := b.Start("a2", now.Add(2*time.Minute), false); err != nil {
+		t.Fatal(err)
+	}
+	if !b.FirstAttemptAt.Equal(now) || b.Attempts != 2 {
+		t.Fatalf("restarted row = %+v", b)
+	}
+	if err := b.Complete(now.Add(3 * time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = json.Marshal(b)
+	if b.LastError != nil || !b.RetryAt.IsZero() || strings.Contains(string(got), "lastError") {
+		t.Fatalf("completed row still waits: %s", got)
+	}
 }

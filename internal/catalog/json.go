@@ -50,6 +50,9 @@ type backupJSON struct {
 	StoredBytes    int64           `json:"storedBytes"`
 	Chunks         int64           `json:"chunks"`
 	Error          *errcode.Detail `json:"error"`
+	// LastError is additive: present only while a queued backup waits for a
+	// delayed retry (a transient customer key failure, contract §5).
+	LastError *errcode.Detail `json:"lastError,omitempty"`
 }
 
 // MarshalJSON writes the contract's backup object; internal fields are left out.
@@ -59,7 +62,7 @@ func (b Backup) MarshalJSON() ([]byte, error) {
 		RequestedAt: optTime(b.RequestedAt), StartedAt: optTime(b.StartedAt), CompletedAt: optTime(b.CompletedAt),
 		KeySource: optString(b.KeySource), KeyID: optString(b.KeyID), FallbackReason: b.FallbackReason,
 		Records: b.Records, Files: b.Files, Bytes: b.Bytes, StoredBytes: b.StoredBytes, Chunks: b.Chunks,
-		Error: b.Error,
+		Error: b.Error, LastError: b.LastError,
 	})
 }
 

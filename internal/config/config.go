@@ -56,7 +56,19 @@ type Config struct {
 	BackupChunkSize        int `json:"backupChunkSize"`
 	BackupParallelism      int `json:"backupParallelism"`
 	ByokMonitorConcurrency int `json:"byokMonitorConcurrency"`
+
+	// ByokTransientGrace is BYOK_TRANSIENT_GRACE: how long after a backup's
+	// first attempt a transient customer key failure is retried before the
+	// backup falls back (contract §5).
+	ByokTransientGrace time.Duration `json:"byokTransientGrace"`
 }
+
+// BYOK_TRANSIENT_GRACE bounds.
+const (
+	DefaultByokTransientGrace = 15 * time.Minute
+	MinByokTransientGrace     = time.Minute
+	MaxByokTransientGrace     = 24 * time.Hour
+)
 
 // Auth is the caller-identity settings (contract §2).
 type Auth struct {
@@ -132,6 +144,7 @@ func (c Config) Dump() map[string]any {
 		return map[string]any{"error": "config could not be encoded"}
 	}
 	m["functionTimeout"] = c.FunctionTimeout.String()
+	m["byokTransientGrace"] = c.ByokTransientGrace.String()
 	return m
 }
 

@@ -335,3 +335,25 @@ func selfSignedPEM(t *testing.T) []byte {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
+
+// BYOK_TRANSIENT_GRACE defaults to 15m, takes a duration between 1m and
+// 24h, and is dumped readably.
+func TestByokTransientGrace(t *testing.T) {
+	c, err := Load(getenv(validEnv()))
+	if err != nil || c.ByokTransientGrace != 15*time.Minute || c.Dump()["byokTransientGrace"] != "15m0s" {
+		t.Fatalf("default = %v, %v, dump %v", c.ByokTransientGrace, err, c.Dump()["byokTransientGrace"])
+	}
+	env := validEnv()
+	env["BYOK_TRANSIENT_GRACE"] = "1h30m"
+	if c, err := Load(getenv(env)); err != nil || c.ByokTransientGrace != 90*time.Minute {
+		t.Fatalf("1h30m = %v, %v", c.ByokTransientGrace, err)
+	}
+	for _, v := range []string{"0", "30s", "25h", "soon", "-5m"} {
+		env["BYOK_TRANSIENT_GRACE"] = v
+		_, err := Load(getenv(env))
+		var cerr *Error
+		if !errors.As(err, &cerr) || len(cerr.Problems) != 1 || !strings.HasPrefix(cerr.Problems[0], "BYOK_TRANSIENT_GRACE: ") {
+			t.Errorf("%q: err = %v", v, err)
+		}
+	}
+}

@@ -251,6 +251,14 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.BackupParallelism = l.intRange("BACKUP_PARALLELISM", DefaultBackupParallelism, 1, MaxBackupParallelism)
 	c.ByokMonitorConcurrency = l.intRange("BYOK_MONITOR_CONCURRENCY", DefaultByokMonitorConcurrency, 1, MaxByokMonitorConcurrency)
+	c.ByokTransientGrace = DefaultByokTransientGrace
+	if v := l.str("BYOK_TRANSIENT_GRACE", ""); v != "" {
+		if d, err := time.ParseDuration(v); err != nil || d < MinByokTransientGrace || d > MaxByokTransientGrace {
+			l.problem("BYOK_TRANSIENT_GRACE", "must be a duration between 1m and 24h such as 15m, got %q", v)
+		} else {
+			c.ByokTransientGrace = d
+		}
+	}
 
 	if len(l.problems) > 0 {
 		return c, &Error{Problems: l.problems}

@@ -34,6 +34,7 @@ const (
 	KeyAccessDenied          Code = "KeyAccessDenied"
 	KeyOperationNotPermitted Code = "KeyOperationNotPermitted"
 	UnsupportedKeyType       Code = "UnsupportedKeyType"
+	KeyOwnershipNotProven    Code = "KeyOwnershipNotProven"
 	CustomerKeyUnavailable   Code = "CustomerKeyUnavailable"
 	IntegrityCheckFailed     Code = "IntegrityCheckFailed"
 	BackupIncomplete         Code = "BackupIncomplete"

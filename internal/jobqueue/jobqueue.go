@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/queueerror"
@@ -38,6 +39,20 @@ type validator interface{ Validate() error }
 // creating the queue the first time this Queue uses it. If msg has a
 // Validate method it must pass.
 func (q *Queue) Enqueue(ctx context.Context, queue string, msg any) error {
+	return q.EnqueueAfter(ctx, queue, msg, 0)
+}
+
+// MaxDelay is Azure Queue Storage's longest initial visibility delay.
+const MaxDelay = 7 * 24 * time.Hour
+
+// EnqueueAfter is [Queue.Enqueue] with the message invisible for delay
+// (rounded up to whole seconds, the service's unit; at most [MaxDelay]):
+// the queue itself holds a retry back, so no process has to stay alive
+// for it, and the Functions host (or the local runner) sees it only then.
+func (q *Queue) EnqueueAfter(ctx context.Context, queue string, msg any, delay time.Duration) error {
+	if delay < 0 || delay > MaxDelay {
+		return fmt.Errorf("failed to enqueue to %s: delay %s is outside 0..%s", queue, delay, MaxDelay)
+	}
 	if v, ok := msg.(validator); ok {
 		if err := v.Validate(); err != nil {
 			return fmt.Errorf("failed to enqueue to %s: %w", queue, err)
@@ -51,18 +66,23 @@ func (q *Queue) Enqueue(ctx context.Context, queue string, msg any) error {
 		return fmt.Errorf("failed to enqueue to %s: %w", queue, invalid("message of %d bytes is too large once base64-encoded", len(body)))
 	}
 	content := base64.StdEncoding.EncodeToString(body)
+	var opts *azqueue.EnqueueMessageOptions
+	if delay > 0 {
+		secs := int32((delay + time.Second - 1) / time.Second)
+		opts = &azqueue.EnqueueMessageOptions{VisibilityTimeout: &secs}
+	}
 	qc := q.svc.NewQueueClient(queue)
 	if err := q.ensure(ctx, queue, qc); err != nil {
 		return err
 	}
-	_, err = qc.EnqueueMessage(ctx, content, nil)
+	_, err = qc.EnqueueMessage(ctx, content, opts)
 	if queueerror.HasCode(err, queueerror.QueueNotFound) {
 		// Deleted since it was cached: create it again, once.
 		q.forget(queue)
 		if err := q.ensure(ctx, queue, qc); err != nil {
 			return err
 		}
-		_, err = qc.EnqueueMessage(ctx, content, nil)
+		_, err = qc.EnqueueMessage(ctx, content, opts)
 	}
 	if err != nil {
 		return fmt.Errorf("failed to enqueue to %s: %w", queue, err)

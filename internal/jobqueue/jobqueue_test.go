@@ -6,10 +6,12 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
@@ -140,5 +142,87 @@ func TestEnqueueRefusesInvalid(t *testing.T) {
 	}
 	if counter.n.Load() != 0 {
 		t.Fatal("an invalid message reached the service")
+	}
+}
+
+// capture records the visibilitytimeout of Put Message requests.
+type capture struct {
+	mu  sync.Mutex
+	vis []string
+}
+
+func (c *capture) Do(req *policy.Request) (*http.Response, error) {
+	r := req.Raw()
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/messages") {
+		c.mu.Lock()
+		c.vis = append(c.vis, r.URL.Query().Get("visibilitytimeout"))
+		c.mu.Unlock()
+	}
+	return req.Next()
+}
+
+// EnqueueAfter asks the queue service to hide the message for the delay
+// (rounded up to seconds), and the message does stay invisible until then
+// and arrives after it: the host and the local runner only see visible
+// messages, so a delayed retry needs no process waiting for it.
+func TestEnqueueAfterDelaysVisibility(t *testing.T) {
+	c := &capture{}
+	svc := service(t, c)
+	q := jobqueue.New(svc)
+	queue := "backup-jobs-delayed"
+	job := jobqueue.BackupJob{Tenant: "acme", BackupID: catalog.NewID(at), Reason: catalog.ReasonManual, RequestedAt: at}
+	if err := q.EnqueueAfter(t.Context(), queue, job, 4500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Enqueue(t.Context(), queue, job); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	vis := slices.Clone(c.vis)
+	c.mu.Unlock()
+	if !slices.Equal(vis, []string{"5", ""}) {
+		t.Fatalf("visibilitytimeout sent = %q, want [5, none]", vis)
+	}
+	// Only the undelayed message is visible now.
+	qc := svc.NewQueueClient(queue)
+	n := int32(32)
+	resp, err := qc.PeekMessages(t.Context(), &azqueue.PeekMessagesOptions{NumberOfMessages: &n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Messages) != 1 {
+		t.Fatalf("%d messages visible right after enqueueing, want 1 (the delayed one hidden)", len(resp.Messages))
+	}
+	receiveAndDelete(t, qc)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		resp, err := qc.PeekMessages(t.Context(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Messages) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the delayed message never became visible")
+		}
+	}
+	if got, err := jobqueue.DecodeBackupJob(receive(t, svc, queue)); err != nil || got != job {
+		t.Fatalf("received %+v, %v", got, err)
+	}
+	for _, d := range []time.Duration{-time.Second, jobqueue.MaxDelay + time.Second} {
+		if err := q.EnqueueAfter(t.Context(), queue, job, d); err == nil {
+			t.Errorf("EnqueueAfter(%s) accepted", d)
+		}
+	}
+}
+
+func receiveAndDelete(t *testing.T, qc *azqueue.QueueClient) {
+	t.Helper()
+	resp, err := qc.DequeueMessage(t.Context(), nil)
+	if err != nil || len(resp.Messages) != 1 {
+		t.Fatalf("dequeue: %v (%d messages)", err, len(resp.Messages))
+	}
+	if _, err := qc.DeleteMessage(t.Context(), *resp.Messages[0].MessageID, *resp.Messages[0].PopReceipt, nil); err != nil {
+		t.Fatal(err)
 	}
 }

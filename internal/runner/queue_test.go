@@ -256,3 +256,42 @@ func TestAdminRunOfAQueueFunctionUsesTheInputAsMessage(t *testing.T) {
 		t.Errorf("Data.msg = %s", got)
 	}
 }
+
+// A message enqueued with an initial visibility delay (how a backup waiting
+// out a transient key failure is retried, jobqueue.EnqueueAfter) is
+// delivered only once visible, as a first delivery: the runner, like the
+// host, dequeues only visible messages. The delayed message is enqueued
+// first, so a runner that ignored the delay would deliver it first.
+func TestQueueHonoursAMessagesVisibilityDelay(t *testing.T) {
+	s := newSink(t)
+	root := newApp(t, testHost, map[string]string{"Work": queueFunction("work-delayed")})
+	startRunner(t, root, s, nil, 0)
+	q := queueClient(t, "work-delayed")
+	if _, err := q.Create(context.Background(), nil); err != nil {
+		t.Logf("create: %v", err)
+	}
+	start := time.Now()
+	delay := int32(3)
+	if _, err := q.EnqueueMessage(context.Background(), base64.StdEncoding.EncodeToString([]byte("later")),
+		&azqueue.EnqueueMessageOptions{VisibilityTimeout: &delay}); err != nil {
+		t.Fatal(err)
+	}
+	enqueueRaw(t, "work-delayed", base64.StdEncoding.EncodeToString([]byte("now")))
+	for _, want := range []string{"now", "later"} {
+		b := decodeQueueBody(t, s.next(t, "/Work", 20*time.Second))
+		var text string
+		if err := json.Unmarshal(b.Data["msg"], &text); err != nil {
+			t.Fatal(err)
+		}
+		if text != strconv.Quote(want) {
+			t.Fatalf("delivered %s, want %q", text, want)
+		}
+		if got := metaString(t, b, "DequeueCount"); got != "1" {
+			t.Errorf("%s: DequeueCount %q, want 1", want, got)
+		}
+	}
+	// A lower bound only: Azurite counts whole seconds.
+	if d := time.Since(start); d < time.Duration(delay-1)*time.Second {
+		t.Errorf("the delayed message was delivered after %s, before its %ds delay", d, delay)
+	}
+}

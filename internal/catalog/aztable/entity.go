@@ -103,6 +103,9 @@ func backupEntity(b *catalog.Backup) ([]byte, error) {
 	}
 	p.str("EntraTenantId", b.EntraTenantID)
 	p.time("HeartbeatAt", b.HeartbeatAt)
+	p.time("FirstAttemptAt", b.FirstAttemptAt)
+	p.detail("LastError", b.LastError)
+	p.time("RetryAt", b.RetryAt)
 	return json.Marshal(aztables.EDMEntity{
 		Entity:     aztables.Entity{PartitionKey: b.Tenant, RowKey: b.BackupID},
 		Properties: p,
@@ -125,10 +128,11 @@ func decodeBackup(raw []byte, etag string) (*catalog.Backup, error) {
 		StoredBytes: p.getInt64("StoredBytes"), Chunks: p.getInt64("Chunks"),
 		Error:   p.getDetail("Error"),
 		Attempt: p.getStr("Attempt"), Attempts: int(p.getInt64("Attempts")),
-		ManifestBlob:  p.getStr("ManifestBlob"),
-		EntraTenantID: p.getStr("EntraTenantId"),
-		HeartbeatAt:   p.getTime("HeartbeatAt"),
-		ETag:          etag,
+		ManifestBlob:   p.getStr("ManifestBlob"),
+		EntraTenantID:  p.getStr("EntraTenantId"),
+		HeartbeatAt:    p.getTime("HeartbeatAt"),
+		FirstAttemptAt: p.getTime("FirstAttemptAt"), LastError: p.getDetail("LastError"), RetryAt: p.getTime("RetryAt"),
+		ETag: etag,
 	}
 	if s := p.getStr("Streams"); s != "" {
 		if err := json.Unmarshal([]byte(s), &b.Streams); err != nil {

@@ -69,6 +69,9 @@ func fullBackup(tn string) *catalog.Backup {
 	b.Streams = map[string]int64{"records": 3, "files": 27}
 	b.HeartbeatAt = base.Add(50 * time.Second)
 	b.EntraTenantID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	b.FirstAttemptAt = base.Add(2 * time.Second)
+	b.LastError = &errcode.Detail{Code: errcode.Throttled, Message: "Key Vault is throttling."}
+	b.RetryAt = base.Add(3 * time.Second)
 	return b
 }
 
