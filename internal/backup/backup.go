@@ -89,8 +89,13 @@ type Options struct {
 	// PlatformKey is PLATFORM_KEY_ID as a reference.
 	PlatformKey keywrap.Ref
 	Leases      Leases
-	Queue       Queue
-	Tenants     Tenants
+	// RequestLeases, when set, serialises POST …/backups per tenant (a
+	// lease manager of its own scope, e.g. "backup-request", on the Leases
+	// table), so concurrent POSTs make one backup; without it two POSTs
+	// that race can both queue one.
+	RequestLeases Leases
+	Queue         Queue
+	Tenants       Tenants
 	// Schedule, when set, makes scheduled backup ids deterministic per
 	// tenant and schedule slot, so a timer that fires twice for one slot
 	// starts no second backup. Without it the slot is the minute.
