@@ -62,10 +62,13 @@ type Queue interface {
 	Enqueue(ctx context.Context, queue string, msg any) error
 }
 
-// Tenants lists the tenants with backups enabled; *tenants.Directory
-// implements it.
+// Tenants lists the tenants with backups enabled and says whether a tenant
+// exists; *tenants.Directory implements it.
 type Tenants interface {
 	Enabled(ctx context.Context, counts *tenants.Counts) iter.Seq2[string, error]
+	// Exists reports whether the tenant has a Tenants row; a backup-jobs
+	// message without a catalog row is adopted only for such a tenant.
+	Exists(ctx context.Context, tenant string) (bool, error)
 }
 
 // Schedule is the backup timer's schedule (config.ParseSchedule of
@@ -75,7 +78,9 @@ type Schedule interface {
 }
 
 // Options configures a [Service]. Source, Catalog, Blobs, Wrapper, Keys,
-// PlatformKey, Leases and Queue are required; Tenants only for the scheduler.
+// PlatformKey, Leases and Queue are required; Tenants for the scheduler and
+// for adopting a job message that has no catalog row (without it, such a
+// message is refused).
 type Options struct {
 	Source  Source
 	Catalog catalog.Store

@@ -2,11 +2,16 @@ package backup_test
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/twinit/byok-backup/internal/backup"
 	"github.com/twinit/byok-backup/internal/catalog"
+	"github.com/twinit/byok-backup/internal/jobqueue"
+	"github.com/twinit/byok-backup/internal/tenants"
 )
 
 // finish sets a backup's status directly (a fixture: it skips the state
@@ -91,5 +96,51 @@ func TestConcurrentPostsMakeOneBackup(t *testing.T) {
 	}
 	if jobs := e.received(); len(jobs) != 1 {
 		t.Fatalf("%d jobs queued, want 1", len(jobs))
+	}
+}
+
+// TestUnknownTenantJobWritesNothing: a backup-jobs message for a tenant
+// with no Tenants row and no catalog row fails every delivery (so the host
+// moves it to backup-jobs-poison) with one clear log line each, and writes
+// no row and no blob. Rows made by POST (for a tenant not in Tenants) and
+// jobs for a tenant whose backups are disabled still run.
+func TestUnknownTenantJobWritesNothing(t *testing.T) {
+	e := newEnv(t)
+	ghost := jobqueue.BackupJob{Tenant: "ghost", BackupID: "ops-script-0002", Reason: catalog.ReasonManual, RequestedAt: time.Now().UTC()}
+	for i := 1; i <= backup.DefaultMaxDequeueCount; i++ {
+		if rec := e.deliver(t.Context(), e.handler, ghost, i); rec.Code/100 == 2 {
+			t.Fatalf("delivery %d of a job for an unknown tenant = %d, want a failed invocation", i, rec.Code)
+		}
+	}
+	if _, err := e.cat.GetBackup(t.Context(), "ghost", ghost.BackupID); !errors.Is(err, catalog.ErrNotFound) {
+		t.Fatalf("row of the unknown tenant's job: %v, want none", err)
+	}
+	if page, err := e.cat.ListBackups(t.Context(), "ghost", catalog.ListOptions{}); err != nil || len(page.Backups) != 0 {
+		t.Fatalf("unknown tenant has %d rows (%v)", len(page.Backups), err)
+	}
+	if names := e.blobNames("ghost/"); len(names) != 0 {
+		t.Fatalf("blobs written for the unknown tenant: %d", len(names))
+	}
+	recs := e.logs.Records("backup job for an unknown tenant (no Tenants row, no catalog row): nothing written; it will end in the poison queue")
+	if len(recs) != backup.DefaultMaxDequeueCount || recs[0]["tenant"] != "ghost" || recs[0]["level"] != "ERROR" {
+		t.Fatalf("%d log lines for the unknown tenant's job (%v), want %d at ERROR naming the tenant", len(recs), recs, backup.DefaultMaxDequeueCount)
+	}
+
+	// POST's row comes first, so a tenant absent from Tenants is backed up.
+	job := e.request(testTenant)
+	if rec := e.deliver(t.Context(), e.handler, job, 1); rec.Code != 200 {
+		t.Fatalf("POSTed backup of a tenant not in Tenants = %d %s", rec.Code, rec.Body)
+	}
+	if b := e.row(testTenant, job.BackupID); b.Status != catalog.StatusCompleted {
+		t.Fatalf("POSTed backup = %s %+v", b.Status, b.Error)
+	}
+	// A tenant row with backups disabled is still a tenant: adopted.
+	must(t, e.dir.Put(t.Context(), tenants.Tenant{ID: "paused", BackupEnabled: false}))
+	paused := jobqueue.BackupJob{Tenant: "paused", BackupID: "ops-script-0003", Reason: catalog.ReasonManual, RequestedAt: time.Now().UTC()}
+	if rec := e.deliver(t.Context(), e.handler, paused, 1); rec.Code != 200 {
+		t.Fatalf("job for a disabled tenant = %d %s", rec.Code, rec.Body)
+	}
+	if b := e.row("paused", paused.BackupID); b.Status != catalog.StatusCompleted {
+		t.Fatalf("disabled tenant's adopted job = %s", b.Status)
 	}
 }
