@@ -3,13 +3,20 @@ package backup_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+
+	"github.com/twinit/byok-backup/internal/assets"
 	"github.com/twinit/byok-backup/internal/backup"
 	"github.com/twinit/byok-backup/internal/catalog"
+	"github.com/twinit/byok-backup/internal/errcode"
 	"github.com/twinit/byok-backup/internal/jobqueue"
 	"github.com/twinit/byok-backup/internal/tenants"
 )
@@ -142,5 +149,53 @@ func TestUnknownTenantJobWritesNothing(t *testing.T) {
 	}
 	if b := e.row("paused", paused.BackupID); b.Status != catalog.StatusCompleted {
 		t.Fatalf("disabled tenant's adopted job = %s", b.Status)
+	}
+}
+
+// TestMissingSourceFailsBackup: a missing assets table or container (a
+// configuration slip) fails the backup with a cause naming the setting,
+// instead of completing an empty backup that a `replace` restore would
+// turn into a wiped tenant. It is retried like any storage failure (the
+// slip may be fixed meanwhile) and fails on the last delivery.
+func TestMissingSourceFailsBackup(t *testing.T) {
+	cs := storage.ConnectionString()
+	tsvc, err := aztables.NewServiceClientFromConnectionString(cs, nil)
+	must(t, err)
+	bsvc, err := azblob.NewClientFromConnectionString(cs, nil)
+	must(t, err)
+	for _, c := range []struct{ name, setting string }{{"table", "TABLE_ASSETS"}, {"container", "CONTAINER_ASSETS"}} {
+		t.Run(c.name, func(t *testing.T) {
+			n := seq.Add(1)
+			table, cont := tsvc.NewClient(fmt.Sprintf("SrcAssets%d", n)), bsvc.ServiceClient().NewContainerClient(fmt.Sprintf("src-assets-%d", n))
+			src := assets.New(table, cont, nil)
+			must(t, src.Ensure(t.Context()))
+			_, err := src.Seed(t.Context(), testTenant, assets.SeedOptions{Records: 3, Files: 2, FileSize: 1 << 10, Seed: 1})
+			must(t, err)
+			if c.name == "table" {
+				_, err = table.Delete(t.Context(), nil)
+			} else {
+				_, err = cont.Delete(t.Context(), nil)
+			}
+			must(t, err)
+			e := newEnv(t, func(o *backup.Options) { o.Source = src })
+			job := e.request(testTenant)
+			if rec := e.deliver(t.Context(), e.handler, job, 1); rec.Code/100 == 2 {
+				t.Fatalf("first delivery = %d, want a failed invocation (retry)", rec.Code)
+			}
+			if b := e.row(testTenant, job.BackupID); b.Status == catalog.StatusCompleted {
+				t.Fatal("backup of a missing source completed")
+			}
+			if rec := e.deliver(t.Context(), e.handler, job, backup.DefaultMaxDequeueCount); rec.Code != 200 {
+				t.Fatalf("last delivery = %d %s", rec.Code, rec.Body)
+			}
+			b := e.row(testTenant, job.BackupID)
+			if b.Status != catalog.StatusFailed || b.Error == nil || b.Error.Code != errcode.ServiceUnavailable ||
+				!strings.Contains(b.Error.Message, c.setting) || b.ManifestBlob != "" {
+				t.Fatalf("backup = %s %+v, want failed with ServiceUnavailable naming %s", b.Status, b.Error, c.setting)
+			}
+			if names := e.blobNames(testTenant + "/"); len(names) != 0 {
+				t.Fatalf("%d blobs left by the failed backup", len(names))
+			}
+		})
 	}
 }
