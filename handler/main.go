@@ -95,6 +95,8 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	byokStore := byok.NewTableStore(tables.NewClient(n.TableByokSettings))
 	catalogStore := catalogtable.New(tables.NewClient(n.TableBackups), tables.NewClient(n.TableRestores))
 	leases := lease.New(tables.NewClient(n.TableLeases), &lease.Options{Logger: logger})
+	// Same table, own scope: serialises POST …/backups per tenant.
+	requestLeases := lease.New(tables.NewClient(n.TableLeases), &lease.Options{Scope: "backup-request", Logger: logger})
 	tenantDir := tenants.New(tables.NewClient(n.TableTenants), nil)
 	assetStore := assets.New(tables.NewClient(n.TableAssets), blobs.ServiceClient().NewContainerClient(n.ContainerAssets), &assets.Options{Logger: logger})
 	backupBlobs := blobazure.New(blobs.ServiceClient().NewContainerClient(n.ContainerBackups))
@@ -136,6 +138,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		Keys:            byokSvc,
 		PlatformKey:     keys.platform,
 		Leases:          leases,
+		RequestLeases:   requestLeases,
 		Queue:           jobs,
 		Tenants:         tenantDir,
 		Schedule:        schedule,

@@ -67,6 +67,7 @@ func (s *Store) Files(ctx context.Context, tenant string) iter.Seq2[File, error]
 			page, err := pager.NextPage(ctx)
 			if err != nil {
 				if bloberror.HasCode(err, bloberror.ContainerNotFound) {
+					yield(File{}, missingContainer(err))
 					return
 				}
 				yield(File{}, errcode.Wrap(fmt.Errorf("failed to list files of tenant %q: %w", tenant, azerr.Redact(err)),

@@ -3,6 +3,7 @@ package assets
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"regexp"
 	"sync"
@@ -120,8 +121,27 @@ func hasTableCode(err error, code aztables.TableErrorCode) bool {
 	return errors.As(err, &re) && re.ErrorCode == string(code)
 }
 
-// isTableMissing reports a query on a table that doesn't exist: a tenant
-// with no records yet, not a failure.
+// ErrSourceMissing: the assets table or container itself doesn't exist.
+// Reading a tenant's assets from it is a configuration slip (a renamed
+// setting, a wrong account), not an empty tenant: a backup made from it
+// would be empty, and a `replace` restore of that backup would wipe the
+// tenant. An existing table or container without the tenant's records or
+// files is an empty tenant, and no error.
+var ErrSourceMissing = errors.New("assets: the assets table or container does not exist")
+
+// missingTable and missingContainer are the errors Records and Files
+// yield for a missing source; the message names the setting to check.
+func missingTable(err error) error {
+	return errcode.Wrap(fmt.Errorf("%w: table: %w", ErrSourceMissing, err), errcode.ServiceUnavailable,
+		"The assets table (setting TABLE_ASSETS, default \"Assets\") does not exist, so the tenant's records could not be read. No backup was made: check the setting and the storage account.")
+}
+
+func missingContainer(err error) error {
+	return errcode.Wrap(fmt.Errorf("%w: container: %w", ErrSourceMissing, err), errcode.ServiceUnavailable,
+		"The assets blob container (setting CONTAINER_ASSETS, default \"assets\") does not exist, so the tenant's files could not be read. No backup was made: check the setting and the storage account.")
+}
+
+// isTableMissing reports a query on a table that doesn't exist.
 func isTableMissing(err error) bool {
 	return hasTableCode(err, aztables.TableNotFound) || hasTableCode(err, aztables.ResourceNotFound)
 }

@@ -535,20 +535,49 @@ func TestOpenFileChanged(t *testing.T) {
 	}
 }
 
-// TestMissingTableAndContainerAreEmpty: a tenant in an account with no
-// Assets table or container has no assets (not an error).
-func TestMissingTableAndContainerAreEmpty(t *testing.T) {
+// TestMissingTableAndContainerAreErrors: an existing table and container
+// without the tenant's data are an empty tenant; a missing table or
+// container is a configuration slip, reported as ErrSourceMissing with a
+// message naming the setting, never read as "no assets".
+func TestMissingTableAndContainerAreErrors(t *testing.T) {
 	s := newTestStore(t, nil)
 	ctx := context.Background()
+	putRecords(t, s, "other", Record{RowKey: "a"})
+	if n := len(collect(t, s.Records(ctx, "t1"))) + len(collect(t, s.Files(ctx, "t1"))); n != 0 {
+		t.Fatalf("empty tenant: %d assets", n)
+	}
 	if _, err := s.table.Delete(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.files.Delete(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(collect(t, s.Records(ctx, "t1"))) + len(collect(t, s.Files(ctx, "t1"))); n != 0 {
-		t.Fatalf("%d assets", n)
+	check := func(what, setting string, err error, n int) {
+		t.Helper()
+		code, msg := errcode.Public(err)
+		if !errors.Is(err, ErrSourceMissing) || n != 0 || code != errcode.ServiceUnavailable || !strings.Contains(msg, setting) {
+			t.Errorf("missing %s: %d items, err %v (%s %q); want ErrSourceMissing naming %s", what, n, err, code, msg, setting)
+		}
 	}
+	var n int
+	var rerr, ferr error
+	for _, err := range s.Records(ctx, "t1") {
+		if err != nil {
+			rerr = err
+			break
+		}
+		n++
+	}
+	check("table", "TABLE_ASSETS", rerr, n)
+	n = 0
+	for _, err := range s.Files(ctx, "t1") {
+		if err != nil {
+			ferr = err
+			break
+		}
+		n++
+	}
+	check("container", "CONTAINER_ASSETS", ferr, n)
 }
 
 func TestOptionsTakeEffect(t *testing.T) {

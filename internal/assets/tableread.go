@@ -44,6 +44,7 @@ func (s *Store) Records(ctx context.Context, tenant string) iter.Seq2[Record, er
 			var raw *http.Response
 			if _, err := pager.NextPage(policy.WithCaptureResponse(ctx, &raw)); err != nil {
 				if isTableMissing(err) {
+					yield(Record{}, missingTable(err))
 					return
 				}
 				yield(Record{}, errcode.Wrap(fmt.Errorf("failed to list records of tenant %q: %w", tenant, azerr.Redact(err)),

@@ -70,10 +70,13 @@ type DelayedQueue interface {
 	EnqueueAfter(ctx context.Context, queue string, msg any, delay time.Duration) error
 }
 
-// Tenants lists the tenants with backups enabled; *tenants.Directory
-// implements it.
+// Tenants lists the tenants with backups enabled and says whether a tenant
+// exists; *tenants.Directory implements it.
 type Tenants interface {
 	Enabled(ctx context.Context, counts *tenants.Counts) iter.Seq2[string, error]
+	// Exists reports whether the tenant has a Tenants row; a backup-jobs
+	// message without a catalog row is adopted only for such a tenant.
+	Exists(ctx context.Context, tenant string) (bool, error)
 }
 
 // Schedule is the backup timer's schedule (config.ParseSchedule of
@@ -83,7 +86,9 @@ type Schedule interface {
 }
 
 // Options configures a [Service]. Source, Catalog, Blobs, Wrapper, Keys,
-// PlatformKey, Leases and Queue are required; Tenants only for the scheduler.
+// PlatformKey, Leases and Queue are required; Tenants for the scheduler and
+// for adopting a job message that has no catalog row (without it, such a
+// message is refused).
 type Options struct {
 	Source  Source
 	Catalog catalog.Store
@@ -97,8 +102,13 @@ type Options struct {
 	// PlatformKey is PLATFORM_KEY_ID as a reference.
 	PlatformKey keywrap.Ref
 	Leases      Leases
-	Queue       Queue
-	Tenants     Tenants
+	// RequestLeases, when set, serialises POST …/backups per tenant (a
+	// lease manager of its own scope, e.g. "backup-request", on the Leases
+	// table), so concurrent POSTs make one backup; without it two POSTs
+	// that race can both queue one.
+	RequestLeases Leases
+	Queue         Queue
+	Tenants       Tenants
 	// Schedule, when set, makes scheduled backup ids deterministic per
 	// tenant and schedule slot, so a timer that fires twice for one slot
 	// starts no second backup. Without it the slot is the minute.

@@ -17,6 +17,7 @@ import (
 	"github.com/twinit/byok-backup/internal/jobqueue"
 	"github.com/twinit/byok-backup/internal/keywrap"
 	"github.com/twinit/byok-backup/internal/kvemu"
+	"github.com/twinit/byok-backup/internal/tenants"
 )
 
 // A BYOK tenant's backup is wrapped once with the customer key, and its
@@ -321,8 +322,9 @@ func TestMalformedAndOrphanJobs(t *testing.T) {
 		t.Error("malformed message not logged")
 	}
 	// A well-formed job enqueued by another program (no catalog row, an id
-	// minted elsewhere) is adopted: a row is created and the backup runs,
-	// once, however often the message is delivered.
+	// minted elsewhere) for a tenant in Tenants is adopted: a row is created
+	// and the backup runs, once, however often the message is delivered.
+	must(t, e.dir.Put(t.Context(), tenants.Tenant{ID: testTenant, BackupEnabled: true}))
 	job := jobqueue.BackupJob{Tenant: testTenant, BackupID: "ops-script-0001", Reason: catalog.ReasonManual, RequestedAt: time.Now().UTC()}
 	for i := 1; i <= 2; i++ {
 		if rec := e.deliver(t.Context(), e.handler, job, i); rec.Code != 200 {

@@ -9,6 +9,8 @@
 // # One attempt
 //
 //	load row (tenant, backupId)
+//	  none                          -> adopt (create it queued) if the tenant has a Tenants row,
+//	                                   else fail the invocation, writing nothing (-> poison queue)
 //	  completed or failed           -> ack, nothing to do (redelivery)
 //	  queued, its delayed retry not yet due -> ack (a duplicate delivery)
 //	  running, heartbeat fresh      -> another attempt is at work: retry later

@@ -96,6 +96,7 @@ type env struct {
 	blobs   *blobazure.Store
 	backups *container.Client
 	leases  *lease.Manager
+	reqs    *lease.Manager // POST …/backups request leases
 	queue   *renamedQueue
 	qsvc    *azqueue.ServiceClient
 	dir     *tenants.Directory
@@ -168,7 +169,9 @@ func newEnv(t *testing.T, mods ...func(*backup.Options)) *env {
 	e.backups = bsvc.ServiceClient().NewContainerClient(fmt.Sprintf("backups-%d", n))
 	e.blobs = blobazure.New(e.backups)
 	must(t, e.blobs.CreateContainer(ctx))
-	e.leases = lease.New(table("Leases"), &lease.Options{Now: e.clock.Now})
+	leasesT := table("Leases")
+	e.leases = lease.New(leasesT, &lease.Options{Now: e.clock.Now})
+	e.reqs = lease.New(leasesT, &lease.Options{Scope: "backup-request", Now: e.clock.Now})
 	e.queue = &renamedQueue{q: jobqueue.New(qsvc), name: fmt.Sprintf("backup-jobs-%d", n)}
 	e.tenantT = table("Tenants")
 	e.dir = tenants.New(e.tenantT, nil)
@@ -185,7 +188,7 @@ func newEnv(t *testing.T, mods ...func(*backup.Options)) *env {
 func (e *env) options(logger *slog.Logger) backup.Options {
 	return backup.Options{
 		Source: e.assets, Catalog: e.cat, Blobs: e.blobs, Wrapper: e.wrapper, Keys: e.byok,
-		PlatformKey: e.platform, Leases: e.leases, Queue: e.queue, Tenants: e.dir, Logger: logger,
+		PlatformKey: e.platform, Leases: e.leases, RequestLeases: e.reqs, Queue: e.queue, Tenants: e.dir, Logger: logger,
 		ChunkSize: testChunk, Parallelism: 3, HeartbeatEvery: 200 * time.Millisecond, StaleAfter: time.Minute,
 		LeaseTTL: 30 * time.Second, SweepGrace: time.Hour, Now: e.clock.Now,
 		Retry: &blobstore.RetryOptions{BaseDelay: 5 * time.Millisecond, MaxDelay: 20 * time.Millisecond},

@@ -51,13 +51,14 @@ func (s *Service) get(w http.ResponseWriter, r *http.Request, _ auth.Principal) 
 	return nil
 }
 
-// start: POST …/backups (no body, or an empty JSON object) → 202.
+// start: POST …/backups (no body, or an empty JSON object) → 202 with the
+// new backup, or with the tenant's queued or running one (contract §2).
 func (s *Service) start(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
 	if err := server.DecodeJSON(r, &struct{}{}); err != nil && !errors.Is(err, server.ErrEmptyBody) {
 		return errcode.Wrap(err, errcode.InvalidRequest, "POST /backups takes no body (or an empty JSON object).")
 	}
 	tenant := r.PathValue("tenant")
-	b, err := s.Request(r.Context(), tenant, catalog.ReasonManual)
+	b, _, err := s.RequestOnce(r.Context(), tenant)
 	if err != nil {
 		return err
 	}

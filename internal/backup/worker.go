@@ -57,9 +57,9 @@ func (s *Service) Run(ctx context.Context, job jobqueue.BackupJob, dequeueCount 
 	if errors.Is(err, catalog.ErrNotFound) {
 		// Our own scheduler and POST create the row before the message; a
 		// message without one was enqueued by another program (contract §1
-		// message format). Create the row from it: the backupId keys it, so
-		// redelivery still makes one backup.
-		row, err = s.adoptJob(ctx, job)
+		// message format). Create the row from it, for a tenant that exists:
+		// the backupId keys it, so redelivery still makes one backup.
+		row, err = s.adoptJob(ctx, job, log)
 		if err != nil {
 			return err
 		}
@@ -324,9 +324,25 @@ func newAttemptID() string {
 	return "a" + hex.EncodeToString(b[:])
 }
 
-// adoptJob creates the queued row for a job that arrived without one. A
-// concurrent delivery that created it first wins; its row is returned.
-func (s *Service) adoptJob(ctx context.Context, job jobqueue.BackupJob) (*catalog.Backup, error) {
+// adoptJob creates the queued row for a job that arrived without one, if
+// the tenant has a Tenants row. A concurrent delivery that created it
+// first wins; its row is returned. A job for a tenant with neither row
+// writes nothing and fails every delivery, so it ends in the poison queue:
+// a typo in a hand-made message must not create backups (and a catalog
+// partition) for a tenant that doesn't exist.
+func (s *Service) adoptJob(ctx context.Context, job jobqueue.BackupJob, log *slog.Logger) (*catalog.Backup, error) {
+	known := false
+	if s.o.Tenants != nil {
+		var err error
+		if known, err = s.o.Tenants.Exists(ctx, job.Tenant); err != nil {
+			return nil, fmt.Errorf("failed to look up the tenant of a backup job without a catalog row: %w", err)
+		}
+	}
+	if !known {
+		log.ErrorContext(ctx, "backup job for an unknown tenant (no Tenants row, no catalog row): nothing written; it will end in the poison queue")
+		return nil, errcode.New(errcode.NotFound,
+			"The backup job names tenant %s, which has no Tenants row and no catalog row for the backup: nothing was backed up.", job.Tenant)
+	}
 	row := catalog.NewBackup(job.Tenant, job.Reason, s.now())
 	row.BackupID = job.BackupID
 	if !job.RequestedAt.IsZero() {

@@ -26,6 +26,10 @@ type Store interface {
 	// StaleBackups returns running backups, of every tenant, whose heartbeat
 	// is older than before: their worker probably crashed.
 	StaleBackups(ctx context.Context, before time.Time) ([]*Backup, error)
+	// ActiveBackup returns the tenant's newest backup that is queued or
+	// running, or ErrNotFound if it has none (POST …/backups answers with
+	// it instead of queuing another).
+	ActiveBackup(ctx context.Context, tenant string) (*Backup, error)
 
 	CreateRestore(ctx context.Context, r *Restore) error
 	GetRestore(ctx context.Context, tenant, restoreID string) (*Restore, error)

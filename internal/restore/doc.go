@@ -10,8 +10,8 @@
 //	  succeeded or failed            -> ack: a redelivery never runs a restore twice
 //	  running, heartbeat fresh       -> another attempt is at work: retry later
 //	  queued, or running but stale   -> continue (a crashed attempt is restarted)
-//	unless dryRun: take the TARGET tenant's lease (the one backups take,
-//	  holder "restore:<restoreId>"), so no backup or other restore runs on it
+//	take the TARGET tenant's lease (the one backups take, holder
+//	  "restore:<restoreId>"; dry runs too), so no backup or other restore runs on it
 //	row -> running (ETag-conditional; a lost race means another worker has it)
 //	load the backup row (must be completed) and its manifest
 //	unwrap the data key ONCE with exactly the recorded key version

@@ -298,12 +298,13 @@ func TestRotatedKeyRestoresWithRecordedVersion(t *testing.T) {
 
 // TestTargetBusyIsRetriedThenFails: while a backup holds the target
 // tenant's lease the restore is retried without starting; on the last
-// delivery it fails with Conflict. A dry run needs no lease.
+// delivery it fails with Conflict. Once the lease is free, restores run.
 func TestTargetBusyIsRetriedThenFails(t *testing.T) {
 	e := newEnv(t)
 	e.seed("acme", 2, 1)
 	b := e.makeBackup("acme", keywrap.Platform)
-	if _, err := e.leases.Acquire(t.Context(), "acme", "backup-of-acme", time.Hour); err != nil {
+	l, err := e.leases.Acquire(t.Context(), "acme", "backup-of-acme", time.Hour)
+	if err != nil {
 		t.Fatal(err)
 	}
 	op := e.token("acme", auth.RoleBackupOperator)
@@ -320,6 +321,9 @@ func TestTargetBusyIsRetriedThenFails(t *testing.T) {
 	msg := wantFailed(t, e.status("acme", id), "Conflict")
 	if !strings.Contains(msg, "acme") {
 		t.Fatalf("message %q does not name the tenant", msg)
+	}
+	if err := e.leases.Release(t.Context(), l); err != nil {
+		t.Fatal(err)
 	}
 	wantSucceeded(t, e.runRestore(op, "acme", map[string]any{"backupId": b.BackupID, "dryRun": true}), progress{b.Records, b.Files, b.Bytes})
 }

@@ -59,26 +59,27 @@ func (s *Service) attempt(ctx context.Context, job jobqueue.RestoreJob, final bo
 	}
 
 	// The target's lease first: a busy target must not flip the row to running.
-	if !r.DryRun {
-		l, err := s.o.Leases.Acquire(ctx, r.TargetTenant, "restore:"+r.RestoreID, s.o.LeaseTTL)
-		if err != nil {
-			if errors.Is(err, lease.ErrHeld) {
-				err = retryable(errcode.Wrap(err, errcode.Conflict,
-					"Another backup or restore of tenant %s was running, so the restore could not start. Start it again once that has finished.", r.TargetTenant))
-			}
-			return s.failOrRetry(ctx, r, err, final, log)
+	// Dry runs take it too: a verification downloads and decrypts the whole
+	// backup, so it counts against the tenant's one job at a time (its
+	// target is the source unless the request named another).
+	l, err := s.o.Leases.Acquire(ctx, r.TargetTenant, "restore:"+r.RestoreID, s.o.LeaseTTL)
+	if err != nil {
+		if errors.Is(err, lease.ErrHeld) {
+			err = retryable(errcode.Wrap(err, errcode.Conflict,
+				"Another backup or restore of tenant %s was running, so the restore could not start. Start it again once that has finished.", r.TargetTenant))
 		}
-		held, stop := s.o.Leases.Hold(ctx, l, s.o.LeaseTTL, s.o.LeaseTTL/3)
-		defer func() {
-			_ = stop()
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer cancel()
-			if err := s.o.Leases.Release(rctx, l); err != nil {
-				log.WarnContext(ctx, "failed to release the target lease", "err", err)
-			}
-		}()
-		ctx = held
+		return s.failOrRetry(ctx, r, err, final, log)
 	}
+	held, stop := s.o.Leases.Hold(ctx, l, s.o.LeaseTTL, s.o.LeaseTTL/3)
+	defer func() {
+		_ = stop()
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := s.o.Leases.Release(rctx, l); err != nil {
+			log.WarnContext(ctx, "failed to release the target lease", "err", err)
+		}
+	}()
+	ctx = held
 
 	retry := r.State == catalog.RestoreRunning
 	if err := r.Start(newAttempt(now), now, retry); err != nil {

@@ -148,3 +148,25 @@ func decode(raw []byte) (Tenant, bool) {
 	}
 	return t, ValidID(t.ID)
 }
+
+// Exists reports whether the Tenants table has a row for id, whatever its
+// BackupEnabled (a disabled tenant is still a tenant: it is only left out
+// of the schedule). An invalid id is ErrInvalidID; a missing table is an
+// error, not "no such tenant".
+func (d *Directory) Exists(ctx context.Context, id string) (bool, error) {
+	if !ValidID(id) {
+		return false, fmt.Errorf("failed to look up tenant %q: %w", id, ErrInvalidID)
+	}
+	_, err := d.client.GetEntity(ctx, Partition, id, nil)
+	if err == nil {
+		return true, nil
+	}
+	var re *azcore.ResponseError
+	if errors.As(err, &re) {
+		switch aztables.TableErrorCode(re.ErrorCode) {
+		case aztables.EntityNotFound, aztables.ResourceNotFound:
+			return false, nil
+		}
+	}
+	return false, fmt.Errorf("failed to look up tenant %s: %w", id, err)
+}

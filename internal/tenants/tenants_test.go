@@ -143,3 +143,30 @@ func TestValidID(t *testing.T) {
 		}
 	}
 }
+
+// TestExists: any row is a tenant, enabled or not; no row is not; a
+// missing table is an error, never "no such tenant".
+func TestExists(t *testing.T) {
+	c := newTable(t, "TenantsExists", nil)
+	d := tenants.New(c, nil)
+	if err := d.CreateTable(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Put(t.Context(), tenants.Tenant{ID: "acme", BackupEnabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Put(t.Context(), tenants.Tenant{ID: "paused", BackupEnabled: false}); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{"acme": true, "paused": true, "ghost": false} {
+		if got, err := d.Exists(t.Context(), id); err != nil || got != want {
+			t.Errorf("Exists(%s) = %v, %v; want %v", id, got, err, want)
+		}
+	}
+	if _, err := d.Exists(t.Context(), "Not_An_Id"); !errors.Is(err, tenants.ErrInvalidID) {
+		t.Errorf("invalid id: %v", err)
+	}
+	if ok, err := tenants.New(newTable(t, "NoSuchTenants", nil), nil).Exists(t.Context(), "acme"); err == nil {
+		t.Errorf("missing table: Exists = %v, nil; want an error", ok)
+	}
+}

@@ -211,6 +211,35 @@ func listPage[T any](ctx context.Context, c *aztables.Client, what, tenant strin
 	return out, token, nil
 }
 
+// ActiveBackup filters the tenant's partition server-side on status, so
+// one request (or a few pages) answers however many backups the tenant
+// has kept; RowKeys ascend, so the last match is the newest.
+func (s *Store) ActiveBackup(ctx context.Context, tenant string) (*catalog.Backup, error) {
+	filter := fmt.Sprintf("PartitionKey eq %s and (Status eq %s or Status eq %s)",
+		quote(tenant), quote(string(catalog.StatusQueued)), quote(string(catalog.StatusRunning)))
+	sel := "RowKey"
+	var last []byte
+	pager := s.backups.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Select: &sel})
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("failed to look for an active backup of tenant %s: %w", tenant, classify(err))
+		}
+		if n := len(page.Entities); n > 0 {
+			last = page.Entities[n-1]
+		}
+	}
+	if last == nil {
+		return nil, fmt.Errorf("no queued or running backup of tenant %s: %w", tenant, catalog.ErrNotFound)
+	}
+	// Keys only: the row is read on its own, with the ETag a caller needs.
+	var e aztables.EDMEntity
+	if err := json.Unmarshal(last, &e); err != nil {
+		return nil, fmt.Errorf("failed to decode a key of backups: %w", err)
+	}
+	return s.GetBackup(ctx, tenant, e.RowKey)
+}
+
 // StaleBackups scans the whole Backups table with a server-side filter on
 // status and heartbeat. That is a cross-partition scan: run it from a
 // timer, rarely, not per request.

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) catalog.Store) {
 		{"BackupListNewestFirst", testBackupList},
 		{"BackupListInvalidToken", testBackupListInvalidToken},
 		{"StaleBackups", testStaleBackups},
+		{"ActiveBackup", testActiveBackup},
 		{"RestoreLifecycle", testRestoreLifecycle},
 		{"RestoreErrors", testRestoreErrors},
 		{"RestoreListNewestFirst", testRestoreList},
@@ -296,6 +297,40 @@ func testBackupList(t *testing.T, s catalog.Store) {
 	page, err = s.ListBackups(ctx(t), tenant(t), catalog.ListOptions{})
 	if err != nil || len(page.Backups) != 0 || page.ContinuationToken != "" {
 		t.Fatalf("empty tenant: %+v, %v", page, err)
+	}
+}
+
+// testActiveBackup: the newest queued or running backup of the tenant, never
+// a finished one or another tenant's; ErrNotFound when there is none.
+func testActiveBackup(t *testing.T, s catalog.Store) {
+	tn, other := tenant(t), tenant(t)
+	if _, err := s.ActiveBackup(ctx(t), tn); !errors.Is(err, catalog.ErrNotFound) {
+		t.Fatalf("tenant without backups: got %v, want ErrNotFound", err)
+	}
+	mk := func(tn string, hour int, st catalog.Status) *catalog.Backup {
+		t.Helper()
+		b := catalog.NewBackup(tn, catalog.ReasonManual, base.Add(time.Duration(hour)*time.Hour))
+		b.Status = st
+		if err := s.CreateBackup(ctx(t), b); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	mk(tn, 1, catalog.StatusCompleted)
+	mk(tn, 2, catalog.StatusFailed)
+	mk(other, 9, catalog.StatusQueued)
+	if _, err := s.ActiveBackup(ctx(t), tn); !errors.Is(err, catalog.ErrNotFound) {
+		t.Fatalf("only finished backups: got %v, want ErrNotFound", err)
+	}
+	running := mk(tn, 3, catalog.StatusRunning)
+	mk(tn, 4, catalog.StatusCompleted)
+	got, err := s.ActiveBackup(ctx(t), tn)
+	if err != nil || got.BackupID != running.BackupID || got.Status != catalog.StatusRunning || got.ETag == "" {
+		t.Fatalf("ActiveBackup = %+v, %v; want the running %s with an ETag", got, err, running.BackupID)
+	}
+	queued := mk(tn, 5, catalog.StatusQueued)
+	if got, err = s.ActiveBackup(ctx(t), tn); err != nil || got.BackupID != queued.BackupID {
+		t.Fatalf("ActiveBackup = %+v, %v; want the newest active, %s", got, err, queued.BackupID)
 	}
 }
 

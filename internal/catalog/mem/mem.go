@@ -117,6 +117,22 @@ func listPage[T any](rows map[key]T, tenant string, opts catalog.ListOptions, cl
 	return out, token, nil
 }
 
+func (s *Store) ActiveBackup(ctx context.Context, tenant string) (*catalog.Backup, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var newest *catalog.Backup
+	for k, b := range s.backups {
+		if k.tenant == tenant && (b.Status == catalog.StatusQueued || b.Status == catalog.StatusRunning) &&
+			(newest == nil || b.BackupID > newest.BackupID) {
+			newest = b
+		}
+	}
+	if newest == nil {
+		return nil, fmt.Errorf("no queued or running backup of tenant %s: %w", tenant, catalog.ErrNotFound)
+	}
+	return newest.Clone(), nil
+}
+
 func (s *Store) StaleBackups(ctx context.Context, before time.Time) ([]*catalog.Backup, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
