@@ -56,6 +56,10 @@ type Config struct {
 	BackupChunkSize        int `json:"backupChunkSize"`
 	BackupParallelism      int `json:"backupParallelism"`
 	ByokMonitorConcurrency int `json:"byokMonitorConcurrency"`
+	// RetentionMaxDeleteFraction is the circuit breaker of blob deletion
+	// (contract §6): a sweep or retention run that would delete more than
+	// this fraction of a tenant's backups deletes nothing for that tenant.
+	RetentionMaxDeleteFraction float64 `json:"retentionMaxDeleteFraction"`
 }
 
 // Auth is the caller-identity settings (contract §2).
@@ -103,6 +107,8 @@ const (
 	MaxBackupParallelism          = 32
 	DefaultByokMonitorConcurrency = 16
 	MaxByokMonitorConcurrency     = 64
+	// DefaultRetentionMaxDeleteFraction is contract §6's default.
+	DefaultRetentionMaxDeleteFraction = 0.5
 )
 
 // Error lists every invalid setting; Problems are ready to log one by one.

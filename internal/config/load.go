@@ -54,6 +54,20 @@ func (l *loader) intRange(name string, def, min, max int) int {
 	return n
 }
 
+// fraction reads a number in [0, 1].
+func (l *loader) fraction(name string, def float64) float64 {
+	v := l.str(name, "")
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(f >= 0 && f <= 1) {
+		l.problem(name, "must be a number between 0 and 1 such as 0.5, got %q", v)
+		return def
+	}
+	return f
+}
+
 func (l *loader) oneOf(name, def string, allowed ...string) string {
 	v := l.str(name, def)
 	for _, a := range allowed {
@@ -251,6 +265,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.BackupParallelism = l.intRange("BACKUP_PARALLELISM", DefaultBackupParallelism, 1, MaxBackupParallelism)
 	c.ByokMonitorConcurrency = l.intRange("BYOK_MONITOR_CONCURRENCY", DefaultByokMonitorConcurrency, 1, MaxByokMonitorConcurrency)
+	c.RetentionMaxDeleteFraction = l.fraction("RETENTION_MAX_DELETE_FRACTION", DefaultRetentionMaxDeleteFraction)
 
 	if len(l.problems) > 0 {
 		return c, &Error{Problems: l.problems}
