@@ -254,6 +254,10 @@ func TestNoTimerDeletesBackupsWithoutRows(t *testing.T) {
 		if rep["orphanBackups"] != float64(6) || rep["orphanBlobs"] != float64(len(backups)) || rep["tenants"] != float64(2) {
 			t.Errorf("%s: orphan report = %v, want 6 backups, %d blobs, 2 tenants", when, rep, len(backups))
 		}
+		runs := e.logs.Records("backup scheduler run")
+		if last := runs[len(runs)-1]; last["orphanBackups"] != float64(6) || last["sweptBlobs"] != float64(0) {
+			t.Errorf("%s: scheduler run = %v", when, last)
+		}
 	}
 
 	// A mistyped or changed TABLE_BACKUPS.
