@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -69,6 +70,25 @@ func run() int {
 }
 
 func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	return wire(ctx, cfg, logger, time.Now, func(h http.Handler) error {
+		// The host always calls 127.0.0.1; never listen on other interfaces.
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)))
+		if err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+		logger.Info("listening", "addr", ln.Addr().String())
+		return server.Run(ctx, ln, h, server.RunOptions{
+			FunctionTimeout: cfg.FunctionTimeout,
+			DrainTimeout:    60 * time.Second,
+			Logger:          logger,
+		})
+	})
+}
+
+// wire builds the services and routes with now as their clock and hands
+// the handler to run: serve listens, tests drive it in-process with a
+// fake clock.
+func wire(ctx context.Context, cfg config.Config, logger *slog.Logger, now func() time.Time, run func(http.Handler) error) error {
 	// Azure clients, from AzureWebJobsStorage with explicit endpoints.
 	cs := cfg.Storage.ConnectionString()
 	blobs, err := azblob.NewClientFromConnectionString(cs, nil)
@@ -94,9 +114,9 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	audited := audit.NewWrapper(keys.wrapper, auditLog, logger)
 	byokStore := byok.NewTableStore(tables.NewClient(n.TableByokSettings))
 	catalogStore := catalogtable.New(tables.NewClient(n.TableBackups), tables.NewClient(n.TableRestores))
-	leases := lease.New(tables.NewClient(n.TableLeases), &lease.Options{Logger: logger})
 	// Same table, own scope: serialises POST …/backups per tenant.
-	requestLeases := lease.New(tables.NewClient(n.TableLeases), &lease.Options{Scope: "backup-request", Logger: logger})
+	requestLeases := lease.New(tables.NewClient(n.TableLeases), &lease.Options{Scope: "backup-request", Logger: logger, Now: now})
+	leases := lease.New(tables.NewClient(n.TableLeases), &lease.Options{Logger: logger, Now: now})
 	tenantDir := tenants.New(tables.NewClient(n.TableTenants), nil)
 	assetStore := assets.New(tables.NewClient(n.TableAssets), blobs.ServiceClient().NewContainerClient(n.ContainerAssets), &assets.Options{Logger: logger})
 	backupBlobs := blobazure.New(blobs.ServiceClient().NewContainerClient(n.ContainerBackups))
@@ -122,6 +142,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		AppClientID:        cfg.ByokAppClientID,
 		Logger:             logger,
 		MonitorConcurrency: cfg.ByokMonitorConcurrency,
+		Now:                now,
 	})
 	if err != nil {
 		return fmt.Errorf("byok service: %w", err)
@@ -147,6 +168,9 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		Parallelism:     cfg.BackupParallelism,
 		MaxDequeueCount: maxDequeueCount,
 		TransientGrace:  cfg.ByokTransientGrace,
+		// Deletion's circuit breaker (contract §6).
+		MaxDeleteFraction: cfg.RetentionMaxDeleteFraction,
+		Now:               now,
 	})
 	if err != nil {
 		return fmt.Errorf("backup service: %w", err)
@@ -165,6 +189,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		Logger:          logger,
 		Parallelism:     cfg.BackupParallelism,
 		MaxDequeueCount: maxDequeueCount,
+		Now:             now,
 	})
 	if err != nil {
 		return fmt.Errorf("restore service: %w", err)
@@ -203,15 +228,5 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	backups.Install(srv.HandleAPI)
 	restores.Install(srv.HandleAPI)
 
-	// The host always calls 127.0.0.1; never listen on other interfaces.
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)))
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	logger.Info("listening", "addr", ln.Addr().String())
-	return server.Run(ctx, ln, srv.Handler(), server.RunOptions{
-		FunctionTimeout: cfg.FunctionTimeout,
-		DrainTimeout:    60 * time.Second,
-		Logger:          logger,
-	})
+	return run(srv.Handler())
 }

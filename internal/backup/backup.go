@@ -129,9 +129,8 @@ type Options struct {
 	// 20 s); StaleAfter is the heartbeat age after which a running row is
 	// taken to be a crashed attempt (default 2 min).
 	HeartbeatEvery, StaleAfter time.Duration
-	// SweepGrace is the age after which the sweep deletes the blobs of a
-	// failed or missing backup, and fails a running backup whose heartbeat is
-	// that old (default 1 h, well past a retried job's last delivery).
+	// SweepGrace is the heartbeat age after which the sweep fails a
+	// running backup (default 1 h, well past a retried job's last delivery).
 	SweepGrace time.Duration
 	// TransientGrace is BYOK_TRANSIENT_GRACE (default 15 min): how long
 	// after a backup's first attempt a transient customer key failure is
@@ -141,6 +140,13 @@ type Options struct {
 	// failure stays queued before its next attempt; 0 = derived from the
 	// grace (see [retryDelay]).
 	TransientRetryDelay time.Duration
+	// FailedRetention is how long a failed backup keeps its blobs before
+	// the sweep deletes them (contract §6: 24 h); its row is kept.
+	FailedRetention time.Duration
+	// MaxDeleteFraction is RETENTION_MAX_DELETE_FRACTION: a sweep that would
+	// delete the blobs of more than this fraction of a tenant's backups
+	// deletes nothing for the tenant (default 0.5).
+	MaxDeleteFraction float64
 	// Retry tunes the blob retries; nil = blobstore defaults.
 	Retry *blobstore.RetryOptions
 	// Now is the clock; nil = time.Now.
@@ -164,6 +170,9 @@ const (
 	DefaultStaleAfter      = 2 * time.Minute
 	DefaultSweepGrace      = time.Hour
 	DefaultTransientGrace  = 15 * time.Minute
+	DefaultFailedRetention = 24 * time.Hour
+	// DefaultMaxDeleteFraction is config.DefaultRetentionMaxDeleteFraction.
+	DefaultMaxDeleteFraction = 0.5
 )
 
 // New returns a Service.
@@ -178,6 +187,8 @@ func New(o Options) (*Service, error) {
 		return nil, errors.New("backup: ChunkSize out of range")
 	case o.Parallelism < 0:
 		return nil, errors.New("backup: Parallelism must not be negative")
+	case !(o.MaxDeleteFraction >= 0 && o.MaxDeleteFraction <= 1):
+		return nil, errors.New("backup: MaxDeleteFraction must be between 0 and 1")
 	}
 	o.PlatformKey.Source = keywrap.Platform
 	if o.ChunkSize == 0 {
@@ -190,6 +201,10 @@ func New(o Options) (*Service, error) {
 	setDefault(&o.StaleAfter, DefaultStaleAfter)
 	setDefault(&o.SweepGrace, DefaultSweepGrace)
 	setDefault(&o.TransientGrace, DefaultTransientGrace)
+	setDefault(&o.FailedRetention, DefaultFailedRetention)
+	if o.MaxDeleteFraction == 0 {
+		o.MaxDeleteFraction = DefaultMaxDeleteFraction
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -48,8 +48,11 @@
 //
 // # Garbage
 //
-// Anything under a backup prefix without a completed row is garbage: the
-// sweep deletes prefixes whose row is failed or missing once they are older
-// than SweepGrace, and attempt directories of completed backups other than
-// the committed one.
+// Anything under a backup prefix without a completed row is never restored,
+// but it is deleted only where a row says it is garbage: the sweep deletes
+// the blobs of backups failed for more than FailedRetention and the attempt
+// directories of completed backups other than the committed one (whose
+// manifest must be there). Prefixes without a row are only reported, and a
+// per-tenant breaker (MaxDeleteFraction) stops a run that would delete many
+// backups of one tenant.
 package backup

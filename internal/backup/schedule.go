@@ -42,7 +42,9 @@ func (s *Service) Scheduler(ctx context.Context, req *invoke.TimerRequest) error
 	rep.Sweep = sweep
 	s.log.InfoContext(ctx, "backup scheduler run", "enabled", rep.Enabled, "disabled", rep.Disabled,
 		"invalid", rep.Invalid, "enqueued", rep.Enqueued, "alreadyDone", rep.AlreadyDone, "failed", rep.Failed,
-		"sweptBackups", sweep.DeletedBackups, "sweptBlobs", sweep.DeletedBlobs, "staleFailed", sweep.StaleFailed)
+		"sweptBackups", sweep.DeletedBackups, "sweptAttempts", sweep.DeletedAttempts, "sweptBlobs", sweep.DeletedBlobs,
+		"staleFailed", sweep.StaleFailed, "orphanBackups", sweep.Orphans, "suspectBackups", sweep.Suspect,
+		"breakerTenants", sweep.BreakerTenants)
 	return errors.Join(err, serr)
 }
 

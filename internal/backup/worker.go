@@ -138,7 +138,7 @@ func (s *Service) attempt(ctx context.Context, row *catalog.Backup, final bool, 
 
 	layout, err := blobstore.NewLayout(row.Tenant, row.BackupID, attemptID)
 	if err != nil {
-		return s.finish(ctx, k, err, true, log)
+		return s.finish(ctx, k, err, true, "", log)
 	}
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -151,13 +151,9 @@ func (s *Service) attempt(ctx context.Context, row *catalog.Backup, final bool, 
 	}()
 	stopHeartbeat := func() { cancel(context.Canceled); <-hbDone }
 
-	// Whatever an abandoned attempt left is garbage now.
-	if n, err := s.blobs.DeletePrefix(wctx, layout.BackupPrefix()); err != nil {
-		stopHeartbeat()
-		return s.finish(ctx, k, fmt.Errorf("failed to clear blobs of earlier attempts: %w", err), final, log)
-	} else if n > 0 {
-		log.InfoContext(ctx, "deleted blobs of abandoned attempts", "blobs", n)
-	}
+	// Earlier attempts' directories are left alone: only a row that names
+	// them abandoned (committed or failed) lets the sweep delete them, so a
+	// row created for an id whose blobs outlived their row deletes nothing.
 
 	res, err := s.pipeline(wctx, layout, k.Snapshot().FirstAttemptAt, log)
 	// The pipeline may have finished just as the lease or the row was lost;
@@ -177,13 +173,13 @@ func (s *Service) attempt(ctx context.Context, row *catalog.Backup, final bool, 
 	}
 	var wait *keyWaitError
 	if interrupted == nil && errors.As(err, &wait) {
-		return s.requeue(ctx, k, wait, final, log)
+		return s.requeue(ctx, k, wait, final, layout.Prefix(), log)
 	}
 	if err == nil {
 		err = interrupted
 	}
 	if err != nil {
-		return s.finish(ctx, k, err, final || permanent(err), log)
+		return s.finish(ctx, k, err, final || permanent(err), layout.Prefix(), log)
 	}
 
 	err = k.Update(ctx, func(b *catalog.Backup) error {
@@ -216,8 +212,10 @@ func (s *Service) attempt(ctx context.Context, row *catalog.Backup, final bool, 
 // on the message's last delivery) marks the row failed and acknowledges the
 // message; any other leaves the row running with its heartbeat cleared,
 // so the redelivered message takes it over at once, and fails the
-// invocation so that the host redelivers it.
-func (s *Service) finish(ctx context.Context, k *rowKeeper, cause error, final bool, log *slog.Logger) error {
+// invocation so that the host redelivers it. own is the attempt directory
+// this invocation wrote ("" = none): a final failure deletes it at once,
+// the blobs of earlier attempts are the sweep's (after FailedRetention).
+func (s *Service) finish(ctx context.Context, k *rowKeeper, cause error, final bool, own string, log *slog.Logger) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalWriteTimeout)
 	defer cancel()
 	if final {
@@ -226,7 +224,11 @@ func (s *Service) finish(ctx context.Context, k *rowKeeper, cause error, final b
 		if err := k.Update(wctx, func(b *catalog.Backup) error { return b.Fail(s.now(), d) }); err != nil {
 			return fmt.Errorf("failed to mark the backup failed (%w) after: %w", err, cause)
 		}
-		s.deleteBestEffort(wctx, k.Snapshot(), log)
+		if own != "" {
+			if _, err := s.blobs.DeletePrefix(wctx, own); err != nil {
+				log.WarnContext(ctx, "failed to delete the failed attempt's blobs; the sweep deletes them", "err", err)
+			}
+		}
 		return nil
 	}
 	log.WarnContext(ctx, "backup attempt failed; it is retried", "err", cause)
@@ -243,7 +245,7 @@ func (s *Service) finish(ctx context.Context, k *rowKeeper, cause error, final b
 // count, so the wait is bounded by the grace, not by maxDequeueCount.
 // The message is enqueued before the row is written: a row that names a
 // RetryAt always has a message coming.
-func (s *Service) requeue(ctx context.Context, k *rowKeeper, wait *keyWaitError, final bool, log *slog.Logger) error {
+func (s *Service) requeue(ctx context.Context, k *rowKeeper, wait *keyWaitError, final bool, own string, log *slog.Logger) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalWriteTimeout)
 	defer cancel()
 	b := k.Snapshot()
@@ -253,11 +255,11 @@ func (s *Service) requeue(ctx context.Context, k *rowKeeper, wait *keyWaitError,
 	job := jobqueue.BackupJob{Tenant: b.Tenant, BackupID: b.BackupID, Reason: b.Reason, RequestedAt: b.RequestedAt}
 	dq, ok := s.o.Queue.(DelayedQueue)
 	if !ok {
-		return s.finish(ctx, k, wait, final, log)
+		return s.finish(ctx, k, wait, final, own, log)
 	}
 	if err := dq.EnqueueAfter(wctx, jobqueue.BackupQueue, job, delay); err != nil {
 		// The host's own redelivery is the retry then.
-		return s.finish(ctx, k, fmt.Errorf("failed to enqueue the delayed retry (%w) after: %w", err, wait), final, log)
+		return s.finish(ctx, k, fmt.Errorf("failed to enqueue the delayed retry (%w) after: %w", err, wait), final, own, log)
 	}
 	then := "it is made with the platform key"
 	if !wait.fallback {
@@ -294,17 +296,7 @@ func (s *Service) retryDelay() time.Duration {
 // failRow marks a backup that never started failed and acknowledges.
 func (s *Service) failRow(ctx context.Context, row *catalog.Backup, cause error, log *slog.Logger) error {
 	k := catalog.NewKeeper(row, s.o.Catalog.UpdateBackup)
-	return s.finish(ctx, k, cause, true, log)
-}
-
-func (s *Service) deleteBestEffort(ctx context.Context, b *catalog.Backup, log *slog.Logger) {
-	layout, err := blobstore.NewLayout(b.Tenant, b.BackupID, "")
-	if err != nil {
-		return
-	}
-	if _, err := s.blobs.DeletePrefix(ctx, layout.BackupPrefix()); err != nil {
-		log.WarnContext(ctx, "failed to delete the failed backup's blobs; the sweep deletes them", "err", err)
-	}
+	return s.finish(ctx, k, cause, true, "", log)
 }
 
 // permanent reports whether retrying can't help: the customer's own

@@ -61,6 +61,10 @@ type Config struct {
 	// first attempt a transient customer key failure is retried before the
 	// backup falls back (contract §5).
 	ByokTransientGrace time.Duration `json:"byokTransientGrace"`
+	// RetentionMaxDeleteFraction is the circuit breaker of blob deletion
+	// (contract §6): a sweep or retention run that would delete more than
+	// this fraction of a tenant's backups deletes nothing for that tenant.
+	RetentionMaxDeleteFraction float64 `json:"retentionMaxDeleteFraction"`
 }
 
 // BYOK_TRANSIENT_GRACE bounds.
@@ -115,6 +119,8 @@ const (
 	MaxBackupParallelism          = 32
 	DefaultByokMonitorConcurrency = 16
 	MaxByokMonitorConcurrency     = 64
+	// DefaultRetentionMaxDeleteFraction is contract §6's default.
+	DefaultRetentionMaxDeleteFraction = 0.5
 )
 
 // Error lists every invalid setting; Problems are ready to log one by one.

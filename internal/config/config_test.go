@@ -60,6 +60,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"BackupChunkSize", c.BackupChunkSize, 4 << 20},
 		{"BackupParallelism", c.BackupParallelism, 4},
 		{"ByokMonitorConcurrency", c.ByokMonitorConcurrency, 16},
+		{"RetentionMaxDeleteFraction", c.RetentionMaxDeleteFraction, 0.5},
 		{"TenantClaim", c.Auth.TenantClaim, "tenant"},
 		{"RolesClaim", c.Auth.RolesClaim, "roles"},
 		{"Storage.BlobURL", c.Storage.BlobURL, "http://127.0.0.1:10000/devstoreaccount1"},
@@ -96,7 +97,8 @@ func TestLoadOverrides(t *testing.T) {
 		"QUEUE_BACKUP_JOBS": "bqx", "QUEUE_RESTORE_JOBS": "rqx",
 		"BACKUP_SCHEDULE": "30 5 1 * * *", "BYOK_MONITOR_SCHEDULE": "0 0 * * * *",
 		"BACKUP_CHUNK_SIZE": "2MiB", "BACKUP_PARALLELISM": "32", "BYOK_MONITOR_CONCURRENCY": "1",
-		"AUTH_TENANT_CLAIM": "tid", "AUTH_ROLES_CLAIM": "scp",
+		"RETENTION_MAX_DELETE_FRACTION": "0.25",
+		"AUTH_TENANT_CLAIM":             "tid", "AUTH_ROLES_CLAIM": "scp",
 		"PLATFORM_IDENTITY_CLIENT_ID": "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
 	}
 	for k, v := range set {
@@ -113,6 +115,7 @@ func TestLoadOverrides(t *testing.T) {
 	if c.Port != 9001 || c.FunctionTimeout != 10*time.Minute || c.LogLevel != slog.LevelDebug ||
 		c.BackupSchedule != "30 5 1 * * *" || c.ByokMonitorSchedule != "0 0 * * * *" ||
 		c.BackupChunkSize != 2<<20 || c.BackupParallelism != 32 || c.ByokMonitorConcurrency != 1 ||
+		c.RetentionMaxDeleteFraction != 0.25 ||
 		c.Auth.TenantClaim != "tid" || c.Auth.RolesClaim != "scp" || c.PlatformIdentityClientID != set["PLATFORM_IDENTITY_CLIENT_ID"] {
 		t.Errorf("overrides not applied: %+v", c)
 	}
@@ -180,6 +183,11 @@ func TestLoadProblems(t *testing.T) {
 		{"BACKUP_PARALLELISM", map[string]string{"BACKUP_PARALLELISM": "33"}},
 		{"BACKUP_PARALLELISM", map[string]string{"BACKUP_PARALLELISM": "four"}},
 		{"BYOK_MONITOR_CONCURRENCY", map[string]string{"BYOK_MONITOR_CONCURRENCY": "65"}},
+		{"RETENTION_MAX_DELETE_FRACTION", map[string]string{"RETENTION_MAX_DELETE_FRACTION": "1.5"}},
+		{"RETENTION_MAX_DELETE_FRACTION", map[string]string{"RETENTION_MAX_DELETE_FRACTION": "-0.1"}},
+		{"RETENTION_MAX_DELETE_FRACTION", map[string]string{"RETENTION_MAX_DELETE_FRACTION": "0"}},
+		{"RETENTION_MAX_DELETE_FRACTION", map[string]string{"RETENTION_MAX_DELETE_FRACTION": "NaN"}},
+		{"RETENTION_MAX_DELETE_FRACTION", map[string]string{"RETENTION_MAX_DELETE_FRACTION": "half"}},
 	}
 	for _, tt := range tests {
 		var parts []string

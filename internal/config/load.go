@@ -54,6 +54,21 @@ func (l *loader) intRange(name string, def, min, max int) int {
 	return n
 }
 
+// fraction reads a number in (0, 1]; 0 would never let anything be
+// deleted, which is not a breaker but a switch nobody asked for.
+func (l *loader) fraction(name string, def float64) float64 {
+	v := l.str(name, "")
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(f > 0 && f <= 1) {
+		l.problem(name, "must be a number greater than 0 and at most 1, such as 0.5, got %q", v)
+		return def
+	}
+	return f
+}
+
 func (l *loader) oneOf(name, def string, allowed ...string) string {
 	v := l.str(name, def)
 	for _, a := range allowed {
@@ -259,6 +274,7 @@ func Load(getenv func(string) string) (Config, error) {
 			c.ByokTransientGrace = d
 		}
 	}
+	c.RetentionMaxDeleteFraction = l.fraction("RETENTION_MAX_DELETE_FRACTION", DefaultRetentionMaxDeleteFraction)
 
 	if len(l.problems) > 0 {
 		return c, &Error{Problems: l.problems}
