@@ -3,6 +3,7 @@ package restore_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -19,6 +20,7 @@ import (
 	"github.com/twinit/byok-backup/internal/azurite"
 	blobazure "github.com/twinit/byok-backup/internal/blobstore/azure"
 	"github.com/twinit/byok-backup/internal/catalog"
+	"github.com/twinit/byok-backup/internal/envelope"
 	"github.com/twinit/byok-backup/internal/keywrap"
 )
 
@@ -134,8 +136,8 @@ func TestClearAlgorithmNeverReachesKeyVault(t *testing.T) {
 // Content-Length for the manifest or a chunk (a 1 GiB claim through a
 // proxy in front of Azurite, the real azblob client reading it) fails the
 // restore with IntegrityCheckFailed at once, not after retries, and the
-// claim is never allocated; a real chunk one byte larger than a sealed
-// chunk can be is refused the same way.
+// claim is never allocated; so is a manifest whose stream table claims a
+// petabyte, and a real chunk one byte larger than a sealed chunk can be.
 func TestHostileBlobSizesFailWithoutAllocating(t *testing.T) {
 	e := newEnv(t)
 	e.seed("acme", 8, 3)
@@ -190,6 +192,37 @@ func TestHostileBlobSizesFailWithoutAllocating(t *testing.T) {
 			wantFailed(t, st, "IntegrityCheckFailed")
 			if grew := m1.TotalAlloc - m0.TotalAlloc; grew > claim/4 {
 				t.Fatalf("the restore allocated %d bytes for a %d-byte claim", grew, claim)
+			}
+		})
+	}
+	// A manifest whose stream table claims 2^40 chunks (1 PiB), consistent
+	// enough to parse: refused by the row's digest, or for a row without
+	// one by authentication, before anything is sized from it.
+	for _, pinned := range []bool{true, false} {
+		t.Run("manifest claims 2^40 chunks/pinned="+strconv.FormatBool(pinned), func(t *testing.T) {
+			e.t = t
+			b := e.makeBackup("acme", keywrap.Customer)
+			if !pinned {
+				b.ManifestDigest = ""
+				must(t, e.cat.UpdateBackup(t.Context(), b))
+			}
+			data := e.get(b.ManifestBlob)
+			entry := data[len(data)-32-28:] // the files stream, the last entry
+			const chunks = 1 << 40
+			binary.BigEndian.PutUint64(entry[4:], chunks)
+			binary.BigEndian.PutUint64(entry[12:], chunks*chunkSize)
+			binary.BigEndian.PutUint64(entry[20:], chunks*(chunkSize+16))
+			if _, err := envelope.ParseManifest(data); err != nil {
+				t.Fatalf("the crafted manifest does not parse: %v", err)
+			}
+			e.put(b.ManifestBlob, data)
+			var m0, m1 runtime.MemStats
+			runtime.ReadMemStats(&m0)
+			st := e.runRestore(op, "acme", map[string]any{"backupId": b.BackupID, "dryRun": true})
+			runtime.ReadMemStats(&m1)
+			wantFailed(t, st, "IntegrityCheckFailed")
+			if grew := m1.TotalAlloc - m0.TotalAlloc; grew > claim/4 {
+				t.Fatalf("the restore allocated %d bytes", grew)
 			}
 		})
 	}
