@@ -364,6 +364,9 @@ func (e *env) verifyBackup(b *catalog.Backup) restored {
 	}
 	mb, err := e.blobs.GetBlob(ctx, b.ManifestBlob)
 	must(e.t, err)
+	if b.ManifestDigest != catalog.DigestManifest(mb) {
+		e.t.Fatalf("row pins manifest %q, the blob is %s", b.ManifestDigest, catalog.DigestManifest(mb))
+	}
 	m, err := envelope.ParseManifest(mb)
 	must(e.t, err)
 	if m.Key.KeyID != b.KeyID || m.Key.Source != b.KeySource {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/twinit/byok-backup/internal/assets"
 	"github.com/twinit/byok-backup/internal/blobstore"
+	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/envelope"
 	"github.com/twinit/byok-backup/internal/errcode"
 )
@@ -23,6 +24,9 @@ type result struct {
 	storedBytes  int64 // chunks plus manifest
 	streams      map[string]int64
 	manifestBlob string
+	// manifestDigest pins the manifest this attempt wrote, so the commit
+	// names it and no other attempt's (catalog.DigestManifest).
+	manifestDigest string
 }
 
 // pipeline makes one attempt's blobs: data key, wrap, both streams
@@ -86,7 +90,8 @@ func (s *Service) pipeline(ctx context.Context, layout blobstore.Layout, firstAt
 			StreamName(StreamRecords): up.perStream[StreamRecords].Load(),
 			StreamName(StreamFiles):   up.perStream[StreamFiles].Load(),
 		},
-		manifestBlob: layout.Manifest(),
+		manifestBlob:   layout.Manifest(),
+		manifestDigest: catalog.DigestManifest(manifest),
 	}, nil
 }
 

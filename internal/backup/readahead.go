@@ -76,7 +76,9 @@ func (ra *readAhead) list(ctx context.Context, files iter.Seq2[assets.File, erro
 		case err != nil:
 			p.listErr = err
 			close(p.done)
-		case f.Size > readAheadMax:
+		case f.Size > readAheadMax, f.Size < 0:
+			// Too large to buffer, or a size no real blob has (a broken
+			// listing): streamed, so the encoder refuses it as a file.
 			close(p.done)
 		default:
 			var buf *[]byte

@@ -232,3 +232,27 @@ func TestReadAheadParentCancelled(t *testing.T) {
 		}
 	})
 }
+
+// TestReadAheadNegativeListedSize: a listing that reports a negative
+// Content-Length (broken or hostile storage) must not size a buffer from
+// it (a slice of negative length panicked in a goroutine and killed the
+// process): the file is handed on unbuffered, for the encoder to refuse.
+func TestReadAheadNegativeListedSize(t *testing.T) {
+	m := &memSource{content: map[string][]byte{"d/x": []byte("abc")}, openErr: map[string]error{}, n: 2}
+	m.files = []assets.File{{Path: "d/x", Size: -5}}
+	ra := startReadAhead(t.Context(), m, "t", 2)
+	defer ra.stop()
+	got := 0
+	for p := range ra.queue {
+		if err := p.wait(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if p.body != nil || p.buf != nil || p.err != nil || p.listErr != nil {
+			t.Fatalf("file listed with size -5 was read ahead: body %q, err %v", p.body, p.err)
+		}
+		got++
+	}
+	if got != 1 {
+		t.Fatalf("%d files came through, want 1", got)
+	}
+}

@@ -192,6 +192,7 @@ func (s *Service) attempt(ctx context.Context, row *catalog.Backup, final bool, 
 		b.StoredBytes, b.Chunks = res.storedBytes, res.chunks
 		b.Streams = res.streams
 		b.ManifestBlob = res.manifestBlob
+		b.ManifestDigest = res.manifestDigest
 		return b.Complete(s.now())
 	})
 	if err != nil {

@@ -9,6 +9,7 @@ package blobstore
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // Store holds named blobs. Names are '/'-separated; see [Layout].
@@ -30,21 +31,36 @@ type Store interface {
 
 // IntoGetter is a [Store] that can read a blob into the caller's buffer,
 // so a reader of many same-sized blobs (restore's chunks) reuses its
-// buffers instead of allocating one per blob. Use [GetInto].
+// buffers instead of allocating one per blob, and that refuses a blob
+// larger than the caller expects before allocating for it. Use [GetInto].
 type IntoGetter interface {
 	// GetBlobInto reads a whole blob into buf[:0], growing it only if the
 	// blob is larger than cap(buf), and returns the filled slice (which
-	// aliases buf when it fit); a missing blob is ErrNotFound.
-	GetBlobInto(ctx context.Context, name string, buf []byte) ([]byte, error)
+	// aliases buf when it fit); a missing blob is ErrNotFound. A blob of
+	// more than limit (≥ 0) bytes is ErrTooLarge, whatever size its
+	// properties claim: the store never allocates more than about limit
+	// bytes for it, so a hostile or broken store can't exhaust memory.
+	GetBlobInto(ctx context.Context, name string, buf []byte, limit int64) ([]byte, error)
 }
 
-// GetInto reads blob name into buf with s's GetBlobInto when s has one,
-// else with GetBlob (a fresh buffer).
-func GetInto(ctx context.Context, s Store, name string, buf []byte) ([]byte, error) {
+// GetInto reads blob name, at most limit bytes, into buf with s's
+// GetBlobInto when s has one, else with GetBlob (a fresh buffer, checked
+// against limit only after the read: every adapter of untrusted storage
+// implements IntoGetter).
+func GetInto(ctx context.Context, s Store, name string, buf []byte, limit int64) ([]byte, error) {
 	if g, ok := s.(IntoGetter); ok {
-		return g.GetBlobInto(ctx, name, buf)
+		return g.GetBlobInto(ctx, name, buf, limit)
 	}
-	return s.GetBlob(ctx, name)
+	b, err := s.GetBlob(ctx, name)
+	if err == nil && int64(len(b)) > limit {
+		return nil, TooLarge(name, int64(len(b)), limit)
+	}
+	return b, err
+}
+
+// TooLarge is the error of a blob of size bytes read with a smaller limit.
+func TooLarge(name string, size, limit int64) error {
+	return fmt.Errorf("blob %s has %d bytes or more, more than the %d expected: %w", name, size, limit, ErrTooLarge)
 }
 
 // Info describes a listed blob.
@@ -60,6 +76,8 @@ var (
 	// timeouts, server errors, broken connections, a body that failed its
 	// checksum). Anything not marked is permanent.
 	ErrTransient = errors.New("blobstore: transient storage failure")
+	// ErrTooLarge: the blob is larger than the reader's limit (permanent).
+	ErrTooLarge = errors.New("blobstore: blob larger than expected")
 )
 
 // IsNotExist reports whether err says the blob does not exist.
@@ -67,3 +85,6 @@ func IsNotExist(err error) bool { return errors.Is(err, ErrNotFound) }
 
 // IsTransient reports whether retrying the operation may succeed.
 func IsTransient(err error) bool { return errors.Is(err, ErrTransient) }
+
+// IsTooLarge reports whether err says the blob exceeded the reader's limit.
+func IsTooLarge(err error) bool { return errors.Is(err, ErrTooLarge) }

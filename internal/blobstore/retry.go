@@ -30,7 +30,10 @@ type Retry struct {
 	opts RetryOptions
 }
 
-var _ Store = (*Retry)(nil)
+var (
+	_ Store      = (*Retry)(nil)
+	_ IntoGetter = (*Retry)(nil)
+)
 
 // NewRetry wraps s.
 func NewRetry(s Store, opts *RetryOptions) *Retry {
@@ -89,11 +92,11 @@ func (r *Retry) GetBlob(ctx context.Context, name string) ([]byte, error) {
 // List resumes after the last name it delivered, so fn never sees a blob
 // twice. An error from fn is final, never retried, whatever it wraps.
 // GetBlobInto retries like GetBlob, each try reading into buf again.
-func (r *Retry) GetBlobInto(ctx context.Context, name string, buf []byte) ([]byte, error) {
+func (r *Retry) GetBlobInto(ctx context.Context, name string, buf []byte, limit int64) ([]byte, error) {
 	var data []byte
 	err := r.do(ctx, "get", name, func() error {
 		var err error
-		data, err = GetInto(ctx, r.Store, name, buf)
+		data, err = GetInto(ctx, r.Store, name, buf, limit)
 		return err
 	})
 	return data, err

@@ -1,6 +1,9 @@
 package catalog
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
 	"time"
 
 	"github.com/twinit/byok-backup/internal/errcode"
@@ -62,6 +65,11 @@ type Backup struct {
 	Attempts int
 	// ManifestBlob is the blob name of the committed manifest.
 	ManifestBlob string
+	// ManifestDigest pins the committed manifest's bytes ([DigestManifest]),
+	// so a restore refuses any other manifest of the same backup id (another
+	// attempt's, valid but not the one committed). Empty on rows written
+	// before it was recorded.
+	ManifestDigest string
 	// Streams maps each chunk stream name to its number of chunks.
 	Streams map[string]int64
 	// EntraTenantID is the customer's Entra tenant (a GUID, not secret)
@@ -99,6 +107,23 @@ func NewBackup(tenant string, reason Reason, now time.Time) *Backup {
 		Reason:      reason,
 		RequestedAt: now,
 	}
+}
+
+// DigestManifest is the value of [Backup.ManifestDigest] for manifest
+// bytes: "sha256:" and the lowercase hex SHA-256.
+func DigestManifest(manifest []byte) string {
+	sum := sha256.Sum256(manifest)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// MatchesManifest reports whether manifest is the one the row pins; a row
+// without a digest (written before it was recorded) pins none and matches
+// every manifest.
+func (b *Backup) MatchesManifest(manifest []byte) bool {
+	if b.ManifestDigest == "" {
+		return true
+	}
+	return subtle.ConstantTimeCompare([]byte(DigestManifest(manifest)), []byte(b.ManifestDigest)) == 1
 }
 
 // Restorable reports whether the backup is committed.

@@ -239,6 +239,7 @@ func TestBackupJSON(t *testing.T) {
 	b := catalog.NewBackup("acme", catalog.ReasonSchedule, now)
 	b.BackupID = "20260102T050405.678Z-aaaaaaaaaaaaaaaa"
 	b.Attempt, b.ManifestBlob, b.ETag = "secret-attempt", "m", `W/"1"`
+	b.ManifestDigest = catalog.DigestManifest([]byte("m"))
 	got, err := json.Marshal(b)
 	if err != nil {
 		t.Fatal(err)
@@ -395,5 +396,28 @@ func TestBackupRequeue(t *testing.T) {
 	got, _ = json.Marshal(b)
 	if b.LastError != nil || !b.RetryAt.IsZero() || strings.Contains(string(got), "lastError") {
 		t.Fatalf("completed row still waits: %s", got)
+	}
+}
+
+// TestManifestDigestPinsTheManifest: a row with a digest matches exactly
+// its manifest's bytes; a row written before digests (none) matches any.
+func TestManifestDigestPinsTheManifest(t *testing.T) {
+	m := []byte("BYOKBKUP\x01 the committed manifest")
+	b := &catalog.Backup{ManifestDigest: catalog.DigestManifest(m)}
+	if !strings.HasPrefix(b.ManifestDigest, "sha256:") || len(b.ManifestDigest) != len("sha256:")+64 {
+		t.Fatalf("digest %q", b.ManifestDigest)
+	}
+	if !b.MatchesManifest(m) {
+		t.Fatal("the pinned manifest does not match")
+	}
+	other := append([]byte(nil), m...)
+	other[len(other)-1] ^= 1
+	for _, o := range [][]byte{other, m[:len(m)-1], nil} {
+		if b.MatchesManifest(o) {
+			t.Fatalf("another manifest %q matches", o)
+		}
+	}
+	if legacy := (&catalog.Backup{}); !legacy.MatchesManifest(other) {
+		t.Fatal("a row without a digest must accept the manifest it names")
 	}
 }

@@ -288,6 +288,16 @@ func main() {
 	flip("manifest_flip_commitment", "a bit of the key commitment", at(seeded("salt A", 32), 32+4+5))
 	flip("manifest_flip_stream_size", "the low bit of stream 1's ciphertext size", func(b *backup) int { return len(b.manifest) - 32 - 1 })
 	flip("manifest_flip_mac", "a bit of the MAC", func(b *backup) int { return len(b.manifest) - 1 })
+	// Another wrap algorithm, even authentic, is refused: a reader must never
+	// let the clear algorithm field choose how the key service decrypts.
+	for _, c := range [][2]string{{"manifest_algorithm_rsa1_5_valid_mac", "RSA1_5"}, {"manifest_algorithm_rsa_oaep_valid_mac", "RSA-OAEP"}} {
+		name, alg := c[0], c[1]
+		b = std().clone()
+		field := append([]byte{byte(len(keywrap.Algorithm))}, keywrap.Algorithm...)
+		b.manifest = bytes.Replace(b.manifest, field, append([]byte{byte(len(alg))}, alg...), 1)
+		b.remac()
+		add(name, "integrity", "wrap algorithm "+alg+" instead of RSA-OAEP-256, MAC recomputed", b)
+	}
 	b = std().clone()
 	b.manifest = b.manifest[:len(b.manifest)-1]
 	add("manifest_truncated", "integrity", "last byte of the MAC removed", b)

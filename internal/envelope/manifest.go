@@ -27,7 +27,6 @@ const (
 	MaxChunks        = 1 << 56 // the nonce holds a 56-bit chunk index
 	MaxManifestSize  = 64 << 10
 	maxKeyIDLen      = 2048
-	maxAlgorithmLen  = 32
 	maxWrappedKeyLen = 1024
 )
 
@@ -37,7 +36,7 @@ const (
 type KeyRef struct {
 	Source     keywrap.Source // keywrap.Customer or keywrap.Platform
 	KeyID      string         // versioned Key Vault key id, https://{vault}/keys/{name}/{version}
-	Algorithm  string         // wrap algorithm, keywrap.Algorithm for new backups
+	Algorithm  string         // wrap algorithm: keywrap.Algorithm, the only one version 1 allows
 	WrappedKey []byte
 }
 
@@ -196,8 +195,10 @@ func (k KeyRef) validate() error {
 	if !versionedKeyID(k.KeyID) {
 		return fmt.Errorf("envelope: key id %q is not a versioned Key Vault key id", k.KeyID)
 	}
-	if len(k.Algorithm) == 0 || len(k.Algorithm) > maxAlgorithmLen || !printable(k.Algorithm) {
-		return fmt.Errorf("envelope: invalid wrap algorithm %q", k.Algorithm)
+	// Version 1 wraps only with RSA-OAEP-256 (FORMAT.md §4.2): a reader
+	// that let this clear field choose could be steered to RSA1_5.
+	if k.Algorithm != keywrap.Algorithm {
+		return fmt.Errorf("envelope: wrap algorithm %.40q is not %s", k.Algorithm, keywrap.Algorithm)
 	}
 	if len(k.WrappedKey) == 0 || len(k.WrappedKey) > maxWrappedKeyLen {
 		return fmt.Errorf("envelope: wrapped key is %d bytes, want 1 to %d", len(k.WrappedKey), maxWrappedKeyLen)

@@ -240,6 +240,7 @@ func TestVectorCoverage(t *testing.T) {
 	required := map[string]string{
 		"ok_two_streams": "ok", "ok_empty_streams": "ok", "ok_exact_chunk": "ok", "ok_chunk_plus_one": "ok",
 		"manifest_bad_magic": "unsupported", "manifest_version_2": "unsupported",
+		"manifest_algorithm_rsa1_5_valid_mac": "integrity", "manifest_algorithm_rsa_oaep_valid_mac": "integrity",
 		"chunk_flip_first_byte": "integrity", "chunk_flip_tag": "integrity", "manifest_flip_mac": "integrity",
 		"manifest_flip_wrapped_key": "integrity", "manifest_flip_key_id": "integrity", "manifest_flip_commitment": "integrity",
 		"chunk_reordered": "integrity", "chunk_duplicated": "integrity", "chunk_dropped": "integrity",

@@ -100,6 +100,8 @@ func TestNewWriterValidates(t *testing.T) {
 		"versionless key id": func(_, _ *string, k *KeyRef, _ *WriterOptions) { k.KeyID = "https://v.vault.azure.net/keys/k" },
 		"http key id":        func(_, _ *string, k *KeyRef, _ *WriterOptions) { k.KeyID = "http://v.vault.azure.net/keys/k/1" },
 		"no algorithm":       func(_, _ *string, k *KeyRef, _ *WriterOptions) { k.Algorithm = "" },
+		"RSA1_5":             func(_, _ *string, k *KeyRef, _ *WriterOptions) { k.Algorithm = "RSA1_5" },
+		"RSA-OAEP":           func(_, _ *string, k *KeyRef, _ *WriterOptions) { k.Algorithm = "RSA-OAEP" },
 		"no wrapped key":     func(_, _ *string, k *KeyRef, _ *WriterOptions) { k.WrappedKey = nil },
 		"chunk size big":     func(_, _ *string, _ *KeyRef, o *WriterOptions) { o.ChunkSize = MaxChunkSize + 1 },
 		"chunk size neg":     func(_, _ *string, _ *KeyRef, o *WriterOptions) { o.ChunkSize = -1 },

@@ -21,7 +21,7 @@ const (
 	Platform Source = "platform"
 )
 
-// Algorithm is the only wrap algorithm the service uses for new backups.
+// Algorithm is the only wrap algorithm the service wraps and unwraps with.
 const Algorithm = "RSA-OAEP-256"
 
 // Ref names one key. VaultURL never comes from user input: for customer keys
@@ -69,7 +69,9 @@ type Wrapper interface {
 	// not-yet-valid key, or one that is not RSA ≥ 2048, is refused) and wraps
 	// dataKey with RSA-OAEP-256. The result names the version used.
 	Wrap(ctx context.Context, ref Ref, dataKey []byte) (Wrapped, error)
-	// Unwrap unwraps with exactly the recorded key version.
+	// Unwrap unwraps with exactly the recorded key version, and only with
+	// w.Algorithm = [Algorithm]; anything else is UnsupportedKeyType
+	// without a Key Vault call.
 	Unwrap(ctx context.Context, ref Ref, w Wrapped) ([]byte, error)
 	// Inspect reads the key's attributes (the version in ref, or the current one).
 	Inspect(ctx context.Context, ref Ref) (KeyInfo, error)

@@ -62,12 +62,17 @@ type fetchFunc func(ctx context.Context, id uint32, index uint64) ([]byte, error
 func blobFetch(store blobstore.Store, l blobstore.Layout, pool *chunkPool) fetchFunc {
 	return func(ctx context.Context, id uint32, index uint64) ([]byte, error) {
 		buf := pool.get()
-		b, err := blobstore.GetInto(ctx, store, l.Chunk(streamName(id), int64(index)), buf)
+		// No chunk is larger than a pool buffer (chunk size + tag): the
+		// store refuses a bigger blob before allocating for it.
+		b, err := blobstore.GetInto(ctx, store, l.Chunk(streamName(id), int64(index)), buf, int64(pool.size))
 		if err != nil {
 			pool.put(buf)
 		}
 		if blobstore.IsNotExist(err) {
 			return nil, errIntegrity(fmt.Errorf("chunk %d of stream %s is missing: %w", index, streamName(id), err))
+		}
+		if blobstore.IsTooLarge(err) {
+			return nil, errIntegrity(fmt.Errorf("chunk %d of stream %s is larger than the manifest allows: %w", index, streamName(id), err))
 		}
 		if err != nil {
 			return nil, fmt.Errorf("failed to read chunk %d of stream %s: %w", index, streamName(id), err)

@@ -342,7 +342,26 @@ func (e *env) makeBackup(tenant string, src keywrap.Source) *catalog.Backup {
 	b := catalog.NewBackup(tenant, catalog.ReasonManual, time.Now())
 	must(e.t, e.cat.CreateBackup(ctx, b))
 	must(e.t, b.Start("a1", time.Now(), false))
-	layout, err := blobstore.NewLayout(tenant, b.BackupID, "a1")
+	layout, manifest, wrapped, rc, fc, sink := e.writeAttempt(tenant, b.BackupID, "a1", src)
+
+	b.KeySource, b.KeyID = src, wrapped.KeyID
+	b.Records, b.Files, b.Bytes = rc.Records, fc.Files, fc.Bytes
+	b.Chunks, b.StoredBytes = sink.chunks, sink.bytes+int64(len(manifest))
+	b.ManifestBlob = layout.Manifest()
+	b.ManifestDigest = catalog.DigestManifest(manifest)
+	b.Streams = map[string]int64{"records": sink.perStream[0], "files": sink.perStream[1]}
+	must(e.t, b.Complete(time.Now()))
+	must(e.t, e.cat.UpdateBackup(ctx, b))
+	return b
+}
+
+// writeAttempt writes one attempt's blobs of backup backupID (chunks and
+// manifest under attempt's directory) from tenant's assets, as the backup
+// pipeline does, and returns what the catalog row records.
+func (e *env) writeAttempt(tenant, backupID, attempt string, src keywrap.Source) (blobstore.Layout, []byte, keywrap.Wrapped, assets.Counts, assets.Counts, *syncSink) {
+	e.t.Helper()
+	ctx := e.t.Context()
+	layout, err := blobstore.NewLayout(tenant, backupID, attempt)
 	must(e.t, err)
 
 	dk, err := envelope.NewDataKey()
@@ -354,7 +373,7 @@ func (e *env) makeBackup(tenant string, src keywrap.Source) *catalog.Backup {
 	wrapped, err := e.wrapper.Wrap(ctx, ref, dk.Bytes())
 	must(e.t, err)
 	sink := &syncSink{ctx: ctx, store: e.blobs, layout: layout}
-	w, err := envelope.NewWriter(dk, tenant, b.BackupID, envelope.NewKeyRef(src, wrapped), sink, &envelope.WriterOptions{ChunkSize: chunkSize})
+	w, err := envelope.NewWriter(dk, tenant, backupID, envelope.NewKeyRef(src, wrapped), sink, &envelope.WriterOptions{ChunkSize: chunkSize})
 	must(e.t, err)
 	dk.Destroy()
 
@@ -387,14 +406,7 @@ func (e *env) makeBackup(tenant string, src keywrap.Source) *catalog.Backup {
 	must(e.t, err)
 	must(e.t, e.blobs.PutBlob(ctx, layout.Manifest(), manifest))
 
-	b.KeySource, b.KeyID = src, wrapped.KeyID
-	b.Records, b.Files, b.Bytes = rc.Records, fc.Files, fc.Bytes
-	b.Chunks, b.StoredBytes = sink.chunks, sink.bytes+int64(len(manifest))
-	b.ManifestBlob = layout.Manifest()
-	b.Streams = map[string]int64{"records": sink.perStream[0], "files": sink.perStream[1]}
-	must(e.t, b.Complete(time.Now()))
-	must(e.t, e.cat.UpdateBackup(ctx, b))
-	return b
+	return layout, manifest, wrapped, rc, fc, sink
 }
 
 type syncSink struct {

@@ -2,16 +2,64 @@ package restore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 
 	"github.com/twinit/byok-backup/internal/audit"
+	"github.com/twinit/byok-backup/internal/blobstore"
 	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/envelope"
 	"github.com/twinit/byok-backup/internal/errcode"
 	"github.com/twinit/byok-backup/internal/keywrap"
 )
+
+// loadManifest reads and parses the manifest that b committed. Before any
+// key is used it refuses, as IntegrityCheckFailed, a manifest blob larger
+// than the format allows (without reading it: its size is not trusted)
+// and one other than the row pins (catalog.Backup.ManifestDigest), such as
+// another attempt's manifest of the same backup, valid but not committed.
+// A row written before digests were recorded pins none: its manifest is
+// the one in the attempt folder the row names, authenticated by Open.
+func (s *Service) loadManifest(ctx context.Context, b *catalog.Backup) (blobstore.Layout, *envelope.Manifest, error) {
+	layout, err := layoutOf(b)
+	if err != nil {
+		return blobstore.Layout{}, nil, errIntegrity(err)
+	}
+	raw, err := blobstore.GetInto(ctx, s.blobs, layout.Manifest(), nil, envelope.MaxManifestSize)
+	switch {
+	case blobstore.IsNotExist(err):
+		return blobstore.Layout{}, nil, errIntegrity(fmt.Errorf("the manifest is missing: %w", err))
+	case blobstore.IsTooLarge(err):
+		return blobstore.Layout{}, nil, errIntegrity(fmt.Errorf("the manifest is larger than the format allows: %w", err))
+	case err != nil:
+		return blobstore.Layout{}, nil, fmt.Errorf("failed to read the manifest: %w", err)
+	}
+	if !b.MatchesManifest(raw) {
+		return blobstore.Layout{}, nil, errIntegrity(errors.New("the manifest is not the one the backup committed"))
+	}
+	m, err := envelope.ParseManifest(raw)
+	if err != nil {
+		return blobstore.Layout{}, nil, err // ErrIntegrity or ErrUnsupportedFormat, both IntegrityCheckFailed
+	}
+	return layout, m, nil
+}
+
+// wrappedKey is the data key to unwrap. Its algorithm is never chosen by
+// the manifest's clear part: the service wraps only with RSA-OAEP-256, so
+// that is the algorithm of the authenticated record (the bytes the row's
+// digest pins, or, for older rows, the manifest Open authenticates after
+// the unwrap), and a manifest naming another is refused before Key Vault
+// is asked to decrypt anything.
+func wrappedKey(m *envelope.Manifest) (keywrap.Wrapped, error) {
+	if m.Key.Algorithm != keywrap.Algorithm {
+		return keywrap.Wrapped{}, errIntegrity(fmt.Errorf("the manifest names wrap algorithm %q", m.Key.Algorithm))
+	}
+	w := m.Key.Wrapped()
+	w.Algorithm = keywrap.Algorithm
+	return w, nil
+}
 
 // keyRef builds the reference of the key that wrapped b's data key from
 // the catalog row (trusted) and checks that the manifest (not yet
@@ -86,8 +134,12 @@ func (s *Service) unwrap(ctx context.Context, r *catalog.Restore, b *catalog.Bac
 	if err != nil {
 		return nil, err
 	}
+	wrapped, err := wrappedKey(m)
+	if err != nil {
+		return nil, err
+	}
 	ctx = audit.WithScope(ctx, audit.Scope{Tenant: r.Tenant, BackupID: r.BackupID, RestoreID: r.RestoreID})
-	raw, err := s.o.Wrapper.Unwrap(ctx, ref, m.Key.Wrapped())
+	raw, err := s.o.Wrapper.Unwrap(ctx, ref, wrapped)
 	if err != nil {
 		return nil, s.unwrapError(ctx, ref, err, log)
 	}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/twinit/byok-backup/internal/assets"
-	"github.com/twinit/byok-backup/internal/blobstore"
 	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/envelope"
 )
@@ -27,20 +26,9 @@ func (p *progress) snapshot() catalog.Progress {
 // run verifies backup b completely and then, unless r is a dry run,
 // writes it into r's target tenant.
 func (s *Service) run(ctx context.Context, r *catalog.Restore, b *catalog.Backup, prog *progress, log *slog.Logger) error {
-	layout, err := layoutOf(b)
+	layout, m, err := s.loadManifest(ctx, b)
 	if err != nil {
-		return errIntegrity(err)
-	}
-	raw, err := s.blobs.GetBlob(ctx, layout.Manifest())
-	if blobstore.IsNotExist(err) {
-		return errIntegrity(fmt.Errorf("the manifest is missing: %w", err))
-	}
-	if err != nil {
-		return fmt.Errorf("failed to read the manifest: %w", err)
-	}
-	m, err := envelope.ParseManifest(raw)
-	if err != nil {
-		return err // ErrIntegrity or ErrUnsupportedFormat, both IntegrityCheckFailed
+		return err
 	}
 	dk, err := s.unwrap(ctx, r, b, m, log)
 	if err != nil {

@@ -24,7 +24,10 @@ import (
 	"github.com/twinit/byok-backup/internal/blobstore"
 )
 
-var _ blobstore.Store = (*Store)(nil)
+var (
+	_ blobstore.Store      = (*Store)(nil)
+	_ blobstore.IntoGetter = (*Store)(nil)
+)
 
 // Store is safe for concurrent use.
 type Store struct {
@@ -62,24 +65,53 @@ func (s *Store) PutBlob(ctx context.Context, name string, data []byte) error {
 }
 
 func (s *Store) GetBlob(ctx context.Context, name string) ([]byte, error) {
-	return s.GetBlobInto(ctx, name, nil)
+	return s.get(ctx, name, nil, -1)
 }
 
 // GetBlobInto reads the body straight into buf when the blob fits, so
-// callers that pass their buffers back allocate nothing per blob.
-func (s *Store) GetBlobInto(ctx context.Context, name string, buf []byte) ([]byte, error) {
+// callers that pass their buffers back allocate nothing per blob. A blob
+// whose Content-Length is over limit is refused before any allocation; a
+// body that runs past limit anyway (a server that lies) is cut off at
+// limit+1 bytes.
+func (s *Store) GetBlobInto(ctx context.Context, name string, buf []byte, limit int64) ([]byte, error) {
+	return s.get(ctx, name, buf, max(limit, 0))
+}
+
+// maxPrealloc bounds what an unlimited GetBlob allocates on the word of
+// the Content-Length header alone; past it the buffer grows only with the
+// bytes that actually arrive.
+const maxPrealloc = 8 << 20
+
+// get reads blob name into buf; limit < 0 means no limit.
+func (s *Store) get(ctx context.Context, name string, buf []byte, limit int64) ([]byte, error) {
 	resp, err := s.c.NewBlobClient(name).DownloadStream(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("failed to download blob %s: %w", name, classify(err))
 	}
 	defer resp.Body.Close()
-	data := buf[:0]
-	if resp.ContentLength != nil && *resp.ContentLength >= 0 && int64(cap(data)) < *resp.ContentLength {
-		data = make([]byte, 0, *resp.ContentLength)
+	var body io.Reader = resp.Body
+	want := int64(0)
+	if resp.ContentLength != nil && *resp.ContentLength >= 0 {
+		want = *resp.ContentLength
 	}
-	data, err = readAll(resp.Body, data)
+	if limit >= 0 {
+		if want > limit {
+			return nil, blobstore.TooLarge(name, want, limit)
+		}
+		body = io.LimitReader(resp.Body, limit+1)
+	} else {
+		want = min(want, maxPrealloc)
+	}
+	data := buf[:0]
+	if int64(cap(data)) < want {
+		data = make([]byte, 0, want)
+	}
+	data, err = readAll(body, data)
 	if err != nil {
 		return nil, fmt.Errorf("failed to read blob %s: %w", name, classify(err))
+	}
+	if limit >= 0 && int64(len(data)) > limit {
+		return nil, blobstore.TooLarge(name, int64(len(data)), limit)
 	}
 	if len(resp.ContentMD5) == md5.Size {
 		if sum := md5.Sum(data); !bytes.Equal(sum[:], resp.ContentMD5) {

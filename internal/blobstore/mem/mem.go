@@ -12,7 +12,10 @@ import (
 	"github.com/twinit/byok-backup/internal/blobstore"
 )
 
-var _ blobstore.Store = (*Store)(nil)
+var (
+	_ blobstore.Store      = (*Store)(nil)
+	_ blobstore.IntoGetter = (*Store)(nil)
+)
 
 // Store is safe for concurrent use.
 type Store struct {
@@ -46,8 +49,9 @@ func (s *Store) GetBlob(ctx context.Context, name string) ([]byte, error) {
 	return slices.Clone(b), nil
 }
 
-// GetBlobInto copies the blob into buf when it fits.
-func (s *Store) GetBlobInto(ctx context.Context, name string, buf []byte) ([]byte, error) {
+// GetBlobInto copies the blob into buf when it fits; a blob over limit is
+// refused before anything is copied.
+func (s *Store) GetBlobInto(ctx context.Context, name string, buf []byte, limit int64) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -56,6 +60,9 @@ func (s *Store) GetBlobInto(ctx context.Context, name string, buf []byte) ([]byt
 	b, ok := s.blobs[name]
 	if !ok {
 		return nil, fmt.Errorf("failed to read blob %s: %w", name, blobstore.ErrNotFound)
+	}
+	if int64(len(b)) > limit {
+		return nil, blobstore.TooLarge(name, int64(len(b)), limit)
 	}
 	return append(buf[:0], b...), nil
 }

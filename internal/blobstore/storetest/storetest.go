@@ -28,6 +28,7 @@ func Run(t *testing.T, open func(t *testing.T) blobstore.Store) {
 		{"Overwrite", testOverwrite},
 		{"GetNotFound", testGetNotFound},
 		{"GetInto", testGetInto},
+		{"GetIntoLimit", testGetIntoLimit},
 		{"ListOrderAndPrefix", testList},
 		{"ListStopsOnError", testListStops},
 		{"DeletePrefix", testDeletePrefix},
@@ -215,7 +216,7 @@ func testGetInto(t *testing.T, s blobstore.Store, p string) {
 		}
 		for _, c := range []int{0, n / 2, n, n + 100} {
 			buf := bytes.Repeat([]byte{0xAA}, c)
-			got, err := blobstore.GetInto(t.Context(), s, name, buf)
+			got, err := blobstore.GetInto(t.Context(), s, name, buf, int64(n))
 			if err != nil {
 				t.Fatalf("len %d cap %d: %v", n, c, err)
 			}
@@ -227,7 +228,37 @@ func testGetInto(t *testing.T, s blobstore.Store, p string) {
 			}
 		}
 	}
-	if _, err := blobstore.GetInto(t.Context(), s, p+"missing", make([]byte, 10)); !blobstore.IsNotExist(err) {
+	if _, err := blobstore.GetInto(t.Context(), s, p+"missing", make([]byte, 10), 10); !blobstore.IsNotExist(err) {
 		t.Fatalf("missing blob: %v, want ErrNotFound", err)
+	}
+}
+
+// testGetIntoLimit: a blob even one byte over the reader's limit is
+// ErrTooLarge (permanent, not "not found"), whatever the buffer; at the
+// limit it is read.
+func testGetIntoLimit(t *testing.T, s blobstore.Store, p string) {
+	for _, n := range []int{1, 4096 + 1, 256 << 10} {
+		name := fmt.Sprintf("%slimit-%d", p, n)
+		data := random(n)
+		if err := s.PutBlob(t.Context(), name, data); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []int{0, n + 100} {
+			buf := bytes.Repeat([]byte{0xAA}, c)
+			_, err := blobstore.GetInto(t.Context(), s, name, buf, int64(n-1))
+			if !blobstore.IsTooLarge(err) || blobstore.IsTransient(err) || blobstore.IsNotExist(err) {
+				t.Fatalf("len %d, limit %d: %v; want only ErrTooLarge", n, n-1, err)
+			}
+		}
+		got, err := blobstore.GetInto(t.Context(), s, name, nil, int64(n))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("len %d at its limit: %d bytes, %v", n, len(got), err)
+		}
+	}
+	if err := s.PutBlob(t.Context(), p+"empty", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := blobstore.GetInto(t.Context(), s, p+"empty", nil, 0); err != nil || len(got) != 0 {
+		t.Fatalf("empty blob with limit 0: %d bytes, %v", len(got), err)
 	}
 }

@@ -94,6 +94,7 @@ func backupEntity(b *catalog.Backup) ([]byte, error) {
 	p.str("Attempt", b.Attempt)
 	p.int64("Attempts", int64(b.Attempts))
 	p.str("ManifestBlob", b.ManifestBlob)
+	p.str("ManifestDigest", b.ManifestDigest)
 	if len(b.Streams) > 0 {
 		s, err := json.Marshal(b.Streams)
 		if err != nil {
@@ -129,6 +130,7 @@ func decodeBackup(raw []byte, etag string) (*catalog.Backup, error) {
 		Error:   p.getDetail("Error"),
 		Attempt: p.getStr("Attempt"), Attempts: int(p.getInt64("Attempts")),
 		ManifestBlob:   p.getStr("ManifestBlob"),
+		ManifestDigest: p.getStr("ManifestDigest"),
 		EntraTenantID:  p.getStr("EntraTenantId"),
 		HeartbeatAt:    p.getTime("HeartbeatAt"),
 		FirstAttemptAt: p.getTime("FirstAttemptAt"), LastError: p.getDetail("LastError"), RetryAt: p.getTime("RetryAt"),

@@ -67,6 +67,7 @@ func fullBackup(tn string) *catalog.Backup {
 	b.Records, b.Files, b.Bytes, b.StoredBytes, b.Chunks = 1200, 40, 1<<40+5, 1<<40+99, 30
 	b.Attempt, b.Attempts = "attempt-1", 2
 	b.ManifestBlob = tn + "/" + b.BackupID + "/manifest"
+	b.ManifestDigest = catalog.DigestManifest([]byte("the manifest"))
 	b.Streams = map[string]int64{"records": 3, "files": 27}
 	b.HeartbeatAt = base.Add(50 * time.Second)
 	b.EntraTenantID = "72f988bf-86f1-41af-91ab-2d7cd011db47"

@@ -474,10 +474,14 @@ func TestUnwrapNeedsExactVersion(t *testing.T) {
 	if _, err := e.w.Unwrap(ctx, ref, elsewhere); errcode.CodeOf(err) != errcode.InvalidRequest {
 		t.Fatalf("unwrap with a key id of another vault: %v", err)
 	}
-	badAlg := w
-	badAlg.Algorithm = "RSA1_5"
-	if _, err := e.w.Unwrap(ctx, ref, badAlg); errcode.CodeOf(err) != errcode.UnsupportedKeyType {
-		t.Fatalf("unwrap with RSA1_5: %v", err)
+	// Only RSA-OAEP-256: not RSA1_5 (a padding oracle), not OAEP with
+	// SHA-1, not an absent algorithm, and none of them reaches the vault.
+	for _, alg := range []string{"RSA1_5", "RSA-OAEP", "", "rsa-oaep-256", "RSA-OAEP-256 "} {
+		badAlg := w
+		badAlg.Algorithm = alg
+		if _, err := e.w.Unwrap(ctx, ref, badAlg); errcode.CodeOf(err) != errcode.UnsupportedKeyType {
+			t.Fatalf("unwrap with %q: %v", alg, err)
+		}
 	}
 	// Version only (no key id) is enough.
 	onlyVersion := w

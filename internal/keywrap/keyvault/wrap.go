@@ -132,14 +132,13 @@ func (w *Wrapper) Unwrap(ctx context.Context, ref keywrap.Ref, wr keywrap.Wrappe
 		return nil, errcode.New(errcode.InvalidRequest,
 			"The wrapped data key does not name the key version that wrapped it: it can only be unwrapped with exactly that version.")
 	}
+	// Only the algorithm Wrap uses: whoever can write a stored algorithm
+	// must not be able to make Key Vault decrypt with RSA1_5 (a padding
+	// oracle) or OAEP with SHA-1.
 	alg := azkeys.EncryptionAlgorithm(wr.Algorithm)
-	switch alg {
-	case "":
-		alg = azkeys.EncryptionAlgorithmRSAOAEP256
-	case azkeys.EncryptionAlgorithmRSAOAEP256, azkeys.EncryptionAlgorithmRSAOAEP:
-	default:
+	if alg != azkeys.EncryptionAlgorithmRSAOAEP256 {
 		return nil, errcode.New(errcode.UnsupportedKeyType,
-			"The data key was wrapped with algorithm %q, which the service does not unwrap.", truncate(wr.Algorithm, 40))
+			"The data key was wrapped with algorithm %q, which the service does not unwrap: it unwraps only %s.", truncate(wr.Algorithm, 40), keywrap.Algorithm)
 	}
 	if len(wr.WrappedKey) == 0 {
 		return nil, errcode.New(errcode.InvalidRequest, "The wrapped data key is empty.")
