@@ -37,6 +37,9 @@ const (
 	CustomerKeyUnavailable   Code = "CustomerKeyUnavailable"
 	IntegrityCheckFailed     Code = "IntegrityCheckFailed"
 	BackupIncomplete         Code = "BackupIncomplete"
+	// KeyOwnershipNotProven: the key's ownership tag does not list the
+	// tenant (contract §5).
+	KeyOwnershipNotProven Code = "KeyOwnershipNotProven"
 )
 
 // Status is the HTTP status for a code when it is the outcome of a request.
@@ -60,7 +63,8 @@ func Status(c Code) int {
 	case ServiceUnavailable:
 		return http.StatusServiceUnavailable
 	case KeyValidationFailed, KeyVaultUnreachable, KeyVaultAuthFailed, KeyNotFound, KeyDisabled,
-		KeyAccessDenied, KeyOperationNotPermitted, UnsupportedKeyType, CustomerKeyUnavailable:
+		KeyAccessDenied, KeyOperationNotPermitted, UnsupportedKeyType, CustomerKeyUnavailable,
+		KeyOwnershipNotProven:
 		return http.StatusUnprocessableEntity
 	case IntegrityCheckFailed, BackupIncomplete:
 		return http.StatusConflict
