@@ -66,6 +66,9 @@ type KeyInfo struct {
 	Operations         []string // key_ops
 	NotBefore, Expires int64    // unix seconds, 0 = unset
 	Tags               map[string]string
+	// OwnershipTag names the tag that was found listing ref.Owner when the
+	// wrapper checks ownership (contract §5); "" when it doesn't.
+	OwnershipTag string
 }
 
 // Wrapper wraps and unwraps data keys.

@@ -53,6 +53,9 @@ func (w *Wrapper) inspect(ctx context.Context, ref keywrap.Ref) (keywrap.KeyInfo
 		// its state must not be learnable by naming it (contract §5).
 		return keywrap.KeyInfo{}, err
 	}
+	if w.checksOwner(ref) {
+		info.OwnershipTag = w.tag
+	}
 	return info, nil
 }
 
