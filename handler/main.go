@@ -45,7 +45,7 @@ func main() {
 }
 
 func run() int {
-	cfg, err := config.Load(os.Getenv)
+	cfg, err := config.LoadEnv(os.LookupEnv)
 	logger := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	if err != nil {
 		if cerr := (*config.Error)(nil); errors.As(err, &cerr) {
@@ -57,6 +57,7 @@ func run() int {
 		return 1
 	}
 	logger.Info("starting", "config", cfg)
+	warnSettings(cfg, logger)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -120,6 +121,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		AppClientID:        cfg.ByokAppClientID,
 		Logger:             logger,
 		MonitorConcurrency: cfg.ByokMonitorConcurrency,
+		OwnershipTag:       cfg.ByokOwnershipTag,
 	})
 	if err != nil {
 		return fmt.Errorf("byok service: %w", err)
@@ -210,4 +212,12 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		DrainTimeout:    60 * time.Second,
 		Logger:          logger,
 	})
+}
+
+// warnSettings logs, at warning level, settings that weaken a safeguard.
+func warnSettings(cfg config.Config, logger *slog.Logger) {
+	if cfg.ByokOwnershipTag == "" {
+		logger.Warn("key ownership check is off", "setting", "BYOK_OWNERSHIP_TAG",
+			"why", "BYOK_OWNERSHIP_TAG is empty: any tenant's BYOK admin can configure any key the application can reach; staff must verify each customer's key before it is configured (contract §5)")
+	}
 }
