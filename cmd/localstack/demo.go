@@ -157,7 +157,8 @@ func (s *stack) runDemo(ctx context.Context) (*demoResult, error) {
 		var refused struct {
 			Error *codeView `json:"error"`
 		}
-		if code, body, err := s.call(ctx, http.MethodPut, "/api/tenants/demo/byok", admin, put, &refused); err != nil || code != http.StatusUnprocessableEntity {
+		code, body, err := s.call(ctx, http.MethodPut, "/api/tenants/demo/byok", admin, put, nil)
+		if err != nil || code != http.StatusUnprocessableEntity || json.Unmarshal([]byte(body), &refused) != nil {
 			return res, fmt.Errorf("enable BYOK with an untagged key: %d %s %v", code, body, err)
 		}
 		res.UntaggedRefusal = refused.Error
