@@ -43,6 +43,7 @@ func newKeys(cfg config.Config, logger *slog.Logger) (keys, error) {
 		ApplicationID: cfg.ByokAppClientID,
 		CAPEM:         ca,
 		Logger:        logger,
+		OwnershipTag:  cfg.ByokOwnershipTag,
 	})
 	if err != nil {
 		return keys{}, fmt.Errorf("key vault adapter: %w", err)

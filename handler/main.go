@@ -46,7 +46,7 @@ func main() {
 }
 
 func run() int {
-	cfg, err := config.Load(os.Getenv)
+	cfg, err := config.LoadEnv(os.LookupEnv)
 	logger := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	if err != nil {
 		if cerr := (*config.Error)(nil); errors.As(err, &cerr) {
@@ -58,6 +58,7 @@ func run() int {
 		return 1
 	}
 	logger.Info("starting", "config", cfg)
+	warnSettings(cfg, logger)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -143,6 +144,7 @@ func wire(ctx context.Context, cfg config.Config, logger *slog.Logger, now func(
 		Logger:             logger,
 		MonitorConcurrency: cfg.ByokMonitorConcurrency,
 		Now:                now,
+		OwnershipTag:       cfg.ByokOwnershipTag,
 	})
 	if err != nil {
 		return fmt.Errorf("byok service: %w", err)
@@ -229,4 +231,12 @@ func wire(ctx context.Context, cfg config.Config, logger *slog.Logger, now func(
 	restores.Install(srv.HandleAPI)
 
 	return run(srv.Handler())
+}
+
+// warnSettings logs, at warning level, settings that weaken a safeguard.
+func warnSettings(cfg config.Config, logger *slog.Logger) {
+	if cfg.ByokOwnershipTag == "" {
+		logger.Warn("key ownership check is off", "setting", "BYOK_OWNERSHIP_TAG",
+			"why", "BYOK_OWNERSHIP_TAG is empty: any tenant's BYOK admin can configure any key the application can reach; staff must verify each customer's key before it is configured (contract §5)")
+	}
 }

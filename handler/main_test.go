@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/twinit/byok-backup/internal/azurite"
+	"github.com/twinit/byok-backup/internal/config"
 	"github.com/twinit/byok-backup/internal/devauth"
 	"github.com/twinit/byok-backup/internal/kvemu"
 	"github.com/twinit/byok-backup/internal/logtest"
@@ -169,7 +171,8 @@ func TestHandlerRunsAndDrains(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(b), `"state":"disabled"`) {
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"state":"disabled"`) ||
+		!strings.Contains(string(b), `"ownership":{"tagName":"twinit-tenants","tagValue":"acme"}`) {
 		t.Errorf("GET byok = %d %s", resp.StatusCode, b)
 	}
 
@@ -252,5 +255,20 @@ func TestMaxDequeueCountMatchesHost(t *testing.T) {
 	}
 	if host.Extensions.Queues.MaxDequeueCount != maxDequeueCount {
 		t.Fatalf("host.json maxDequeueCount = %d, handler assumes %d", host.Extensions.Queues.MaxDequeueCount, maxDequeueCount)
+	}
+}
+
+// An empty BYOK_OWNERSHIP_TAG is logged as a warning at startup (contract §5).
+func TestOwnershipOffWarns(t *testing.T) {
+	for _, tag := range []string{"", "twinit-tenants"} {
+		buf := &logtest.Buffer{}
+		warnSettings(config.Config{ByokOwnershipTag: tag}, slog.New(slog.NewJSONHandler(buf, nil)))
+		w := buf.Records("key ownership check is off")
+		if tag == "" && (len(w) != 1 || w[0]["level"] != "WARN") {
+			t.Fatalf("no warning with the check off: %s", buf)
+		}
+		if tag != "" && len(w) != 0 {
+			t.Fatalf("warning with the check on: %s", buf)
+		}
 	}
 }

@@ -24,7 +24,8 @@
 //	   "tenantId": "11111111-1111-1111-1111-111111111111",    // the vault's Entra tenant
 //	   "permissionModel": "rbac",                             // "rbac" or "accessPolicy" (default)
 //	   "keys": [{"name": "twinit-backup", "kty": "RSA", "size": 2048,
-//	             "ops": ["wrapKey", "unwrapKey"]}],          // kty RSA|RSA-HSM|EC|EC-HSM; ops omitted = all
+//	             "ops": ["wrapKey", "unwrapKey"],            // kty RSA|RSA-HSM|EC|EC-HSM; ops omitted = all
+//	             "tags": {"twinit-tenants": "acme"}}],       // optional: the key's tags (contract §5)
 //	   "grants": [{"caller": "emulator.<applicationId>.<tenantId>",
 //	               "ops": ["get", "wrapKey", "unwrapKey"]},
 //	              {"caller": "emulator.platform", "ops": ["get", "wrapKey", "unwrapKey"]}]
@@ -44,11 +45,12 @@
 //	POST   /_emulator/vaults        {"name","tenantId","permissionModel"}
 //	POST   /_emulator/grant         {"vault","caller","ops"}
 //	POST   /_emulator/revoke        {"vault","caller"}
-//	POST   /_emulator/keys          {"vault","name","kty","size","ops"}       -> {"kid"}
+//	POST   /_emulator/keys          {"vault","name","kty","size","ops","tags"} -> {"kid"}
 //	POST   /_emulator/keys/rotate   {"vault","name"}                          -> {"kid"}
 //	POST   /_emulator/keys/enabled  {"vault","name","version","enabled"}
 //	POST   /_emulator/keys/ops      {"vault","name","version","ops"}
 //	POST   /_emulator/keys/expiry   {"vault","name","version","nbf","exp"}    (Unix seconds, 0 = unset)
+//	POST   /_emulator/keys/tags     {"vault","name","version","tags"}        (replaces the version's tags)
 //	POST   /_emulator/keys/delete   {"vault","name"}
 //	POST   /_emulator/fault         {"vault","latency":"2s","throttle":3,"retryAfter":true,
 //	                                 "serverError":-1,"serverCode":503,"down":true}   (vault "" = all; {} clears)

@@ -30,6 +30,8 @@ const (
 // demoResult is what the demo did, step by step, for the summary and tests.
 type demoResult struct {
 	Seeded          assets.Counts
+	Ownership       *ownershipView // the tag the customer must set (nil: check off)
+	UntaggedRefusal *codeView      // PUT before the key is tagged
 	ByokState       string
 	CustomerBackup  backupView
 	FallbackBackup  backupView
@@ -58,6 +60,11 @@ type restoreView struct {
 	State     string    `json:"state"`
 	Progress  countView `json:"progress"`
 	Error     *codeView `json:"error"`
+}
+
+type ownershipView struct {
+	TagName  string `json:"tagName"`
+	TagValue string `json:"tagValue"`
 }
 
 type codeView struct {
@@ -134,11 +141,33 @@ func (s *stack) runDemo(ctx context.Context) (*demoResult, error) {
 		return res, err
 	}
 
-	// 3. Enable BYOK from "Settings › BYOK Encryption".
+	// 3. Enable BYOK from "Settings › BYOK Encryption". The page shows the
+	// ownership tag to set; until the customer tags the key, enabling is
+	// refused with KeyOwnershipNotProven (contract §5).
 	var status struct {
-		State string `json:"state"`
+		State     string         `json:"state"`
+		Ownership *ownershipView `json:"ownership"`
 	}
+	if code, body, err := s.call(ctx, http.MethodGet, "/api/tenants/demo/byok", admin, "", &status); err != nil || code != http.StatusOK {
+		return res, fmt.Errorf("read BYOK status: %d %s %v", code, body, err)
+	}
+	res.Ownership = status.Ownership
 	put := fmt.Sprintf(`{"keyVaultName":%q,"keyName":%q,"tenantId":%q,"fallbackToPlatformKey":true}`, demoVault, demoKey, demoEntra)
+	if o := res.Ownership; o != nil {
+		var refused struct {
+			Error *codeView `json:"error"`
+		}
+		code, body, err := s.call(ctx, http.MethodPut, "/api/tenants/demo/byok", admin, put, nil)
+		if err != nil || code != http.StatusUnprocessableEntity || json.Unmarshal([]byte(body), &refused) != nil {
+			return res, fmt.Errorf("enable BYOK with an untagged key: %d %s %v", code, body, err)
+		}
+		res.UntaggedRefusal = refused.Error
+		// The customer tags the key in their vault (Azure portal: Keys ›
+		// the key › the current version › Tags; or az keyvault key set-attributes --tags).
+		if err := s.kv.SetTags(demoVault, demoKey, "", map[string]string{o.TagName: o.TagValue}); err != nil {
+			return res, fmt.Errorf("tag the customer key: %w", err)
+		}
+	}
 	if code, body, err := s.call(ctx, http.MethodPut, "/api/tenants/demo/byok", admin, put, &status); err != nil || code != http.StatusOK {
 		return res, fmt.Errorf("enable BYOK: %d %s %v", code, body, err)
 	}
@@ -188,6 +217,8 @@ func checkDemo(r *demoResult) error {
 			bad = append(bad, what)
 		}
 	}
+	want(r.Ownership == nil || r.UntaggedRefusal != nil && r.UntaggedRefusal.Code == "KeyOwnershipNotProven",
+		"enabling BYOK with an untagged key was not refused with KeyOwnershipNotProven")
 	want(r.ByokState == "active", "BYOK state after enabling is "+r.ByokState)
 	want(r.CustomerBackup.Status == "completed" && r.CustomerBackup.KeySource == "customer", "first backup: "+r.CustomerBackup.Status+"/"+r.CustomerBackup.KeySource)
 	want(r.FallbackBackup.Status == "completed" && r.FallbackBackup.KeySource == "platform" &&
@@ -359,6 +390,12 @@ func printDemo(r *demoResult, err error) {
 	}
 	fmt.Printf("\nDemo: tenant %q, customer key %s/%s, restores into %q\n", demoTenant, demoVault, demoKey, sandboxTenant)
 	line(r.Seeded.Records > 0, "seeded %d records and %d files (%d bytes)", r.Seeded.Records, r.Seeded.Files, r.Seeded.Bytes)
+	if o := r.Ownership; o != nil {
+		line(r.UntaggedRefusal != nil && r.UntaggedRefusal.Code == "KeyOwnershipNotProven", "enable BYOK before tagging the key: refused (%s)", reason(r.UntaggedRefusal))
+		line(true, "customer tags key %s/%s: %s = %q", demoVault, demoKey, o.TagName, o.TagValue)
+	} else {
+		line(true, "key ownership check is off (BYOK_OWNERSHIP_TAG is empty): no tag needed")
+	}
 	line(r.ByokState == "active", "BYOK enabled: state %s", r.ByokState)
 	cb, fb := r.CustomerBackup, r.FallbackBackup
 	line(cb.KeySource == "customer", "backup %s: %s with the %s key (%s), %d chunks", cb.BackupID, cb.Status, cb.KeySource, cb.KeyID, cb.Chunks)

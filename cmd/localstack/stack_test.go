@@ -91,6 +91,11 @@ func TestDemo(t *testing.T) {
 	if r.CustomerBackup.KeySource != "customer" || r.FallbackBackup.FallbackReason == nil || r.RefusedRestore.Error == nil {
 		t.Fatalf("demo result = %+v", r)
 	}
+	// The key is tagged in a visible step, after an untagged key was refused.
+	if r.Ownership == nil || r.Ownership.TagName != "twinit-tenants" || r.Ownership.TagValue != demoTenant ||
+		r.UntaggedRefusal == nil || r.UntaggedRefusal.Code != "KeyOwnershipNotProven" {
+		t.Errorf("ownership step: %+v refused %+v", r.Ownership, r.UntaggedRefusal)
+	}
 	// The key that wrapped the first backup is the customer's, versioned.
 	if !strings.Contains(r.CustomerBackup.KeyID, "/keys/"+demoKey+"/") {
 		t.Errorf("customer backup keyId = %q", r.CustomerBackup.KeyID)

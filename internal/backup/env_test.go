@@ -137,6 +137,8 @@ func newEnv(t *testing.T, mods ...func(*backup.Options)) *env {
 	must(t, e.emu.CreateVault(custVault, entraA, kvemu.AccessPolicy))
 	_, err = e.emu.CreateKey(custVault, "k", "RSA", 2048, nil)
 	must(t, err)
+	// Tagged for the tenants the tests configure BYOK for (contract §5).
+	must(t, e.emu.SetTags(custVault, "k", "", map[string]string{keywrap.DefaultOwnershipTag: "acme acme2"}))
 	must(t, e.emu.Grant(custVault, kvemu.CustomerToken(appID, entraA), "get", "wrapKey", "unwrapKey"))
 	e.platform = keywrap.Ref{Source: keywrap.Platform, VaultURL: e.emu.VaultURL(platVault), KeyName: "platform"}
 
@@ -144,7 +146,7 @@ func newEnv(t *testing.T, mods ...func(*backup.Options)) *env {
 	must(t, err)
 	e.kv, err = keyvault.New(keyvault.Options{Credentials: creds, ApplicationID: appID, CAPEM: e.emu.CAPEM(),
 		MaxRetries: 1, RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 50 * time.Millisecond,
-		TryTimeout: 3 * time.Second, DialTimeout: 500 * time.Millisecond})
+		TryTimeout: 3 * time.Second, DialTimeout: 500 * time.Millisecond, OwnershipTag: keywrap.DefaultOwnershipTag})
 	must(t, err)
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
@@ -159,7 +161,7 @@ func newEnv(t *testing.T, mods ...func(*backup.Options)) *env {
 	e.wrapper = audit.NewWrapper(e.kv, e.audit, logger)
 	e.byok, err = byok.New(byok.Options{Store: byok.NewTableStore(table("ByokSettings")),
 		Validator: audit.NewValidator(e.kv, e.audit, logger), VaultURLTemplate: e.emu.URLTemplate(),
-		AppClientID: appID, Logger: logger})
+		AppClientID: appID, Logger: logger, OwnershipTag: keywrap.DefaultOwnershipTag, ValidateBurst: 1000})
 	must(t, err)
 	e.assets = assets.New(tsvc.NewClient(fmt.Sprintf("Assets%d", n)),
 		bsvc.ServiceClient().NewContainerClient(fmt.Sprintf("assets-%d", n)), nil)
@@ -376,7 +378,7 @@ func (e *env) verifyBackup(b *catalog.Backup) restored {
 	must(e.t, err)
 	ref := keywrap.Ref{Source: m.Key.Source, VaultURL: vaultURL, KeyName: name}
 	if m.Key.Source == keywrap.Customer {
-		ref.TenantID = entraA
+		ref.TenantID, ref.Owner = entraA, m.Tenant
 	}
 	raw, err := e.kv.Unwrap(ctx, ref, m.Key.Wrapped())
 	must(e.t, err)

@@ -37,7 +37,16 @@ type envOptions struct {
 	concurrency  int
 	checkTimeout time.Duration
 	maxRetries   int
+	noOwnership  bool // BYOK_OWNERSHIP_TAG empty: the check off
+	// validateBurst is the per-tenant validation burst; 0 = 1000, so tests
+	// that validate often aren't throttled.
+	validateBurst int
+	now           func() time.Time
 }
+
+// owners is the ownership tag value keys get from [env.vault]: the tenants
+// these tests configure.
+const owners = "acme pinned gone h1 h2 h3 h4 h5 down slow"
 
 func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
@@ -46,6 +55,13 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tag := keywrap.DefaultOwnershipTag
+	if o.noOwnership {
+		tag = ""
+	}
+	if o.validateBurst == 0 {
+		o.validateBurst = 1000
+	}
 	if o.maxRetries == 0 {
 		o.maxRetries = -1 // no retries: faults show at once
 	}
@@ -53,6 +69,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		Credentials: creds, ApplicationID: appID, CAPEM: emu.CAPEM(),
 		MaxRetries: o.maxRetries, RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 50 * time.Millisecond,
 		TryTimeout: 5 * time.Second, DialTimeout: time.Second,
+		OwnershipTag: tag,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +82,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		VaultURLTemplate: emu.URLTemplate(), AppClientID: appID,
 		Logger:             logger,
 		MonitorConcurrency: o.concurrency, CheckTimeout: o.checkTimeout,
+		OwnershipTag: tag, ValidateBurst: o.validateBurst, Now: o.now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -73,14 +91,22 @@ func newEnv(t testing.TB, o envOptions) *env {
 }
 
 // vault creates a vault owned by Entra tenant entraA with an RSA key "k"
-// of bits, and grants the BYOK application get, wrapKey and unwrapKey.
+// of bits tagged for [owners], and grants the BYOK application get,
+// wrapKey and unwrapKey.
 func (e *env) vault(name string, bits int) (kid string) {
 	e.t.Helper()
 	must(e.t, e.emu.CreateVault(name, entraA, kvemu.AccessPolicy))
 	kid, err := e.emu.CreateKey(name, "k", "RSA", bits, nil)
 	must(e.t, err)
+	e.tag(name, "k", owners)
 	must(e.t, e.emu.Grant(name, kvemu.CustomerToken(appID, entraA), "get", "wrapKey", "unwrapKey"))
 	return kid
+}
+
+// tag sets the ownership tag of the current version of key in vault.
+func (e *env) tag(vault, key, tenants string) {
+	e.t.Helper()
+	must(e.t, e.emu.SetTags(vault, key, "", map[string]string{keywrap.DefaultOwnershipTag: tenants}))
 }
 
 func settingsFor(vault string) Settings {

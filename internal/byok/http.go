@@ -41,6 +41,7 @@ func (s *Service) putSettings(w http.ResponseWriter, r *http.Request, _ auth.Pri
 		return err
 	}
 	st, err := s.Configure(r.Context(), r.PathValue("tenant"), set, r.Header.Get("If-Match"))
+	retryAfter(w, err)
 	if ve := (*ValidationError)(nil); errors.As(err, &ve) {
 		server.WriteJSON(w, errcode.Status(ve.Err.Code), validationBody{
 			Error:  errcode.Detail{Code: ve.Err.Code, Message: ve.Err.Message},
@@ -81,6 +82,7 @@ func (s *Service) postValidate(w http.ResponseWriter, r *http.Request, _ auth.Pr
 		set = &v
 	}
 	res, err := s.Validate(r.Context(), r.PathValue("tenant"), set)
+	retryAfter(w, err)
 	if err != nil {
 		return err
 	}
@@ -105,4 +107,11 @@ func writeStatus(w http.ResponseWriter, st Status) {
 	w.Header().Set("ETag", st.ETag)
 	w.Header().Set("Cache-Control", "no-store")
 	server.WriteJSON(w, http.StatusOK, st)
+}
+
+// retryAfter sets Retry-After on a throttled answer.
+func retryAfter(w http.ResponseWriter, err error) {
+	if te := (*ThrottledError)(nil); errors.As(err, &te) {
+		w.Header().Set("Retry-After", te.RetryAfterSeconds())
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -26,9 +27,11 @@ type api struct {
 	url string
 }
 
-func newAPI(t *testing.T) *api {
+func newAPI(t *testing.T) *api { return newAPIWith(t, envOptions{}) }
+
+func newAPIWith(t *testing.T, o envOptions) *api {
 	t.Helper()
-	e := newEnv(t, envOptions{})
+	e := newEnv(t, o)
 	iss := devauth.TestStart(t)
 	v, err := auth.NewVerifier(t.Context(), auth.VerifierOptions{JWKSURL: iss.JWKSURL(), Issuer: iss.IssuerURL(), Audience: iss.Audience()})
 	must(t, err)
@@ -159,7 +162,7 @@ func TestHTTPStatusDocument(t *testing.T) {
 	kid := a.vault("acme-kv", 3072)
 	admin := a.token("acme", auth.RoleAdmin)
 	fields := []string{"tenant", "state", "keyVaultName", "keyName", "tenantId", "keyId", "keyType", "keySize",
-		"fallbackToPlatformKey", "applicationId", "enabledAt", "lastCheck", "degradedSince"}
+		"fallbackToPlatformKey", "applicationId", "enabledAt", "lastCheck", "degradedSince", "ownership"}
 	hasFields := func(t *testing.T, m map[string]any, extra ...string) {
 		t.Helper()
 		want := append(slices.Clone(fields), extra...)
@@ -177,7 +180,8 @@ func TestHTTPStatusDocument(t *testing.T) {
 	m := r.json(t)
 	hasFields(t, m)
 	if r.status != 200 || m["state"] != "disabled" || m["applicationId"] != appID || m["degradedSince"] != nil || m["lastCheck"] != nil ||
-		m["fallbackToPlatformKey"] != true || r.header.Get("ETag") != `"0"` || r.header.Get("Content-Type") != "application/json" {
+		m["fallbackToPlatformKey"] != true || r.header.Get("ETag") != `"0"` || r.header.Get("Content-Type") != "application/json" ||
+		!reflect.DeepEqual(m["ownership"], map[string]any{"tagName": "twinit-tenants", "tagValue": "acme"}) {
 		t.Fatalf("GET before configuring: %d %s etag %s", r.status, r.body, r.header.Get("ETag"))
 	}
 
@@ -308,6 +312,7 @@ func TestHTTPValidationFailures(t *testing.T) {
 	must(t, a.emu.CreateVault("ec-kv", entraA, kvemu.AccessPolicy))
 	_, err = a.emu.CreateKey("ec-kv", "k", "EC", 256, nil)
 	must(t, err)
+	a.tag("ec-kv", "k", owners)
 	must(t, a.emu.Grant("ec-kv", kvemu.CustomerToken(appID, entraA), "get", "wrapKey", "unwrapKey"))
 	a.vault("down-kv", 2048)
 	a.emu.SetFault("down-kv", kvemu.Fault{Down: true})
@@ -363,7 +368,7 @@ func TestHTTPValidate(t *testing.T) {
 	}
 	r := a.do("POST", "/api/tenants/acme/byok/validate", admin, body("acme-kv"))
 	m := r.json(t)
-	if r.status != 200 || m["ok"] != true || len(m["checks"].([]any)) != 7 {
+	if r.status != 200 || m["ok"] != true || len(m["checks"].([]any)) != len(keycheck.Names) {
 		t.Fatalf("validate body: %d %s", r.status, r.body)
 	}
 	for _, c := range m["checks"].([]any) {

@@ -23,7 +23,7 @@ func (s *Service) CustomerKey(ctx context.Context, tenant string) (ref keywrap.R
 	if !rec.Enabled {
 		return keywrap.Ref{}, Settings{}, false, nil
 	}
-	ref, err = s.ref(rec.Settings)
+	ref, err = s.ref(tenant, rec.Settings)
 	if err != nil {
 		return keywrap.Ref{}, Settings{}, false, fmt.Errorf("stored BYOK settings of %q are unusable: %w", tenant, err)
 	}
@@ -64,7 +64,7 @@ func (s *Service) apply(r *Record, now time.Time, outcome error) {
 		r.DegradedSince = time.Time{}
 		return
 	}
-	e := s.keyError(r.Settings, outcome)
+	e := s.keyError(r.Tenant, r.Settings, outcome)
 	r.LastCheck = &Check{At: now, OK: false, Code: string(e.Code), Message: e.Message}
 	if r.DegradedSince.IsZero() {
 		r.DegradedSince = now

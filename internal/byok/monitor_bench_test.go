@@ -20,7 +20,7 @@ func BenchmarkMonitor(b *testing.B) {
 		concurrency = 16
 		latency     = 200 * time.Millisecond
 	)
-	e := newEnv(b, envOptions{concurrency: concurrency, checkTimeout: 10 * time.Second})
+	e := newEnv(b, envOptions{concurrency: concurrency, checkTimeout: 10 * time.Second, noOwnership: true})
 	for i := range tenants {
 		vault := fmt.Sprintf("bench-%03d", i)
 		kid := e.vault(vault, 2048)

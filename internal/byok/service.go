@@ -35,6 +35,15 @@ type Options struct {
 	// MonitorBudget bounds a whole monitor run, below the host's
 	// functionTimeout; 0 means 4 minutes.
 	MonitorBudget time.Duration
+	// OwnershipTag is BYOK_OWNERSHIP_TAG, shown in the status as the tag
+	// the customer must set (contract §5); "" when the check is off. The
+	// check itself is the key wrapper's.
+	OwnershipTag string
+	// ValidateBurst and ValidateEvery limit key validations (PUT and
+	// validate) per tenant; 0 means DefaultValidateBurst and
+	// DefaultValidateEvery.
+	ValidateBurst int
+	ValidateEvery time.Duration
 }
 
 // Service configures, validates and watches tenants' customer keys.
@@ -48,6 +57,8 @@ type Service struct {
 	concurrency int
 	checkTO     time.Duration
 	budget      time.Duration
+	tag         string
+	limiter     *tenantLimiter
 }
 
 // New returns a Service.
@@ -63,6 +74,8 @@ func New(opts Options) (*Service, error) {
 		return nil, errors.New("byok: Options.AppClientID (BYOK_APP_CLIENT_ID) is required")
 	case opts.MonitorConcurrency < 0 || opts.CheckTimeout < 0 || opts.MonitorBudget < 0:
 		return nil, errors.New("byok: monitor limits must not be negative")
+	case opts.ValidateBurst < 0 || opts.ValidateEvery < 0:
+		return nil, errors.New("byok: validation limits must not be negative")
 	}
 	// Fail at startup, not on the first customer's request, when the
 	// template is unusable.
@@ -73,7 +86,20 @@ func New(opts Options) (*Service, error) {
 		store: opts.Store, validator: opts.Validator,
 		template: opts.VaultURLTemplate, appID: opts.AppClientID, log: opts.Logger,
 		now: opts.Now, concurrency: opts.MonitorConcurrency, checkTO: opts.CheckTimeout, budget: opts.MonitorBudget,
+		tag: opts.OwnershipTag,
 	}
+	burst, every := opts.ValidateBurst, opts.ValidateEvery
+	if burst == 0 {
+		burst = DefaultValidateBurst
+	}
+	if every == 0 {
+		every = DefaultValidateEvery
+	}
+	lim, err := newTenantLimiter(every, burst, DefaultLimitedTenants)
+	if err != nil {
+		return nil, fmt.Errorf("byok: %w", err)
+	}
+	s.limiter = lim
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -91,14 +117,16 @@ func New(opts Options) (*Service, error) {
 
 func (s *Service) clock() time.Time { return s.now().UTC() }
 
-// ref builds the key reference of set. The vault URL comes only from the
-// template and the validated vault name.
-func (s *Service) ref(set Settings) (keywrap.Ref, error) {
+// ref builds the key reference of tenant's settings set. The vault URL
+// comes only from the template and the validated vault name; the tenant is
+// the owner the key's ownership tag must list.
+func (s *Service) ref(tenant string, set Settings) (keywrap.Ref, error) {
 	u, err := keywrap.VaultURL(s.template, set.KeyVaultName)
 	if err != nil {
 		return keywrap.Ref{}, err
 	}
-	return keywrap.Ref{Source: keywrap.Customer, VaultURL: u, KeyName: set.KeyName, Version: set.KeyVersion, TenantID: set.TenantID}, nil
+	return keywrap.Ref{Source: keywrap.Customer, VaultURL: u, KeyName: set.KeyName, Version: set.KeyVersion,
+		TenantID: set.TenantID, Owner: tenant}, nil
 }
 
 // Validation is one validation's outcome; Err is nil when every check
@@ -113,7 +141,7 @@ type Validation struct {
 
 // validate runs the checks on set, scoped to tenant for the audit row.
 func (s *Service) validate(ctx context.Context, tenant string, set Settings) (Validation, error) {
-	ref, err := s.ref(set)
+	ref, err := s.ref(tenant, set)
 	if err != nil {
 		return Validation{}, err
 	}
@@ -158,12 +186,15 @@ func (s *Service) Configure(ctx context.Context, tenant string, set Settings, if
 	if err := precondition(ifMatch, rec); err != nil {
 		return Status{}, err
 	}
+	if err := s.throttle(tenant); err != nil {
+		return Status{}, err
+	}
 	v, err := s.validate(ctx, tenant, set)
 	if err != nil {
 		return Status{}, err
 	}
 	if v.Err != nil {
-		return Status{}, &ValidationError{Err: s.keyError(set, v.Err), Checks: v.Checks}
+		return Status{}, &ValidationError{Err: s.keyError(tenant, set, v.Err), Checks: v.Checks}
 	}
 	now := s.clock()
 	stored, err := s.adminWrite(ctx, rec, func(r *Record) {
@@ -234,6 +265,9 @@ func (s *Service) Validate(ctx context.Context, tenant string, set *Settings) (V
 	} else if err := set.Check(); err != nil {
 		return ValidateResult{}, err
 	}
+	if err := s.throttle(tenant); err != nil {
+		return ValidateResult{}, err
+	}
 	v, err := s.validate(ctx, tenant, *set)
 	if err != nil {
 		return ValidateResult{}, err
@@ -243,7 +277,7 @@ func (s *Service) Validate(ctx context.Context, tenant string, set *Settings) (V
 		res.Checks = []CheckResult{}
 	}
 	if v.Err != nil {
-		e := s.keyError(*set, v.Err)
+		e := s.keyError(tenant, *set, v.Err)
 		res.Error = &errcode.Detail{Code: e.Code, Message: e.Message}
 	}
 	return res, nil

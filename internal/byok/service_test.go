@@ -81,6 +81,7 @@ func TestConfigureFailures(t *testing.T) {
 	must(t, e.emu.CreateVault("ec-kv", entraA, kvemu.AccessPolicy))
 	_, err = e.emu.CreateKey("ec-kv", "k", "EC", 256, nil)
 	must(t, err)
+	e.tag("ec-kv", "k", owners)
 	must(t, e.emu.Grant("ec-kv", kvemu.CustomerToken(appID, entraA), "get", "wrapKey", "unwrapKey"))
 	e.vault("down-kv", 2048)
 	e.emu.SetFault("down-kv", kvemu.Fault{Down: true})

@@ -143,7 +143,7 @@ func FuzzDecodeSettings(f *testing.F) {
 			}
 			return
 		}
-		ref, err := svc.ref(set)
+		ref, err := svc.ref("acme", set)
 		if err != nil {
 			t.Fatalf("accepted settings %+v build no URL: %v", set, err)
 		}

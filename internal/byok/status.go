@@ -21,9 +21,18 @@ type Status struct {
 	EnabledAt             *time.Time `json:"enabledAt"`
 	LastCheck             *LastCheck `json:"lastCheck"`
 	DegradedSince         *time.Time `json:"degradedSince"`
+	// Ownership is the tag the key's owner must set (contract §5), shown
+	// whether or not BYOK is enabled; null when the check is turned off.
+	Ownership *Ownership `json:"ownership"`
 
 	// ETag is the admin version clients send back in If-Match.
 	ETag string `json:"-"`
+}
+
+// Ownership is the status document's ownership.
+type Ownership struct {
+	TagName  string `json:"tagName"`
+	TagValue string `json:"tagValue"`
 }
 
 // LastCheck is the status document's lastCheck.
@@ -36,6 +45,9 @@ type LastCheck struct {
 
 func (s *Service) status(r Record) Status {
 	st := Status{Tenant: r.Tenant, State: r.State(), ApplicationID: s.appID, ETag: ETag(r.Version), FallbackToPlatformKey: true}
+	if s.tag != "" {
+		st.Ownership = &Ownership{TagName: s.tag, TagValue: r.Tenant}
+	}
 	if !r.Enabled {
 		return st
 	}

@@ -44,7 +44,7 @@ func (e *ValidationError) Unwrap() error { return e.Err }
 var keyCauses = map[errcode.Code]bool{
 	errcode.KeyDisabled: true, errcode.KeyNotFound: true, errcode.KeyAccessDenied: true,
 	errcode.KeyVaultUnreachable: true, errcode.KeyVaultAuthFailed: true,
-	errcode.KeyOperationNotPermitted: true, errcode.UnsupportedKeyType: true,
+	errcode.KeyOperationNotPermitted: true, errcode.UnsupportedKeyType: true, errcode.KeyOwnershipNotProven: true,
 }
 
 // keyError turns the cause of a failed validation or key use into the
@@ -52,7 +52,7 @@ var keyCauses = map[errcode.Code]bool{
 // a sentence that says what to do. Messages are written here rather than
 // taken from the cause so they always name the application to grant and
 // never carry Azure response text.
-func (s *Service) keyError(set Settings, cause error) *errcode.Error {
+func (s *Service) keyError(tenant string, set Settings, cause error) *errcode.Error {
 	code := errcode.CodeOf(cause)
 	key := fmt.Sprintf("key %q in Key Vault %q", set.KeyName, set.KeyVaultName)
 	if set.KeyVersion != "" {
@@ -72,6 +72,8 @@ func (s *Service) keyError(set Settings, cause error) *errcode.Error {
 		msg = fmt.Sprintf("Application %s is not allowed to use the %s: grant it the get, wrapKey and unwrapKey key permissions (or the Key Vault Crypto Service Encryption User role), then try again.", s.appID, key)
 	case errcode.KeyOperationNotPermitted:
 		msg = fmt.Sprintf("The %s does not permit wrapKey and unwrapKey: allow both operations on the key, then try again.", key)
+	case errcode.KeyOwnershipNotProven:
+		msg = fmt.Sprintf("The %s does not show that it belongs to tenant %s: whoever manages the key must set its tag %q to %q (or add %s to the tenant ids it lists, separated by commas), then try again.", key, tenant, s.tag, tenant, tenant)
 	case errcode.UnsupportedKeyType:
 		msg = fmt.Sprintf("The %s is not an RSA or RSA-HSM key of at least 2048 bits: create such a key and use it instead.", key)
 	default:

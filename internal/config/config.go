@@ -47,6 +47,8 @@ type Config struct {
 	ByokClientSecret              string `json:"-"` // secret
 	ByokClientCertificatePath     string `json:"byokClientCertificatePath,omitempty"`
 	ByokClientCertificatePassword string `json:"-"` // secret; PFX only
+	// ByokOwnershipTag is BYOK_OWNERSHIP_TAG (contract §5); "" = check off.
+	ByokOwnershipTag string `json:"byokOwnershipTag"`
 
 	KeyVaultURLTemplate string `json:"keyVaultUrlTemplate"`
 	KeyVaultCAFile      string `json:"keyVaultCaFile,omitempty"`

@@ -61,6 +61,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"BackupParallelism", c.BackupParallelism, 4},
 		{"ByokMonitorConcurrency", c.ByokMonitorConcurrency, 16},
 		{"RetentionMaxDeleteFraction", c.RetentionMaxDeleteFraction, 0.5},
+		{"ByokOwnershipTag", c.ByokOwnershipTag, "twinit-tenants"},
 		{"TenantClaim", c.Auth.TenantClaim, "tenant"},
 		{"RolesClaim", c.Auth.RolesClaim, "roles"},
 		{"Storage.BlobURL", c.Storage.BlobURL, "http://127.0.0.1:10000/devstoreaccount1"},
@@ -363,5 +364,30 @@ func TestByokTransientGrace(t *testing.T) {
 		if !errors.As(err, &cerr) || len(cerr.Problems) != 1 || !strings.HasPrefix(cerr.Problems[0], "BYOK_TRANSIENT_GRACE: ") {
 			t.Errorf("%q: err = %v", v, err)
 		}
+	}
+}
+
+// BYOK_OWNERSHIP_TAG set to "" turns the ownership check off (contract §5):
+// LoadEnv tells it from an unset setting, which means the default tag.
+func TestOwnershipTag(t *testing.T) {
+	load := func(env map[string]string) (Config, error) {
+		return LoadEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	}
+	env := validEnv()
+	c, err := load(env)
+	if err != nil || c.ByokOwnershipTag != "twinit-tenants" {
+		t.Fatalf("unset: %q %v", c.ByokOwnershipTag, err)
+	}
+	env["BYOK_OWNERSHIP_TAG"] = ""
+	if c, err = load(env); err != nil || c.ByokOwnershipTag != "" {
+		t.Fatalf("empty: %q %v", c.ByokOwnershipTag, err)
+	}
+	env["BYOK_OWNERSHIP_TAG"] = "owners"
+	if c, err = load(env); err != nil || c.ByokOwnershipTag != "owners" {
+		t.Fatalf("set: %q %v", c.ByokOwnershipTag, err)
+	}
+	env["BYOK_OWNERSHIP_TAG"] = "bad\ntag"
+	if _, err = load(env); err == nil || !strings.Contains(err.Error(), "BYOK_OWNERSHIP_TAG") {
+		t.Fatalf("control character accepted: %v", err)
 	}
 }

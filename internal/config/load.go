@@ -19,6 +19,7 @@ import (
 // loader collects one problem per bad setting instead of stopping at the first.
 type loader struct {
 	getenv   func(string) string
+	lookup   func(string) (string, bool) // tells a setting set to "" from an unset one
 	problems []string
 }
 
@@ -133,9 +134,21 @@ func (l *loader) schedule(name, def string) string {
 }
 
 // Load reads and validates every setting. On any problem it returns an
-// *Error listing all of them.
+// *Error listing all of them. An empty value counts as unset; use
+// [LoadEnv] where a setting set to "" means something (BYOK_OWNERSHIP_TAG).
 func Load(getenv func(string) string) (Config, error) {
-	l := &loader{getenv: getenv}
+	return LoadEnv(func(name string) (string, bool) {
+		v := getenv(name)
+		return v, v != ""
+	})
+}
+
+// LoadEnv is [Load] with os.LookupEnv's signature.
+func LoadEnv(lookup func(string) (string, bool)) (Config, error) {
+	l := &loader{lookup: lookup, getenv: func(name string) string {
+		v, _ := lookup(name)
+		return v
+	}}
 	var c Config
 
 	portName := "FUNCTIONS_CUSTOMHANDLER_PORT"
@@ -223,6 +236,16 @@ func Load(getenv func(string) string) (Config, error) {
 			l.problem("BYOK_CLIENT_CERTIFICATE_PATH", "is required when BYOK_CREDENTIAL is certificate: set it to a PEM or PFX file")
 		} else if _, err := os.Stat(c.ByokClientCertificatePath); err != nil {
 			l.problem("BYOK_CLIENT_CERTIFICATE_PATH", "can't be read: %v", err)
+		}
+	}
+
+	// Set to "" it turns the ownership check off (contract §5); unset is
+	// the default tag.
+	c.ByokOwnershipTag = keywrap.DefaultOwnershipTag
+	if v, ok := l.lookup("BYOK_OWNERSHIP_TAG"); ok {
+		c.ByokOwnershipTag = strings.TrimSpace(v)
+		if len(c.ByokOwnershipTag) > 512 || strings.ContainsFunc(c.ByokOwnershipTag, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+			l.problem("BYOK_OWNERSHIP_TAG", "must be a Key Vault tag name (at most 512 printable characters) or empty to turn the key ownership check off, got %q", v)
 		}
 	}
 

@@ -21,6 +21,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/twinit/byok-backup/internal/errcode"
 	"github.com/twinit/byok-backup/internal/keywrap"
@@ -65,7 +66,15 @@ type Options struct {
 	// ClientOptions is passed to every azidentity credential (transport,
 	// retries, cloud). Zero value = defaults; tests inject a transport here.
 	ClientOptions azcore.ClientOptions
+
+	// MaxCustomers bounds the cached customer credentials (one per Entra
+	// tenant, each holding its token cache); the least recently used is
+	// dropped and signs in again when next needed. 0 = DefaultMaxCustomers.
+	MaxCustomers int
 }
+
+// DefaultMaxCustomers is the default [Options.MaxCustomers].
+const DefaultMaxCustomers = 1024
 
 // Source hands out credentials, one per customer Entra tenant, cached.
 // It is safe for concurrent use.
@@ -74,7 +83,7 @@ type Source struct {
 	certs *certificate // parsed once at New for the certificate mode
 
 	mu        sync.Mutex
-	customers map[string]*Credential // by lower-case tenant id
+	customers *lru.Cache[string, *Credential] // by lower-case tenant id
 	platform  *Credential
 	exchange  azcore.TokenCredential // federated: the managed identity, shared by all tenants
 }
@@ -87,7 +96,14 @@ func New(opts Options) (*Source, error) {
 	if opts.PlatformMode == "" {
 		opts.PlatformMode = ManagedIdentity
 	}
-	s := &Source{opts: opts, customers: map[string]*Credential{}}
+	if opts.MaxCustomers <= 0 {
+		opts.MaxCustomers = DefaultMaxCustomers
+	}
+	customers, err := lru.New[string, *Credential](opts.MaxCustomers)
+	if err != nil {
+		return nil, fmt.Errorf("credential: %w", err)
+	}
+	s := &Source{opts: opts, customers: customers}
 	switch opts.Mode {
 	case Federated, Secret, Certificate, Emulator:
 	default:
@@ -135,7 +151,7 @@ func (s *Source) Customer(tenantID string) (*Credential, error) {
 	key := lower(tenantID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c, ok := s.customers[key]; ok {
+	if c, ok := s.customers.Get(key); ok {
 		return c, nil
 	}
 	inner, err := s.newCustomer(key)
@@ -143,7 +159,7 @@ func (s *Source) Customer(tenantID string) (*Credential, error) {
 		return nil, err
 	}
 	c := &Credential{Mode: s.opts.Mode, TenantID: key, ClientID: s.opts.AppClientID, inner: inner}
-	s.customers[key] = c
+	s.customers.Add(key, c)
 	return c, nil
 }
 

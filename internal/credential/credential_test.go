@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -286,4 +287,47 @@ func writeCert(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// The customer credential cache is bounded: 10,000 distinct Entra tenants
+// leave the heap (after GC) where the first MaxCustomers left it, and an
+// evicted tenant gets a working credential again.
+func TestCustomerCacheMemoryIsFlat(t *testing.T) {
+	const maxCustomers = 64
+	s, err := New(Options{Mode: Secret, AppClientID: appID, ClientSecret: "s", PlatformMode: Emulator,
+		MaxCustomers: maxCustomers, ClientOptions: azcore.ClientOptions{Transport: &entra{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	use := func(from, to int) {
+		for i := from; i < to; i++ {
+			if _, err := s.Customer(fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	use(0, 2*maxCustomers)
+	before := heapAfterGC()
+	use(2*maxCustomers, 2*maxCustomers+10_000)
+	after := heapAfterGC()
+	growth := int64(after) - int64(before)
+	t.Logf("heap before %d B, after 10,000 more tenants %d B (growth %d B)", before, after, growth)
+	if growth > 1<<20 {
+		t.Fatalf("heap grew by %d B over 10,000 tenants", growth)
+	}
+	if n := s.customers.Len(); n != maxCustomers {
+		t.Fatalf("cached credentials = %d, want %d", n, maxCustomers)
+	}
+	first, err := s.Customer(fmt.Sprintf("%08x-0000-4000-8000-%012x", 0, 0))
+	if err != nil || first == nil {
+		t.Fatalf("evicted tenant: %v", err)
+	}
+}
+
+func heapAfterGC() uint64 {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }

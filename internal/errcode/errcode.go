@@ -61,7 +61,8 @@ func Status(c Code) int {
 	case ServiceUnavailable:
 		return http.StatusServiceUnavailable
 	case KeyValidationFailed, KeyVaultUnreachable, KeyVaultAuthFailed, KeyNotFound, KeyDisabled,
-		KeyAccessDenied, KeyOperationNotPermitted, UnsupportedKeyType, CustomerKeyUnavailable:
+		KeyAccessDenied, KeyOperationNotPermitted, UnsupportedKeyType, CustomerKeyUnavailable,
+		KeyOwnershipNotProven:
 		return http.StatusUnprocessableEntity
 	case IntegrityCheckFailed, BackupIncomplete:
 		return http.StatusConflict

@@ -1,10 +1,10 @@
 // Package keycheck validates a customer key the way contract §2 lists it:
-// vaultReachable, authenticated, keyFound, keyEnabled, keyType,
-// keyOperations, wrapRoundTrip, in that order.
+// vaultReachable, authenticated, keyFound, keyOwnership (§5), keyEnabled,
+// keyType, keyOperations, wrapRoundTrip, in that order.
 //
 // The first failing check stops the run: every check after it is still
 // reported, with ok=false and a detail starting "not checked:", so callers
-// and the Settings page always see the same seven names in the same order.
+// and the Settings page always see the same names in the same order.
 // Checks before the failing one are ok. The result names the versioned key
 // id that would be used, its type and size, and, on failure, one
 // *errcode.Error: the specific key cause when there is one, else
@@ -27,6 +27,7 @@ const (
 	VaultReachable = "vaultReachable"
 	Authenticated  = "authenticated"
 	KeyFound       = "keyFound"
+	KeyOwnership   = "keyOwnership"
 	KeyEnabled     = "keyEnabled"
 	KeyType        = "keyType"
 	KeyOperations  = "keyOperations"
@@ -34,7 +35,7 @@ const (
 )
 
 // Names lists the checks in the order they run.
-var Names = [...]string{VaultReachable, Authenticated, KeyFound, KeyEnabled, KeyType, KeyOperations, WrapRoundTrip}
+var Names = [...]string{VaultReachable, Authenticated, KeyFound, KeyOwnership, KeyEnabled, KeyType, KeyOperations, WrapRoundTrip}
 
 // Check is one check's outcome, as the API returns it.
 type Check struct {
@@ -74,6 +75,13 @@ func validate(ctx context.Context, w keywrap.Wrapper, ref keywrap.Ref, now time.
 	r.pass(VaultReachable, passed[VaultReachable])
 	r.pass(Authenticated, passed[Authenticated])
 	r.pass(KeyFound, "Found key version "+info.KeyID+".")
+	// The wrapper proves ownership while reading the key (a key not tagged
+	// for the tenant fails Inspect with nothing else revealed about it).
+	if info.OwnershipTag != "" {
+		r.pass(KeyOwnership, "The key's tag "+info.OwnershipTag+" lists tenant "+ref.Owner+".")
+	} else {
+		r.pass(KeyOwnership, "The ownership check is turned off (BYOK_OWNERSHIP_TAG is empty).")
+	}
 
 	if err := keywrap.CheckEnabled(info, now); err != nil {
 		return r.fail(KeyEnabled, err)
@@ -121,6 +129,8 @@ func inspectFailure(err error) string {
 		return VaultReachable
 	case errcode.KeyVaultAuthFailed:
 		return Authenticated
+	case errcode.KeyOwnershipNotProven:
+		return KeyOwnership
 	case errcode.KeyDisabled:
 		return KeyEnabled
 	case errcode.UnsupportedKeyType:
@@ -137,7 +147,7 @@ func inspectFailure(err error) string {
 var keyCauses = map[errcode.Code]bool{
 	errcode.KeyVaultUnreachable: true, errcode.KeyVaultAuthFailed: true, errcode.KeyNotFound: true,
 	errcode.KeyDisabled: true, errcode.KeyAccessDenied: true, errcode.KeyOperationNotPermitted: true,
-	errcode.UnsupportedKeyType: true, errcode.KeyValidationFailed: true,
+	errcode.UnsupportedKeyType: true, errcode.KeyValidationFailed: true, errcode.KeyOwnershipNotProven: true,
 }
 
 // passed is the detail of a check that passed because a later step was

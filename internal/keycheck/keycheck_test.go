@@ -27,13 +27,16 @@ type env struct {
 	w   *keyvault.Wrapper
 }
 
-func setup(t *testing.T) *env {
+func setup(t *testing.T) *env { return setupTag(t, "") }
+
+// setupTag is setup with the ownership check on tag ("" = off).
+func setupTag(t *testing.T, tag string) *env {
 	t.Helper()
 	emu := kvemu.TestStart(t)
 	creds, err := credential.New(credential.Options{Mode: credential.Emulator, AppClientID: appID, PlatformMode: credential.Emulator})
 	must(t, err)
 	w, err := keyvault.New(keyvault.Options{Credentials: creds, ApplicationID: appID, CAPEM: emu.CAPEM(),
-		MaxRetries: 1, RetryDelay: 10 * time.Millisecond, TryTimeout: 5 * time.Second})
+		MaxRetries: 1, RetryDelay: 10 * time.Millisecond, TryTimeout: 5 * time.Second, OwnershipTag: tag})
 	must(t, err)
 	must(t, emu.CreateVault(vault, tenant, kvemu.AccessPolicy))
 	must(t, emu.Grant(vault, kvemu.CustomerToken(appID, tenant), "get", "wrapKey", "unwrapKey"))
@@ -224,4 +227,69 @@ func TestCheckJSON(t *testing.T) {
 	if string(b) != `{"name":"keyFound","ok":true,"detail":"d"}` {
 		t.Fatalf("json %s", b)
 	}
+}
+
+// keyOwnership runs right after keyFound (contract §5). A key not tagged for
+// the tenant gets one and the same answer whatever its state (enabled or
+// not, RSA or not, any key_ops): nothing beyond keyFound is revealed, not
+// even its key id, type or size.
+func TestOwnership(t *testing.T) {
+	const owner = "acme"
+	e := setupTag(t, keywrap.DefaultOwnershipTag)
+	ctx := context.Background()
+	ref := func(name string) keywrap.Ref {
+		r := e.ref(t, vault, name)
+		r.Owner = owner
+		return r
+	}
+	_, err := e.emu.CreateKey(vault, "plain", "RSA", 2048, nil)
+	must(t, err)
+	_, err = e.emu.CreateKey(vault, "disabled", "RSA", 2048, nil)
+	must(t, err)
+	must(t, e.emu.SetEnabled(vault, "disabled", "", false))
+	_, err = e.emu.CreateKey(vault, "ec", "EC", 256, nil)
+	must(t, err)
+	_, err = e.emu.CreateKey(vault, "noops", "RSA", 2048, []string{"encrypt"})
+	must(t, err)
+	_, err = e.emu.CreateKey(vault, "other", "RSA", 2048, nil)
+	must(t, err)
+	must(t, e.emu.SetTags(vault, "other", "", map[string]string{"twinit-tenants": "beta"}))
+
+	var first []byte
+	for _, name := range []string{"plain", "disabled", "ec", "noops", "other"} {
+		r := Validate(ctx, e.w, ref(name))
+		wantFailure(t, r, KeyOwnership, errcode.KeyOwnershipNotProven)
+		if r.KeyID != "" || r.KeyType != "" || r.KeySize != 0 {
+			t.Fatalf("%s: result reveals the key: %+v", name, r)
+		}
+		if !strings.Contains(r.Err.Message, `"twinit-tenants"`) || !strings.Contains(r.Err.Message, `"acme"`) {
+			t.Fatalf("message %q does not name the tag and value to set", r.Err.Message)
+		}
+		// Same checks, same words, apart from the key's name.
+		b, err := json.Marshal(r.Checks)
+		must(t, err)
+		b = []byte(strings.ReplaceAll(string(b), "Key "+name+" ", "Key KEY "))
+		if first == nil {
+			first = b
+		} else if string(b) != string(first) {
+			t.Fatalf("%s answers differently:\n%s\n%s", name, b, first)
+		}
+	}
+	if n := e.emu.CountOps(vault, "wrapKey"); n != 0 {
+		t.Fatalf("wrapKey called %d times for keys not tagged for the tenant", n)
+	}
+	wantFailure(t, Validate(ctx, e.w, ref("nosuch")), KeyFound, errcode.KeyNotFound)
+
+	must(t, e.emu.SetTags(vault, "plain", "", map[string]string{"twinit-tenants": "beta,acme"}))
+	r := Validate(ctx, e.w, ref("plain"))
+	if !r.OK {
+		t.Fatalf("tagged key: %+v", r)
+	}
+	checkShape(t, r)
+	if c := r.Checks[3]; c.Name != KeyOwnership || !c.OK || !strings.Contains(c.Detail, "twinit-tenants") {
+		t.Fatalf("ownership check %+v", c)
+	}
+	// A tagged but disabled key now says so.
+	must(t, e.emu.SetTags(vault, "disabled", "", map[string]string{"twinit-tenants": "acme"}))
+	wantFailure(t, Validate(ctx, e.w, ref("disabled")), KeyEnabled, errcode.KeyDisabled)
 }

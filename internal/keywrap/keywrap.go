@@ -33,6 +33,10 @@ type Ref struct {
 	KeyName  string
 	Version  string // "" means the key's current version
 	TenantID string // customer's Entra tenant id; empty for the platform key
+	// Owner is the service tenant using a customer key: the key version's
+	// ownership tag must list it (contract §5) when the wrapper checks
+	// ownership. Empty for the platform key.
+	Owner string
 }
 
 // KeyID is the key identifier URL, versioned when Version is set.
@@ -61,6 +65,10 @@ type KeyInfo struct {
 	Enabled            bool
 	Operations         []string // key_ops
 	NotBefore, Expires int64    // unix seconds, 0 = unset
+	Tags               map[string]string
+	// OwnershipTag names the tag that was found listing ref.Owner when the
+	// wrapper checks ownership (contract §5); "" when it doesn't.
+	OwnershipTag string
 }
 
 // Wrapper wraps and unwraps data keys.

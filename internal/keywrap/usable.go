@@ -2,7 +2,9 @@ package keywrap
 
 import (
 	"slices"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/twinit/byok-backup/internal/errcode"
 )
@@ -81,4 +83,49 @@ func orUnknown(s string) string {
 		return "(unknown)"
 	}
 	return s
+}
+
+// DefaultOwnershipTag is the default BYOK_OWNERSHIP_TAG (contract §5).
+const DefaultOwnershipTag = "twinit-tenants"
+
+// OwnershipTagMax is the longest tag value Key Vault accepts.
+const OwnershipTagMax = 256
+
+// Owns reports whether info's ownership tag (named tag; Key Vault tag names
+// are matched case-insensitively, as Azure does) lists tenant. The value
+// lists tenant ids separated by commas and/or spaces.
+func Owns(info KeyInfo, tag, tenant string) bool {
+	if tenant == "" {
+		return false
+	}
+	for name, value := range info.Tags {
+		if !strings.EqualFold(name, tag) {
+			continue
+		}
+		for _, t := range strings.FieldsFunc(value, func(r rune) bool { return r == ',' || unicode.IsSpace(r) }) {
+			if strings.EqualFold(t, tenant) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// CheckOwnership refuses, with KeyOwnershipNotProven, a key version whose
+// tag does not list tenant. The message names the tag and the value to set
+// and says nothing else about the key: the answer must be the same for any
+// key not tagged for the tenant (contract §5).
+func CheckOwnership(info KeyInfo, tag, tenant string) error {
+	if Owns(info, tag, tenant) {
+		return nil
+	}
+	vault, name := describe(info)
+	return OwnershipError(vault, name, tag, tenant)
+}
+
+// OwnershipError is the KeyOwnershipNotProven error for key name in vault.
+func OwnershipError(vault, name, tag, tenant string) *errcode.Error {
+	return errcode.New(errcode.KeyOwnershipNotProven,
+		"Key %s in vault %s is not tagged for tenant %s: set the tag %q on the key to %q (or add %s to the tenant ids it lists, separated by commas), then try again.",
+		name, vault, tenant, tag, tenant, tenant)
 }

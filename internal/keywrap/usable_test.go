@@ -60,3 +60,36 @@ func TestChecks(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckOwnership(t *testing.T) {
+	info := KeyInfo{KeyID: "https://contoso-kv.vault.azure.net/keys/twinit-backup/78deebed173b48e48f55abf87ed4cf71"}
+	for _, tc := range []struct {
+		tags map[string]string
+		want bool
+	}{
+		{map[string]string{"twinit-tenants": "acme"}, true},
+		{map[string]string{"twinit-tenants": "other, acme"}, true},
+		{map[string]string{"twinit-tenants": "other acme-2,acme\tx"}, true},
+		{map[string]string{"Twinit-Tenants": "ACME"}, true},
+		{map[string]string{"twinit-tenants": "acme-sandbox"}, false},
+		{map[string]string{"twinit-tenants": "acmex,xacme"}, false},
+		{map[string]string{"twinit-tenants": ""}, false},
+		{map[string]string{"other-tag": "acme"}, false},
+		{nil, false},
+	} {
+		info.Tags = tc.tags
+		err := CheckOwnership(info, "twinit-tenants", "acme")
+		if got := err == nil; got != tc.want {
+			t.Errorf("tags %v: owned = %v, want %v (%v)", tc.tags, got, tc.want, err)
+		}
+		if err != nil {
+			e, _ := errcode.As(err)
+			if e.Code != errcode.KeyOwnershipNotProven || !strings.Contains(e.Message, `"twinit-tenants"`) || !strings.Contains(e.Message, `"acme"`) {
+				t.Errorf("error %v does not name the tag and value to set", err)
+			}
+		}
+	}
+	if Owns(KeyInfo{Tags: map[string]string{"twinit-tenants": "acme"}}, "twinit-tenants", "") {
+		t.Error("an empty tenant is owned")
+	}
+}

@@ -38,6 +38,8 @@ type KeyConfig struct {
 	Kty  string   `json:"kty"`  // "RSA" (default), "RSA-HSM", "EC", "EC-HSM"
 	Size int      `json:"size"` // RSA 2048 (default)/3072/4096; EC 256/384/521
 	Ops  []string `json:"ops"`
+	// Tags of the key's first version, e.g. {"twinit-tenants": "acme"}.
+	Tags map[string]string `json:"tags"`
 }
 
 // GrantConfig is one caller's grant in a [VaultConfig].
@@ -75,6 +77,11 @@ func (e *Emulator) Apply(c Config) error {
 			}
 			if _, err := e.CreateKey(v.Name, k.Name, kty, k.Size, k.Ops); err != nil {
 				return fmt.Errorf("vault %s: %w", v.Name, err)
+			}
+			if k.Tags != nil {
+				if err := e.SetTags(v.Name, k.Name, "", k.Tags); err != nil {
+					return fmt.Errorf("vault %s: %w", v.Name, err)
+				}
 			}
 		}
 		for _, g := range v.Grants {

@@ -18,34 +18,36 @@ const controlPrefix = "/_emulator/"
 //	POST   /_emulator/vaults        {"name","tenantId","permissionModel":"accessPolicy"|"rbac"}
 //	POST   /_emulator/grant         {"vault","caller","ops":["get","wrapKey","unwrapKey"]}
 //	POST   /_emulator/revoke        {"vault","caller"}
-//	POST   /_emulator/keys          {"vault","name","kty","size","ops"}        -> {"kid"}
+//	POST   /_emulator/keys          {"vault","name","kty","size","ops","tags"} -> {"kid"}
 //	POST   /_emulator/keys/rotate   {"vault","name"}                           -> {"kid"}
 //	POST   /_emulator/keys/enabled  {"vault","name","version","enabled"}
 //	POST   /_emulator/keys/ops      {"vault","name","version","ops"}
 //	POST   /_emulator/keys/expiry   {"vault","name","version","nbf","exp"}     (Unix seconds, 0 = unset)
+//	POST   /_emulator/keys/tags     {"vault","name","version","tags"}         (replaces the version's tags)
 //	POST   /_emulator/keys/delete   {"vault","name"}
 //	POST   /_emulator/fault         {"vault","latency":"250ms","throttle","retryAfter","serverError","serverCode","down"}
 //	GET    /_emulator/requests      -> [{"vault","method","path","caller","op","status","at"}]
 //	DELETE /_emulator/requests
 type controlRequest struct {
-	Vault           string   `json:"vault"`
-	Name            string   `json:"name"`
-	TenantID        string   `json:"tenantId"`
-	PermissionModel string   `json:"permissionModel"`
-	Caller          string   `json:"caller"`
-	Ops             []string `json:"ops"`
-	Kty             string   `json:"kty"`
-	Size            int      `json:"size"`
-	Version         string   `json:"version"`
-	Enabled         *bool    `json:"enabled"`
-	NotBefore       int64    `json:"nbf"`
-	Expires         int64    `json:"exp"`
-	Latency         string   `json:"latency"`
-	Throttle        int      `json:"throttle"`
-	RetryAfter      bool     `json:"retryAfter"`
-	ServerError     int      `json:"serverError"`
-	ServerCode      int      `json:"serverCode"`
-	Down            bool     `json:"down"`
+	Vault           string            `json:"vault"`
+	Name            string            `json:"name"`
+	TenantID        string            `json:"tenantId"`
+	PermissionModel string            `json:"permissionModel"`
+	Caller          string            `json:"caller"`
+	Ops             []string          `json:"ops"`
+	Kty             string            `json:"kty"`
+	Size            int               `json:"size"`
+	Version         string            `json:"version"`
+	Tags            map[string]string `json:"tags"`
+	Enabled         *bool             `json:"enabled"`
+	NotBefore       int64             `json:"nbf"`
+	Expires         int64             `json:"exp"`
+	Latency         string            `json:"latency"`
+	Throttle        int               `json:"throttle"`
+	RetryAfter      bool              `json:"retryAfter"`
+	ServerError     int               `json:"serverError"`
+	ServerCode      int               `json:"serverCode"`
+	Down            bool              `json:"down"`
 }
 
 type controlRequestLog struct {
@@ -123,6 +125,9 @@ func (e *Emulator) control(path string, q controlRequest) (map[string]any, error
 		return ok, e.Revoke(q.Vault, q.Caller)
 	case "/keys":
 		kid, err := e.CreateKey(q.Vault, q.Name, q.Kty, q.Size, q.Ops)
+		if err == nil && q.Tags != nil {
+			err = e.SetTags(q.Vault, q.Name, "", q.Tags)
+		}
 		return map[string]any{"kid": kid}, err
 	case "/keys/rotate":
 		kid, err := e.RotateKey(q.Vault, q.Name)
@@ -136,6 +141,8 @@ func (e *Emulator) control(path string, q controlRequest) (map[string]any, error
 		return ok, e.SetKeyOps(q.Vault, q.Name, q.Version, q.Ops)
 	case "/keys/expiry":
 		return ok, e.SetExpiry(q.Vault, q.Name, q.Version, unixTime(q.NotBefore), unixTime(q.Expires))
+	case "/keys/tags":
+		return ok, e.SetTags(q.Vault, q.Name, q.Version, q.Tags)
 	case "/keys/delete":
 		return ok, e.DeleteKey(q.Vault, q.Name)
 	case "/fault":

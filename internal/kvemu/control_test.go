@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
@@ -136,7 +137,7 @@ func TestControlAPI(t *testing.T) {
 
 func TestConfig(t *testing.T) {
 	cfgJSON := `{"vaults":[{"name":"contoso-kv","tenantId":"` + tenantA + `","permissionModel":"rbac",
-	  "keys":[{"name":"twinit-backup","size":2048,"ops":["wrapKey","unwrapKey"]},{"name":"ec","kty":"EC","size":256}],
+	  "keys":[{"name":"twinit-backup","size":2048,"ops":["wrapKey","unwrapKey"],"tags":{"twinit-tenants":"acme"}},{"name":"ec","kty":"EC","size":256}],
 	  "grants":[{"caller":"` + kvemu.CustomerToken(appID, tenantA) + `","ops":["get","wrapKey","unwrapKey"]},
 	            {"caller":"platform","ops":["get"]}]}]}`
 	cfg, err := kvemu.ParseConfig([]byte(cfgJSON))
@@ -152,6 +153,9 @@ func TestConfig(t *testing.T) {
 	k, err := c.GetKey(ctx, "twinit-backup", "", nil)
 	if err != nil || *k.Key.Kty != azkeys.KeyTypeRSA || len(k.Key.KeyOps) != 2 {
 		t.Fatalf("configured key: %v", err)
+	}
+	if tag := k.Tags["twinit-tenants"]; tag == nil || *tag != "acme" {
+		t.Fatalf("configured key's tags: %v", k.Tags)
 	}
 	if _, err := c.WrapKey(ctx, "twinit-backup", "", wrapParams(azkeys.EncryptionAlgorithmRSAOAEP256, dek32), nil); err != nil {
 		t.Fatal(err)
@@ -176,5 +180,62 @@ func TestConfig(t *testing.T) {
 		if err == nil {
 			t.Errorf("config accepted: %s", bad)
 		}
+	}
+}
+
+// Tags are set at creation and replaced later through the control API, the
+// in-process API and the data plane (UpdateKey, as a key owner does), and
+// every GET returns the version's tags (contract §5 reads them).
+func TestKeyTags(t *testing.T) {
+	ctx := context.Background()
+	e := kvemu.TestStart(t)
+	ctl := fmt.Sprintf("https://control.localhost:%d/", e.Port())
+	customer := kvemu.CustomerToken(appID, tenantA)
+	for _, s := range []struct{ url, body string }{
+		{ctl + "vaults", `{"name":"kv1","tenantId":"` + tenantA + `"}`},
+		{ctl + "keys", `{"vault":"kv1","name":"k1","kty":"RSA","size":2048,"tags":{"twinit-tenants":"acme"}}`},
+		{ctl + "grant", `{"vault":"kv1","caller":"` + customer + `","ops":["get","update"]}`},
+	} {
+		if st, out := control(t, e, s.url, kvemu.AdminToken, s.body); st != 200 {
+			t.Fatalf("%s: %d %v", s.url, st, out)
+		}
+	}
+	c := newClient(t, e, "kv1", customer)
+	tags := func() map[string]string {
+		t.Helper()
+		resp, err := c.GetKey(ctx, "k1", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for k, v := range resp.Tags {
+			out[k] = *v
+		}
+		return out
+	}
+	if got := tags(); got["twinit-tenants"] != "acme" || len(got) != 1 {
+		t.Fatalf("tags after create = %v", got)
+	}
+	if st, out := control(t, e, ctl+"keys/tags", kvemu.AdminToken, `{"vault":"kv1","name":"k1","tags":{"twinit-tenants":"acme, beta"}}`); st != 200 {
+		t.Fatalf("keys/tags: %d %v", st, out)
+	}
+	if got := tags(); got["twinit-tenants"] != "acme, beta" {
+		t.Fatalf("tags after control update = %v", got)
+	}
+	v := "zeta"
+	if _, err := c.UpdateKey(ctx, "k1", "", azkeys.UpdateKeyParameters{Tags: map[string]*string{"twinit-tenants": &v}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := tags(); got["twinit-tenants"] != "zeta" {
+		t.Fatalf("tags after UpdateKey = %v", got)
+	}
+	if err := e.SetTags("kv1", "k1", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := tags(); len(got) != 0 {
+		t.Fatalf("tags after SetTags(nil) = %v", got)
+	}
+	if err := e.SetTags("kv1", "k1", "", map[string]string{"t": strings.Repeat("x", 257)}); err == nil {
+		t.Fatal("a 257-character tag value was accepted")
 	}
 }

@@ -348,6 +348,17 @@ func (e *Emulator) RotateKey(vaultName, name string) (kid string, err error) {
 	return e.kid(v.name, name, kv.id), nil
 }
 
+// SetTags replaces the tags of one version ("" = current), as a PATCH of
+// the key version (azkeys UpdateKey) does; nil removes them all.
+func (e *Emulator) SetTags(vaultName, name, version string, tags map[string]string) error {
+	for k, v := range tags {
+		if k == "" || len(k) > 512 || len(v) > 256 {
+			return fmt.Errorf("kvemu: tag %q: names are 1-512 and values at most 256 characters", k)
+		}
+	}
+	return e.updateVersion(vaultName, name, version, func(kv *keyVersion) { kv.tags = cloneTags(tags) })
+}
+
 // SetEnabled enables or disables one version ("" = current).
 func (e *Emulator) SetEnabled(vaultName, name, version string, enabled bool) error {
 	return e.updateVersion(vaultName, name, version, func(kv *keyVersion) { kv.enabled = enabled })

@@ -88,7 +88,9 @@ type keySettings struct {
 func (k *keySettings) CustomerKey(ctx context.Context, tenant string) (keywrap.Ref, byok.Settings, bool, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return k.ref, byok.Settings{KeyVaultName: vault, KeyName: keyName, TenantID: entraTenant, FallbackToPlatformKey: true}, k.enabled, nil
+	ref := k.ref
+	ref.Owner = tenant // as byok.Service names the owner
+	return ref, byok.Settings{KeyVaultName: vault, KeyName: keyName, TenantID: entraTenant, FallbackToPlatformKey: true}, k.enabled, nil
 }
 
 // RecordKeyUse is what the backup pipeline reports; the tests don't need it.
@@ -161,6 +163,9 @@ func newEnv(t *testing.T) *env {
 	kid, err := e.emu.CreateKey(vault, keyName, "RSA", 2048, nil)
 	must(t, err)
 	e.kid = kid
+	// The customer key is tagged for the tenants the tests back up
+	// (contract §5); the wrapper checks it like production does.
+	must(t, e.emu.SetTags(vault, keyName, "", map[string]string{keywrap.DefaultOwnershipTag: "acme acme-sandbox acme-copy"}))
 	must(t, e.emu.CreateVault(platVault, entraTenant, kvemu.AccessPolicy))
 	must(t, e.emu.Grant(platVault, kvemu.PlatformToken, "get", "wrapKey", "unwrapKey"))
 	_, err = e.emu.CreateKey(platVault, platKey, "RSA", 2048, nil)
@@ -168,7 +173,8 @@ func newEnv(t *testing.T) *env {
 	creds, err := credential.New(credential.Options{Mode: credential.Emulator, AppClientID: appID, PlatformMode: credential.Emulator})
 	must(t, err)
 	w, err := keyvault.New(keyvault.Options{Credentials: creds, ApplicationID: appID, CAPEM: e.emu.CAPEM(),
-		MaxRetries: 1, RetryDelay: 10 * time.Millisecond, MaxRetryDelay: time.Second, TryTimeout: 5 * time.Second, Logger: log})
+		MaxRetries: 1, RetryDelay: 10 * time.Millisecond, MaxRetryDelay: time.Second, TryTimeout: 5 * time.Second, Logger: log,
+		OwnershipTag: keywrap.DefaultOwnershipTag})
 	must(t, err)
 	e.wrapper = w
 	pu, err := keywrap.VaultURL(e.emu.URLTemplate(), platVault)
@@ -369,6 +375,7 @@ func (e *env) writeAttempt(tenant, backupID, attempt string, src keywrap.Source)
 	ref := e.platRef
 	if src == keywrap.Customer {
 		ref = e.custRef
+		ref.Owner = tenant
 	}
 	wrapped, err := e.wrapper.Wrap(ctx, ref, dk.Bytes())
 	must(e.t, err)

@@ -92,7 +92,10 @@ func (s *Service) keyRef(ctx context.Context, b *catalog.Backup, m *envelope.Man
 		if _, _, err := keywrap.CheckKeyID(s.o.URLTemplate, vault, b.KeyID); err != nil {
 			return keywrap.Ref{}, errIntegrity(fmt.Errorf("recorded key id %q is not in a vault the template builds: %w", b.KeyID, err))
 		}
-		ref := keywrap.Ref{Source: keywrap.Customer, VaultURL: vaultURL, KeyName: name, Version: version, TenantID: b.EntraTenantID}
+		// The backup's tenant must still be listed in the key's ownership
+		// tag (contract §5), whatever tenant the restore writes to.
+		ref := keywrap.Ref{Source: keywrap.Customer, VaultURL: vaultURL, KeyName: name, Version: version,
+			TenantID: b.EntraTenantID, Owner: b.Tenant}
 		if ref.TenantID != "" {
 			// The row names the Entra tenant the key was reached through:
 			// the restore works whether or not BYOK is still on, as long as

@@ -240,6 +240,11 @@ func TestCustomerKeyUnavailable(t *testing.T) {
 	cases := map[string]func(e *env){
 		"grant revoked": func(e *env) { must(e.t, e.emu.Revoke(vault, customerToken())) },
 		"key deleted":   func(e *env) { must(e.t, e.emu.DeleteKey(vault, keyName)) },
+		// Taking the tenant off the key's ownership tag works like
+		// disabling the key (contract §5).
+		"tenant untagged": func(e *env) {
+			must(e.t, e.emu.SetTags(vault, keyName, "", map[string]string{keywrap.DefaultOwnershipTag: "acme-sandbox"}))
+		},
 		"byok turned off": func(e *env) {
 			e.keys.mu.Lock()
 			e.keys.enabled = false

@@ -44,6 +44,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/twinit/byok-backup/internal/keywrap"
 )
@@ -72,6 +73,16 @@ type Options struct {
 	TryTimeout    time.Duration // one HTTP try; default 10s
 	DialTimeout   time.Duration // TCP connect; default 3s
 
+	// OwnershipTag is BYOK_OWNERSHIP_TAG: when set, every read of a
+	// customer key (Inspect, and the GET before each wrap and unwrap)
+	// refuses a version whose tag of that name does not list ref.Owner
+	// (contract §5). Empty turns the check off.
+	OwnershipTag string
+
+	// MaxClients bounds the cached Key Vault clients (one per vault and
+	// credential); the least recently used is dropped. 0 = DefaultMaxClients.
+	MaxClients int
+
 	Logger *slog.Logger     // nil = discard
 	Now    func() time.Time // nil = time.Now; used for nbf/exp checks before wrapping
 }
@@ -83,6 +94,7 @@ const (
 	DefaultMaxRetryDelay = 4 * time.Second
 	DefaultTryTimeout    = 10 * time.Second
 	DefaultDialTimeout   = 3 * time.Second
+	DefaultMaxClients    = 1024
 )
 
 // Wrapper wraps and unwraps data keys with Key Vault keys.
@@ -93,9 +105,12 @@ type Wrapper struct {
 	retry policy.RetryOptions
 	log   *slog.Logger
 	now   func() time.Time
+	tag   string
 
+	// mu serialises client creation so one vault gets one client; the
+	// cache is bounded so distinct vault/tenant pairs can't grow memory.
 	mu      sync.Mutex
-	clients map[clientKey]*azkeys.Client
+	clients *lru.Cache[clientKey, *azkeys.Client]
 }
 
 var _ keywrap.Wrapper = (*Wrapper)(nil)
@@ -133,9 +148,16 @@ func New(opts Options) (*Wrapper, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.MaxClients <= 0 {
+		opts.MaxClients = DefaultMaxClients
+	}
 	hc, err := newHTTPClient(opts.CAPEM, opts.DialTimeout)
 	if err != nil {
 		return nil, err
+	}
+	clients, err := lru.New[clientKey, *azkeys.Client](opts.MaxClients)
+	if err != nil {
+		return nil, fmt.Errorf("keyvault: %w", err)
 	}
 	return &Wrapper{
 		creds: opts.Credentials,
@@ -149,7 +171,8 @@ func New(opts Options) (*Wrapper, error) {
 		},
 		log:     opts.Logger,
 		now:     opts.Now,
-		clients: map[clientKey]*azkeys.Client{},
+		tag:     opts.OwnershipTag,
+		clients: clients,
 	}, nil
 }
 
@@ -214,7 +237,7 @@ func (w *Wrapper) client(ref keywrap.Ref) (*azkeys.Client, error) {
 	key := clientKey{vaultURL: vaultURL, source: ref.Source, tenant: strings.ToLower(ref.TenantID)}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if c, ok := w.clients[key]; ok {
+	if c, ok := w.clients.Get(key); ok {
 		return c, nil
 	}
 	cred, err := w.creds.For(ref)
@@ -231,6 +254,6 @@ func (w *Wrapper) client(ref keywrap.Ref) (*azkeys.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to create the Key Vault client: %w", err)
 	}
-	w.clients[key] = c
+	w.clients.Add(key, c)
 	return c, nil
 }

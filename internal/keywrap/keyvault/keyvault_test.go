@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -525,8 +527,8 @@ func TestClientsAreCachedPerVaultAndTenant(t *testing.T) {
 	if n := e.emu.CountOps(vault, "challenge"); n != 1 {
 		t.Fatalf("challenges = %d, want 1", n)
 	}
-	if len(e.w.clients) != 1 {
-		t.Fatalf("clients = %d", len(e.w.clients))
+	if e.w.clients.Len() != 1 {
+		t.Fatalf("clients = %d", e.w.clients.Len())
 	}
 }
 
@@ -574,4 +576,119 @@ func TestSignInFailureIsKeyVaultAuthFailed(t *testing.T) {
 			t.Fatalf("a request reached the vault with a token: %+v", r)
 		}
 	}
+}
+
+// The ownership tag (contract §5) is read on every use of a customer key:
+// validation's Inspect, the GET before each wrap, and a GET of the exact
+// version before each unwrap. A key not tagged for the tenant answers
+// KeyOwnershipNotProven and nothing else about it, even when it is disabled.
+func TestOwnershipTagIsCheckedOnEveryRead(t *testing.T) {
+	e := setup(t, func(o *Options) { o.OwnershipTag = keywrap.DefaultOwnershipTag })
+	ctx := context.Background()
+	ref := e.ref(t, vault, keyName)
+	ref.Owner = "acme"
+
+	_, err := e.w.Inspect(ctx, ref)
+	msg := wantCode(t, err, errcode.KeyOwnershipNotProven).Message
+	if !strings.Contains(msg, `"twinit-tenants"`) || !strings.Contains(msg, `"acme"`) {
+		t.Fatalf("message %q does not name the tag and value to set", msg)
+	}
+	_, err = e.w.Wrap(ctx, ref, dataKey(t))
+	wantCode(t, err, errcode.KeyOwnershipNotProven)
+	if n := e.emu.CountOps(vault, "wrapKey"); n != 0 {
+		t.Fatalf("wrapKey called %d times for a key not tagged for the tenant", n)
+	}
+	// A disabled key of someone else answers the same: its state is not
+	// revealed.
+	must(t, e.emu.SetEnabled(vault, keyName, "", false))
+	_, err = e.w.Inspect(ctx, ref)
+	wantCode(t, err, errcode.KeyOwnershipNotProven)
+	must(t, e.emu.SetEnabled(vault, keyName, "", true))
+
+	must(t, e.emu.SetTags(vault, keyName, "", map[string]string{"twinit-tenants": "beta, acme"}))
+	info, err := e.w.Inspect(ctx, ref)
+	must(t, err)
+	if info.Tags["twinit-tenants"] != "beta, acme" {
+		t.Fatalf("tags = %v", info.Tags)
+	}
+	w, err := e.w.Wrap(ctx, ref, dataKey(t))
+	must(t, err)
+	_, err = e.w.Unwrap(ctx, ref, w)
+	must(t, err)
+
+	// Taking the tenant off the tag revokes unwrap like disabling the key.
+	must(t, e.emu.SetTags(vault, keyName, "", map[string]string{"twinit-tenants": "beta"}))
+	before := e.emu.CountOps(vault, "unwrapKey")
+	_, err = e.w.Unwrap(ctx, ref, w)
+	wantCode(t, err, errcode.KeyOwnershipNotProven)
+	if n := e.emu.CountOps(vault, "unwrapKey"); n != before {
+		t.Fatal("unwrapKey called for a key no longer tagged for the tenant")
+	}
+
+	// A customer reference that names no tenant fails closed.
+	ref.Owner = ""
+	_, err = e.w.Inspect(ctx, ref)
+	if errcode.CodeOf(err) != errcode.Internal {
+		t.Fatalf("inspect without owner: %v", err)
+	}
+}
+
+// With the tag setting empty the check is off (contract §5).
+func TestOwnershipCheckOff(t *testing.T) {
+	e := setup(t)
+	ref := e.ref(t, vault, keyName)
+	w, err := e.w.Wrap(context.Background(), ref, dataKey(t))
+	must(t, err)
+	_, err = e.w.Unwrap(context.Background(), ref, w)
+	must(t, err)
+	if n := e.emu.CountOps(vault, "get"); n != 1 {
+		t.Fatalf("gets = %d, want 1 (none before unwrap without the check)", n)
+	}
+}
+
+type staticCred struct{}
+
+func (staticCred) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{Token: "t", ExpiresOn: time.Now().Add(time.Hour)}, nil
+}
+
+type staticCreds struct{}
+
+func (staticCreds) For(keywrap.Ref) (azcore.TokenCredential, error) { return staticCred{}, nil }
+
+// The client cache is bounded: 10,000 distinct vault/tenant pairs leave the
+// heap (measured after GC) where the first maxClients left it.
+func TestClientCacheMemoryIsFlat(t *testing.T) {
+	const maxClients = 64
+	w, err := New(Options{Credentials: staticCreds{}, MaxClients: maxClients})
+	must(t, err)
+	use := func(from, to int) {
+		for i := from; i < to; i++ {
+			ref := keywrap.Ref{Source: keywrap.Customer, VaultURL: fmt.Sprintf("https://v%06d.vault.azure.net/", i), KeyName: "k",
+				TenantID: fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)}
+			if _, err := w.client(ref); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	use(0, 2*maxClients)
+	before := heapAfterGC()
+	use(2*maxClients, 2*maxClients+10_000)
+	after := heapAfterGC()
+	growth := int64(after) - int64(before)
+	t.Logf("heap before %d B, after 10,000 more pairs %d B (growth %d B)", before, after, growth)
+	if growth > 1<<20 {
+		t.Fatalf("heap grew by %d B over 10,000 vault/tenant pairs", growth)
+	}
+	if n := w.clients.Len(); n != maxClients {
+		t.Fatalf("cached clients = %d, want %d", n, maxClients)
+	}
+}
+
+func heapAfterGC() uint64 {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }

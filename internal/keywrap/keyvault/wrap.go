@@ -48,7 +48,33 @@ func (w *Wrapper) inspect(ctx context.Context, ref keywrap.Ref) (keywrap.KeyInfo
 	if err := sameKey(ref, info.KeyID, ref.Version); err != nil {
 		return keywrap.KeyInfo{}, w.classify(err, opInspect, ref)
 	}
+	if err := w.checkOwner(ref, info); err != nil {
+		// Nothing else about a key not tagged for the tenant is returned:
+		// its state must not be learnable by naming it (contract §5).
+		return keywrap.KeyInfo{}, err
+	}
+	if w.checksOwner(ref) {
+		info.OwnershipTag = w.tag
+	}
 	return info, nil
+}
+
+// checksOwner reports whether reads of ref must prove its ownership.
+func (w *Wrapper) checksOwner(ref keywrap.Ref) bool {
+	return w.tag != "" && ref.Source == keywrap.Customer
+}
+
+// checkOwner refuses a customer key version whose ownership tag does not
+// list ref.Owner. A customer reference without an owner is refused too, so
+// a caller that forgets to name the tenant fails closed.
+func (w *Wrapper) checkOwner(ref keywrap.Ref, info keywrap.KeyInfo) error {
+	if !w.checksOwner(ref) {
+		return nil
+	}
+	if ref.Owner == "" {
+		return errcode.New(errcode.Internal, "The customer key reference names no tenant to check the key's ownership tag against.")
+	}
+	return keywrap.CheckOwnership(info, w.tag, ref.Owner)
 }
 
 // Wrap reads the key first and refuses, without calling wrapKey, a version
@@ -151,6 +177,14 @@ func (w *Wrapper) Unwrap(ctx context.Context, ref keywrap.Ref, wr keywrap.Wrappe
 }
 
 func (w *Wrapper) unwrap(ctx context.Context, ref keywrap.Ref, alg azkeys.EncryptionAlgorithm, wrapped []byte) ([]byte, error) {
+	if w.checksOwner(ref) {
+		// Read the exact version first: its tag must still list the
+		// tenant, so removing the tenant from the tag revokes restores
+		// like disabling the key does (contract §5).
+		if _, err := w.inspect(ctx, ref); err != nil {
+			return nil, err
+		}
+	}
 	c, err := w.client(ref)
 	if err != nil {
 		return nil, w.classify(err, opUnwrap, ref)
@@ -217,6 +251,14 @@ func keyInfo(b azkeys.KeyBundle) (keywrap.KeyInfo, error) {
 	for _, op := range b.Key.KeyOps {
 		if op != nil {
 			info.Operations = append(info.Operations, string(*op))
+		}
+	}
+	for k, v := range b.Tags {
+		if v != nil {
+			if info.Tags == nil {
+				info.Tags = map[string]string{}
+			}
+			info.Tags[k] = *v
 		}
 	}
 	if a := b.Attributes; a != nil {
