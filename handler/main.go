@@ -161,6 +161,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		Logger:          logger,
 		Parallelism:     cfg.BackupParallelism,
 		MaxDequeueCount: maxDequeueCount,
+		SpoolLimit:      int64(cfg.RestoreSpoolLimitMB) << 20,
 	})
 	if err != nil {
 		return fmt.Errorf("restore service: %w", err)

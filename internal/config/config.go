@@ -56,6 +56,11 @@ type Config struct {
 	BackupChunkSize        int `json:"backupChunkSize"`
 	BackupParallelism      int `json:"backupParallelism"`
 	ByokMonitorConcurrency int `json:"byokMonitorConcurrency"`
+
+	// RestoreSpoolLimitMB caps a restore's local spool (the records'
+	// ciphertext and the files' headers, kept between verifying and
+	// writing); a larger restore is refused before it writes anything.
+	RestoreSpoolLimitMB int `json:"restoreSpoolLimitMb"`
 }
 
 // Auth is the caller-identity settings (contract §2).
@@ -103,6 +108,8 @@ const (
 	MaxBackupParallelism          = 32
 	DefaultByokMonitorConcurrency = 16
 	MaxByokMonitorConcurrency     = 64
+	DefaultRestoreSpoolLimitMB    = 1024
+	MaxRestoreSpoolLimitMB        = 1 << 20
 )
 
 // Error lists every invalid setting; Problems are ready to log one by one.

@@ -251,6 +251,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.BackupParallelism = l.intRange("BACKUP_PARALLELISM", DefaultBackupParallelism, 1, MaxBackupParallelism)
 	c.ByokMonitorConcurrency = l.intRange("BYOK_MONITOR_CONCURRENCY", DefaultByokMonitorConcurrency, 1, MaxByokMonitorConcurrency)
+	c.RestoreSpoolLimitMB = l.intRange("RESTORE_SPOOL_LIMIT_MB", DefaultRestoreSpoolLimitMB, 1, MaxRestoreSpoolLimitMB)
 
 	if len(l.problems) > 0 {
 		return c, &Error{Problems: l.problems}
