@@ -167,7 +167,7 @@ func (ws *writeState) fail(err error) error {
 	}
 	p := ws.prog.snapshot()
 	return errcode.Wrap(err, code,
-		"The restore failed after it began writing to the target tenant (%s), which is now partly restored: %d of %d records upserted, %d of %d files committed, %s. Start the restore again to complete it.",
+		"The restore failed after it began writing to the target tenant (%s), which may now be partly restored: %d of %d records upserted, %d of %d files committed, %s. Start the restore again to complete it.",
 		errcode.CodeOf(err), p.Records, ws.records, p.Files, ws.files, prune)
 }
 
