@@ -192,6 +192,7 @@ func wire(ctx context.Context, cfg config.Config, logger *slog.Logger, now func(
 		Parallelism:     cfg.BackupParallelism,
 		MaxDequeueCount: maxDequeueCount,
 		Now:             now,
+		SpoolLimit:      int64(cfg.RestoreSpoolLimitMB) << 20,
 	})
 	if err != nil {
 		return fmt.Errorf("restore service: %w", err)

@@ -66,7 +66,7 @@ func main() {
 	fileSize := flag.Int64("file-size", 8<<20, "largest file in bytes")
 	rounds := flag.Int("rounds", 2, "interleaved raw/restore rounds")
 	parallelism := flag.Int("parallelism", 4, "chunks in flight per stream (restore) and blobs in flight (raw)")
-	spool := flag.Int64("spool-limit", 0, "restore spool limit in bytes (0 = default, negative = no spool)")
+	spool := flag.Int64("spool-limit", 0, "restore spool limit in bytes (0 = default)")
 	flag.Parse()
 	if err := run(*files, *records, *fileSize, *rounds, *parallelism, *spool); err != nil {
 		fmt.Fprintln(os.Stderr, "benchrestore:", err)

@@ -67,6 +67,10 @@ type Config struct {
 	// (contract §6): a sweep or retention run that would delete more than
 	// this fraction of a tenant's backups deletes nothing for that tenant.
 	RetentionMaxDeleteFraction float64 `json:"retentionMaxDeleteFraction"`
+	// RestoreSpoolLimitMB caps a restore's local spool (the records'
+	// ciphertext and the files' headers, kept between verifying and
+	// writing); a larger restore is refused before it writes anything.
+	RestoreSpoolLimitMB int `json:"restoreSpoolLimitMb"`
 }
 
 // BYOK_TRANSIENT_GRACE bounds.
@@ -123,6 +127,8 @@ const (
 	MaxByokMonitorConcurrency     = 64
 	// DefaultRetentionMaxDeleteFraction is contract §6's default.
 	DefaultRetentionMaxDeleteFraction = 0.5
+	DefaultRestoreSpoolLimitMB    = 1024
+	MaxRestoreSpoolLimitMB        = 1 << 20
 )
 
 // Error lists every invalid setting; Problems are ready to log one by one.

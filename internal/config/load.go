@@ -298,6 +298,7 @@ func LoadEnv(lookup func(string) (string, bool)) (Config, error) {
 		}
 	}
 	c.RetentionMaxDeleteFraction = l.fraction("RETENTION_MAX_DELETE_FRACTION", DefaultRetentionMaxDeleteFraction)
+	c.RestoreSpoolLimitMB = l.intRange("RESTORE_SPOOL_LIMIT_MB", DefaultRestoreSpoolLimitMB, 1, MaxRestoreSpoolLimitMB)
 
 	if len(l.problems) > 0 {
 		return c, &Error{Problems: l.problems}

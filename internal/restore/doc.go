@@ -15,17 +15,22 @@
 //	row -> running (ETag-conditional; a lost race means another worker has it)
 //	load the backup row (must be completed) and its manifest
 //	unwrap the data key ONCE with exactly the recorded key version
+//	unless dryRun: open the local spool; records larger than its limit are
+//	  refused here, before anything is written
 //	pass 1, verify: every chunk of both streams downloaded (bounded, parallel),
-//	  authenticated, kept in a bounded local spool; the records and files
-//	  framing decoded completely; unless dryRun, each file's content staged
-//	  on its target blob as uncommitted (invisible) blocks with ids unique to
+//	  authenticated; the records and files framing decoded completely;
+//	  unless dryRun, the records' chunks (ciphertext) and each file's header
+//	  (sealed) spooled, within the limit, and each file's content staged on
+//	  its target blob as uncommitted (invisible) blocks with ids unique to
 //	  the attempt; counts checked against the backup row
 //	dryRun -> succeeded, progress = the verified counts
-//	pass 2, write: the records stream again (from the spool, else downloaded
-//	  and authenticated again), upserted in batches; each file's staged block
-//	  list committed with its properties; replace also prunes what the
-//	  backup lacks. A failed pass 1 commits nothing; the service discards
-//	  uncommitted blocks after 7 days.
+//	pass 2, write, from the spool only (never the backups container): the
+//	  records authenticated again and upserted in batches, each file's staged
+//	  block list committed with its spooled properties; then, once every
+//	  write succeeded, replace prunes what the backup lacks. A failed pass 1
+//	  commits nothing; the service discards uncommitted blocks after 7 days.
+//	  A failure in pass 2 says how far it got (records upserted, files
+//	  committed, pruning).
 //	row -> succeeded, progress = the backup's records, files, bytes
 //
 // # Failures
@@ -54,7 +59,9 @@
 // chunk and decoded every record and file header, so tampering of any
 // kind (flipped byte, missing, swapped, reordered or truncated chunk, a
 // chunk of another backup, an altered manifest) fails with
-// IntegrityCheckFailed and leaves the target untouched. The spool holds
-// ciphertext only (chunks as stored) and pass 2 authenticates each chunk
-// again as it reads it back.
+// IntegrityCheckFailed and leaves the target untouched. Pass 2 reads only
+// the spool, so chunks deleted or changed in the backups container after
+// pass 1 can't leave the target half written. The spool holds ciphertext
+// (records chunks as stored, file headers sealed with a key that lives
+// only in memory) and pass 2 authenticates everything it reads back.
 package restore

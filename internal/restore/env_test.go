@@ -147,6 +147,10 @@ type env struct {
 	logs    *logtest.Buffer
 	log     *slog.Logger
 	leases  *lease.Manager
+	// spoolLimit is restore.Options.SpoolLimit (0 = the default);
+	// backupChunkSize is makeBackup's chunk size (0 = chunkSize).
+	spoolLimit      int64
+	backupChunkSize int
 }
 
 func newEnv(t *testing.T) *env {
@@ -217,7 +221,7 @@ func (e *env) wire(keys restore.KeySettings, install ...func(handleAPI func(stri
 		Catalog: e.cat, Blobs: e.blobs, Target: e.target, Wrapper: e.wrapper, Keys: keys,
 		PlatformKey: e.platRef, URLTemplate: e.emu.URLTemplate(), ApplicationID: appID,
 		Leases: e.leases, Queue: e.queue, Logger: e.log, Parallelism: 3,
-		SpoolDir: t.TempDir(), ProgressEvery: 50 * time.Millisecond, SweepGrace: time.Hour,
+		SpoolDir: t.TempDir(), SpoolLimit: e.spoolLimit, ProgressEvery: 50 * time.Millisecond, SweepGrace: time.Hour,
 		Retry: &blobstore.RetryOptions{MaxAttempts: 2, BaseDelay: 10 * time.Millisecond},
 		Now:   e.clock.now,
 	})
@@ -380,7 +384,11 @@ func (e *env) writeAttempt(tenant, backupID, attempt string, src keywrap.Source)
 	wrapped, err := e.wrapper.Wrap(ctx, ref, dk.Bytes())
 	must(e.t, err)
 	sink := &syncSink{ctx: ctx, store: e.blobs, layout: layout}
-	w, err := envelope.NewWriter(dk, tenant, backupID, envelope.NewKeyRef(src, wrapped), sink, &envelope.WriterOptions{ChunkSize: chunkSize})
+	cs := chunkSize
+	if e.backupChunkSize != 0 {
+		cs = e.backupChunkSize
+	}
+	w, err := envelope.NewWriter(dk, tenant, backupID, envelope.NewKeyRef(src, wrapped), sink, &envelope.WriterOptions{ChunkSize: cs})
 	must(e.t, err)
 	dk.Destroy()
 
@@ -496,13 +504,84 @@ func (s snapshot) diff(o snapshot) string {
 
 // faultTarget is the real target with a hook run before each file commit
 // (the write pass), to interrupt a restore mid-write; it counts staged
-// blocks too.
+// blocks too. beforeRecords runs when the write pass opens its record
+// writer (the first thing it does); events, when set, logs writes
+// ("write", "flush", "commit") and prune steps ("prune") in order, and onEvent sees
+// each.
 type faultTarget struct {
 	restore.Target
-	mu         sync.Mutex
-	beforeFile func(ctx context.Context) error
-	filesPut   int
-	staged     int
+	mu            sync.Mutex
+	beforeFile    func(ctx context.Context) error
+	beforeRecords func()
+	filesPut      int
+	staged        int
+	events        *[]string
+	onEvent       func(what string)
+}
+
+func (f *faultTarget) event(what string) {
+	f.mu.Lock()
+	if f.events != nil {
+		*f.events = append(*f.events, what)
+	}
+	on := f.onEvent
+	f.mu.Unlock()
+	if on != nil {
+		on(what)
+	}
+}
+
+func (f *faultTarget) NewRecordWriter(tenant string) (restore.RecordWriter, error) {
+	f.mu.Lock()
+	hook := f.beforeRecords
+	f.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	w, err := f.Target.NewRecordWriter(tenant)
+	return eventWriter{w, f}, err
+}
+
+func (f *faultTarget) NewRecordPruner(tenant string) (restore.Pruner, error) {
+	p, err := f.Target.NewRecordPruner(tenant)
+	return eventPruner{p, f}, err
+}
+
+func (f *faultTarget) NewFilePruner(tenant string) (restore.Pruner, error) {
+	p, err := f.Target.NewFilePruner(tenant)
+	return eventPruner{p, f}, err
+}
+
+type eventWriter struct {
+	restore.RecordWriter
+	f *faultTarget
+}
+
+func (w eventWriter) Put(ctx context.Context, r assets.Record) error {
+	err := w.RecordWriter.Put(ctx, r)
+	w.f.event("write")
+	return err
+}
+
+func (w eventWriter) Flush(ctx context.Context) error {
+	err := w.RecordWriter.Flush(ctx)
+	w.f.event("flush")
+	return err
+}
+
+type eventPruner struct {
+	restore.Pruner
+	f *faultTarget
+}
+
+func (p eventPruner) Keep(ctx context.Context, key string) error {
+	p.f.event("prune")
+	return p.Pruner.Keep(ctx, key)
+}
+
+func (p eventPruner) Finish(ctx context.Context) (int64, error) {
+	p.f.event("prune")
+	return p.Pruner.Finish(ctx)
 }
 
 func (f *faultTarget) CommitFile(ctx context.Context, tenant string, file assets.File, ids []string, sum []byte) error {
@@ -515,7 +594,11 @@ func (f *faultTarget) CommitFile(ctx context.Context, tenant string, file assets
 			return err
 		}
 	}
-	return f.Target.CommitFile(ctx, tenant, file, ids, sum)
+	err := f.Target.CommitFile(ctx, tenant, file, ids, sum)
+	if err == nil {
+		f.event("commit")
+	}
+	return err
 }
 
 func (f *faultTarget) StageBlock(ctx context.Context, tenant, path, id string, data []byte) error {

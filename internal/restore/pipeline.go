@@ -13,6 +13,7 @@ import (
 	"github.com/twinit/byok-backup/internal/assets"
 	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/envelope"
+	"github.com/twinit/byok-backup/internal/errcode"
 )
 
 // progress counts what the running attempt verified (dry run) or wrote;
@@ -46,22 +47,25 @@ func (s *Service) run(ctx context.Context, r *catalog.Restore, b *catalog.Backup
 
 	pool := newChunkPool(int(am.ChunkSize) + 16) // sealed chunk: plaintext + GCM tag
 	fetch, release := blobFetch(s.blobs, layout, pool), pool.put
-	var sp *spool
-	if total := storedSize(am); s.o.SpoolLimit >= 0 && total <= s.o.SpoolLimit {
-		if sp, err = newSpool(s.o.SpoolDir, am); err != nil {
+
+	// Pass 1: authenticate every chunk and decode every item; unless a
+	// dry run, spool the records' ciphertext and the files' headers and
+	// stage the files' content as uncommitted (invisible) blocks. The spool
+	// comes first: a backup whose records don't fit it is refused before
+	// the target is touched at all.
+	var (
+		sp *spool
+		st *stager
+	)
+	if !r.DryRun {
+		if sp, err = newSpool(s.o.SpoolDir, am, s.o.SpoolLimit); err != nil {
 			return err
 		}
 		defer sp.close()
-	}
-
-	// Pass 1: authenticate every chunk and decode every item; unless a
-	// dry run, stage the files' content as uncommitted (invisible) blocks.
-	var st *stager
-	if !r.DryRun {
 		if err := s.o.Target.Ensure(ctx); err != nil {
 			return err
 		}
-		if st, err = newStager(ctx, s.o.Target, r.TargetTenant, s.o.Parallelism); err != nil {
+		if st, err = newStager(ctx, s.o.Target, r.TargetTenant, s.o.Parallelism, sp.putFile); err != nil {
 			return err
 		}
 	}
@@ -75,25 +79,91 @@ func (s *Service) run(ctx context.Context, r *catalog.Restore, b *catalog.Backup
 			counts, b.Records, b.Files, b.Bytes))
 	}
 	log.InfoContext(ctx, "backup verified", "records", counts.Records, "files", counts.Files, "bytes", counts.Bytes,
-		"spooled", sp != nil, "staged", st != nil, "durationMs", time.Since(start).Milliseconds())
+		"staged", st != nil, "durationMs", time.Since(start).Milliseconds())
 	if r.DryRun {
 		return nil
 	}
+	return s.write(ctx, r, b, rd, am, sp, st, prog)
+}
 
-	// Pass 2: write the records, commit the staged files.
-	if sp != nil {
-		fetch, release = sp.fetch(am), sp.release
-	}
-	return runBoth(ctx,
+// write is pass 2. It reads only what pass 1 verified and kept locally
+// (the spool and the staged blocks), never the backups container again,
+// so nothing changed or deleted there since can leave the target half
+// written. It upserts every record and commits every staged file, and
+// only once all of them succeeded, for replace, deletes what the backup
+// lacks. A failure says exactly how far it got ([writeState]).
+func (s *Service) write(ctx context.Context, r *catalog.Restore, b *catalog.Backup, rd *envelope.Reader, am *envelope.Manifest, sp *spool, st *stager, prog *progress) error {
+	ws := &writeState{records: b.Records, files: b.Files, prog: prog}
+	err := runBoth(ctx,
 		func(ctx context.Context) error {
-			ps := s.stream(ctx, rd, am, streamRecords, fetch, nil)
-			ps.release = release
+			ps := s.stream(ctx, rd, am, streamRecords, sp.fetch(am), nil)
+			ps.release = sp.release
 			defer ps.Close()
 			return s.writeRecords(ctx, r, assets.NewDecoder(ps), prog)
 		},
-		func(ctx context.Context) error {
-			return s.commitFiles(ctx, r, st, prog)
-		})
+		func(ctx context.Context) error { return s.commitFiles(ctx, r, sp, st, prog) })
+	if err == nil && r.Mode == catalog.ModeReplace {
+		ws.pruning.Store(true)
+		err = runBoth(ctx,
+			func(ctx context.Context) error {
+				ps := s.stream(ctx, rd, am, streamRecords, sp.fetch(am), nil)
+				ps.release = sp.release
+				defer ps.Close()
+				if err := s.pruneRecords(ctx, r, assets.NewDecoder(ps)); err != nil {
+					return err
+				}
+				ws.recordsPruned.Store(true)
+				return nil
+			},
+			func(ctx context.Context) error {
+				if err := s.pruneFiles(ctx, r, sp); err != nil {
+					return err
+				}
+				ws.filesPruned.Store(true)
+				return nil
+			})
+	}
+	if err != nil {
+		return ws.fail(err)
+	}
+	return nil
+}
+
+// writeState is how far pass 2 got, for the message of a failure after
+// the target may have changed.
+type writeState struct {
+	records, files                      int64
+	prog                                *progress
+	pruning, recordsPruned, filesPruned atomic.Bool
+}
+
+// fail types a pass 2 failure with a message that says exactly what state
+// the target is in (never "nothing was written"). Failures without a
+// contract code of their own, and integrity failures (pass 2 reads only
+// the local spool, which pass 1 filled with verified data), become
+// ServiceUnavailable: a redelivery restarts the restore, which is
+// idempotent, and completes it.
+func (ws *writeState) fail(err error) error {
+	code := errcode.CodeOf(err)
+	if code == errcode.Internal || code == errcode.IntegrityCheckFailed {
+		code = errcode.ServiceUnavailable
+	}
+	prune := "nothing was deleted (pruning had not started)"
+	if ws.pruning.Load() {
+		prune = "pruning (deleting what the backup lacks) started: records " + done(ws.recordsPruned.Load()) +
+			", files " + done(ws.filesPruned.Load())
+	}
+	p := ws.prog.snapshot()
+	return errcode.Wrap(err, code,
+		"The restore failed after it began writing to the target tenant (%s), which may now be partly restored: %d of %d records upserted, %d of %d files committed, %s. Start the restore again to complete it.",
+		errcode.CodeOf(err), p.Records, ws.records, p.Files, ws.files, prune)
+}
+
+func done(ok bool) string {
+	if ok {
+		return "pruned"
+	}
+	return "not fully pruned"
 }
 
 // checkShape checks the authenticated manifest against what the backup
@@ -109,18 +179,10 @@ func checkShape(m *envelope.Manifest, b *catalog.Backup) error {
 	return nil
 }
 
-func storedSize(m *envelope.Manifest) int64 {
-	var n int64
-	for _, s := range m.Streams {
-		n += int64(s.CiphertextSize)
-	}
-	return n
-}
-
 func (s *Service) stream(ctx context.Context, rd *envelope.Reader, m *envelope.Manifest, id uint32, fetch fetchFunc, sp *spool) *plainStream {
 	info, _ := m.Stream(id)
 	var onSealed func(uint32, uint64, []byte) error
-	if sp != nil {
+	if sp != nil && id == streamRecords { // pass 2 needs the files' headers only (spooled apart)
 		onSealed = sp.put
 	}
 	return newPlainStream(ctx, rd, info, fetch, s.o.Parallelism, onSealed)
@@ -189,11 +251,32 @@ func (s *Service) writeRecords(ctx context.Context, r *catalog.Restore, dec *ass
 	if err != nil {
 		return err
 	}
-	var pr Pruner
-	if r.Mode == catalog.ModeReplace {
-		if pr, err = s.o.Target.NewRecordPruner(r.TargetTenant); err != nil {
+	for {
+		_, err := dec.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
 			return err
 		}
+		if err := w.Put(ctx, dec.Record()); err != nil {
+			return err
+		}
+		prog.records.Store(w.Written())
+	}
+	if err := w.Flush(ctx); err != nil {
+		return err
+	}
+	prog.records.Store(w.Written())
+	return nil
+}
+
+// pruneRecords deletes the target's records the backup (read again from
+// the spool) lacks.
+func (s *Service) pruneRecords(ctx context.Context, r *catalog.Restore, dec *assets.Decoder) error {
+	pr, err := s.o.Target.NewRecordPruner(r.TargetTenant)
+	if err != nil {
+		return err
 	}
 	for {
 		_, err := dec.Next()
@@ -203,39 +286,51 @@ func (s *Service) writeRecords(ctx context.Context, r *catalog.Restore, dec *ass
 		if err != nil {
 			return err
 		}
-		rec := dec.Record()
-		if err := w.Put(ctx, rec); err != nil {
-			return err
-		}
-		if pr != nil {
-			if err := pr.Keep(ctx, rec.RowKey); err != nil {
-				return fmt.Errorf("failed to prune records of the target: %w", err)
-			}
-		}
-		prog.records.Store(w.Written())
-	}
-	if err := w.Flush(ctx); err != nil {
-		return err
-	}
-	prog.records.Store(w.Written())
-	if pr != nil {
-		if _, err := pr.Finish(ctx); err != nil {
+		if err := pr.Keep(ctx, dec.Record().RowKey); err != nil {
 			return fmt.Errorf("failed to prune records of the target: %w", err)
 		}
+	}
+	if _, err := pr.Finish(ctx); err != nil {
+		return fmt.Errorf("failed to prune records of the target: %w", err)
 	}
 	return nil
 }
 
-// commitFiles is pass 2 for files: it commits the block lists pass 1
-// staged, with each file's properties and metadata, Parallelism at a time,
-// and for replace prunes the target's files the backup lacks.
-func (s *Service) commitFiles(ctx context.Context, r *catalog.Restore, st *stager, prog *progress) error {
-	var pr Pruner
-	if r.Mode == catalog.ModeReplace {
-		var err error
-		if pr, err = s.o.Target.NewFilePruner(r.TargetTenant); err != nil {
+// pruneFiles deletes the target's files the backup (the spooled headers)
+// lacks.
+func (s *Service) pruneFiles(ctx context.Context, r *catalog.Restore, sp *spool) error {
+	pr, err := s.o.Target.NewFilePruner(r.TargetTenant)
+	if err != nil {
+		return err
+	}
+	hr, err := sp.files()
+	if err != nil {
+		return err
+	}
+	for {
+		sf, err := hr.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
 			return err
 		}
+		if err := pr.Keep(ctx, sf.f.Path); err != nil {
+			return fmt.Errorf("failed to prune files of the target: %w", err)
+		}
+	}
+	if _, err := pr.Finish(ctx); err != nil {
+		return fmt.Errorf("failed to prune files of the target: %w", err)
+	}
+	return nil
+}
+
+// commitFiles commits the block lists pass 1 staged, with each file's
+// properties and metadata from the spool, Parallelism at a time.
+func (s *Service) commitFiles(ctx context.Context, r *catalog.Restore, sp *spool, st *stager, prog *progress) error {
+	hr, err := sp.files()
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -246,8 +341,15 @@ func (s *Service) commitFiles(ctx context.Context, r *catalog.Restore, st *stage
 		slots = make(chan struct{}, s.o.Parallelism)
 	)
 	fail := func(err error) { once.Do(func() { first = err; cancel(err) }) }
-	err := func() error {
-		for _, sf := range st.files {
+	err = func() error {
+		for {
+			sf, err := hr.next()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
 			select {
 			case slots <- struct{}{}:
 			case <-ctx.Done():
@@ -262,27 +364,13 @@ func (s *Service) commitFiles(ctx context.Context, r *catalog.Restore, st *stage
 				prog.files.Add(1)
 				prog.bytes.Add(sf.f.Size)
 			})
-			if pr != nil {
-				if err := pr.Keep(ctx, sf.f.Path); err != nil {
-					return fmt.Errorf("failed to prune files of the target: %w", err)
-				}
-			}
 		}
-		return nil
 	}()
 	if err != nil {
 		fail(err)
 	}
 	wg.Wait()
-	if first != nil {
-		return first
-	}
-	if pr != nil {
-		if _, err := pr.Finish(ctx); err != nil {
-			return fmt.Errorf("failed to prune files of the target: %w", err)
-		}
-	}
-	return nil
+	return first
 }
 
 // runBoth runs a and b concurrently; the first error cancels the other and

@@ -59,10 +59,11 @@ type Options struct {
 	// Parallelism is the number of chunks of one stream in flight (default
 	// 4); both streams run at once.
 	Parallelism int
-	// SpoolDir holds the verified ciphertext between the passes (default
-	// os.TempDir()); SpoolLimit is the largest backup (stored bytes) spooled
-	// (default 1 GiB; negative turns the spool off). A larger backup is
-	// downloaded again in pass 2.
+	// SpoolDir holds, between the passes, what the write pass needs besides
+	// the staged blocks: the records' verified ciphertext and the files'
+	// headers, sealed (default os.TempDir()). SpoolLimit caps them (default
+	// 1 GiB): a restore whose spool would be larger fails before anything
+	// in the target changes. Dry runs spool nothing.
 	SpoolDir   string
 	SpoolLimit int64
 	// MaxDequeueCount is host.json's maxDequeueCount (default 5).
@@ -113,6 +114,8 @@ func New(o Options) (*Service, error) {
 		return nil, errors.New("restore: URLTemplate is required")
 	case o.Parallelism < 0:
 		return nil, errors.New("restore: Parallelism must not be negative")
+	case o.SpoolLimit < 0:
+		return nil, errors.New("restore: SpoolLimit must not be negative")
 	}
 	o.PlatformKey.Source = keywrap.Platform
 	setDefault(&o.Parallelism, DefaultParallelism)

@@ -1,70 +1,134 @@
 package restore
 
 import (
+	"bufio"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 
+	"github.com/twinit/byok-backup/internal/assets"
 	"github.com/twinit/byok-backup/internal/envelope"
+	"github.com/twinit/byok-backup/internal/errcode"
 )
 
-// spool keeps the verified ciphertext of one backup in a temporary file
-// between the verify pass and the write pass, so the backup is downloaded
-// once and the write pass reads exactly the bytes the verify pass
-// authenticated (no second download an attacker could swap in). It holds
-// sealed chunks only, never plaintext, and the write pass authenticates
-// each chunk again. Chunk i of stream s sits at a fixed offset computed from
-// the authenticated manifest, so chunks are written in any order.
+// spool keeps, between the verify pass and the write pass, everything the
+// write pass needs besides the staged blocks: the verified ciphertext of
+// the records stream and the header of every staged file. The write pass
+// reads exactly what the verify pass authenticated (no second download an
+// attacker could swap or delete chunks in), and memory stays flat however
+// many records and files the backup holds.
+//
+// Records: sealed chunks only, never plaintext, authenticated again when
+// read back. Chunk i sits at a fixed offset computed from the authenticated
+// manifest, so chunks are written in any order.
+//
+// File headers (paths, properties, metadata: tenant data) are sealed too,
+// with a random key that lives only in this process, one frame per file in
+// staging order; reading them back authenticates each frame and its place.
+//
+// Both files are unlinked at once and share one size limit, checked before
+// each write: a restore whose spool would outgrow it fails before the
+// target changes ([errSpoolFull]).
 type spool struct {
-	f    *os.File
-	base map[uint32]int64 // file offset of each stream's chunk 0
-	cs   int64            // sealed size of a full chunk
+	f     *os.File // records chunks
+	cs    int64    // sealed size of a full chunk
+	total int64    // the limit, for the message
+	limit int64    // bytes the header file may take
 	// bufs recycles the chunk buffers of the read path: the write pass
-	// holds about 2 streams × (Parallelism + 2) chunks at once, so reusing
-	// them keeps its memory flat however large the backup is, instead of
-	// one fresh chunk-sized allocation per chunk for the GC to catch up with.
+	// holds about (Parallelism + 2) chunks at once, so reusing them keeps
+	// its memory flat however large the backup is.
 	bufs sync.Pool
+
+	hf    *os.File // file headers
+	hw    *bufio.Writer
+	hsize int64
+	aead  cipher.AEAD
+	n     uint64 // headers written
 }
 
-// newSpool creates the spool file in dir and unlinks its name at once, so
-// it vanishes with the process even after a crash.
-func newSpool(dir string, m *envelope.Manifest) (*spool, error) {
+// newSpool creates the spool files in dir and unlinks their names at once,
+// so they vanish with the process even after a crash. It fails with
+// [errSpoolFull] if the records stream alone is larger than limit.
+func newSpool(dir string, m *envelope.Manifest, limit int64) (*spool, error) {
+	info, _ := m.Stream(streamRecords)
+	if int64(info.CiphertextSize) > limit {
+		return nil, errSpoolFull(limit)
+	}
+	var key [32]byte
+	if _, err := rand.Read(key[:]); err != nil {
+		return nil, fmt.Errorf("failed to draw the restore spool's key: %w", err)
+	}
+	block, err := aes.NewCipher(key[:])
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	sp := &spool{cs: int64(m.ChunkSize) + 16, total: limit, limit: limit - int64(info.CiphertextSize), aead: aead}
+	sp.bufs.New = func() any { b := make([]byte, sp.cs); return &b }
+	if sp.f, err = tempFile(dir); err != nil {
+		return nil, err
+	}
+	if sp.hf, err = tempFile(dir); err != nil {
+		_ = sp.f.Close()
+		return nil, err
+	}
+	sp.hw = bufio.NewWriterSize(sp.hf, 64<<10)
+	return sp, nil
+}
+
+func tempFile(dir string) (*os.File, error) {
 	f, err := os.CreateTemp(dir, "restore-spool-*")
 	if err != nil {
 		return nil, fmt.Errorf("failed to create the restore spool: %w", err)
 	}
 	_ = os.Remove(f.Name())
-	sp := &spool{f: f, base: map[uint32]int64{}, cs: int64(m.ChunkSize) + 16}
-	sp.bufs.New = func() any { b := make([]byte, sp.cs); return &b }
-	var off int64
-	for _, s := range m.Streams {
-		sp.base[s.ID] = off
-		off += int64(s.CiphertextSize)
-	}
-	return sp, nil
+	return f, nil
 }
 
-func (sp *spool) offset(id uint32, index uint64) int64 { return sp.base[id] + int64(index)*sp.cs }
+// errSpoolFull is the failure of a restore whose records and file headers
+// don't fit the spool: refused before anything in the target changes.
+func errSpoolFull(limit int64) error {
+	return errcode.New(errcode.Conflict,
+		"The backup's records and file list need more than the %d MiB restore spool the service allows (RESTORE_SPOOL_LIMIT_MB), so it was not restored. Nothing was written to the target tenant. Raise the limit or restore from a smaller backup.", limit>>20)
+}
 
-// put stores a sealed chunk (before it is opened in place).
+func (sp *spool) offset(index uint64) int64 { return int64(index) * sp.cs }
+
+// put stores a sealed records chunk (before it is opened in place).
 func (sp *spool) put(id uint32, index uint64, sealed []byte) error {
-	if _, err := sp.f.WriteAt(sealed, sp.offset(id, index)); err != nil {
+	if id != streamRecords {
+		return fmt.Errorf("chunk %d of stream %d can't be spooled", index, id)
+	}
+	if _, err := sp.f.WriteAt(sealed, sp.offset(index)); err != nil {
 		return fmt.Errorf("failed to spool chunk %d of stream %d: %w", index, id, err)
 	}
 	return nil
 }
 
-// fetch reads a spooled chunk back; its length comes from the manifest.
+// fetch reads a spooled records chunk back; its length comes from the manifest.
 func (sp *spool) fetch(m *envelope.Manifest) fetchFunc {
 	return func(_ context.Context, id uint32, index uint64) ([]byte, error) {
 		s, _ := m.Stream(id)
+		if id != streamRecords || index >= s.Chunks {
+			return nil, fmt.Errorf("chunk %d of stream %d is not spooled", index, id)
+		}
 		n := sp.cs
 		if index+1 == s.Chunks {
 			n = int64(s.CiphertextSize) - int64(index)*sp.cs
 		}
 		b := (*sp.bufs.Get().(*[]byte))[:n]
-		if _, err := sp.f.ReadAt(b, sp.offset(id, index)); err != nil {
+		if _, err := sp.f.ReadAt(b, sp.offset(index)); err != nil {
 			sp.release(b)
 			return nil, fmt.Errorf("failed to read chunk %d of stream %d from the spool: %w", index, id, err)
 		}
@@ -82,4 +146,95 @@ func (sp *spool) release(b []byte) {
 	sp.bufs.Put(&b)
 }
 
-func (sp *spool) close() { _ = sp.f.Close() }
+// spooledFile is a staged file's header as the header file keeps it.
+type spooledFile struct {
+	F      assets.File `json:"f"`
+	Blocks uint32      `json:"b"`
+	MD5    []byte      `json:"m"`
+}
+
+func (sp *spool) nonce(i uint64) []byte {
+	nonce := make([]byte, sp.aead.NonceSize())
+	binary.BigEndian.PutUint64(nonce[len(nonce)-8:], i)
+	return nonce
+}
+
+// putFile appends a staged file's header. Headers must be put in staging
+// order, from one goroutine.
+func (sp *spool) putFile(sf stagedFile) error {
+	plain, err := json.Marshal(spooledFile{F: sf.f, Blocks: sf.blocks, MD5: sf.md5})
+	if err != nil {
+		return err
+	}
+	sealed := sp.aead.Seal(plain[:0:0], sp.nonce(sp.n), plain, nil)
+	if sp.hsize += int64(4 + len(sealed)); sp.hsize > sp.limit {
+		return errSpoolFull(sp.total)
+	}
+	var l [4]byte
+	binary.BigEndian.PutUint32(l[:], uint32(len(sealed)))
+	if _, err := sp.hw.Write(l[:]); err != nil {
+		return fmt.Errorf("failed to spool a file header: %w", err)
+	}
+	if _, err := sp.hw.Write(sealed); err != nil {
+		return fmt.Errorf("failed to spool a file header: %w", err)
+	}
+	sp.n++
+	return nil
+}
+
+// files returns a reader of the file headers put so far, in order; each
+// call starts from the first.
+func (sp *spool) files() (*headerReader, error) {
+	if err := sp.hw.Flush(); err != nil {
+		return nil, fmt.Errorf("failed to spool the file headers: %w", err)
+	}
+	return &headerReader{sp: sp, r: bufio.NewReaderSize(io.NewSectionReader(sp.hf, 0, sp.hsize), 64<<10)}, nil
+}
+
+// headerReader yields the spooled file headers in staging order.
+type headerReader struct {
+	sp  *spool
+	r   *bufio.Reader
+	i   uint64
+	buf []byte
+}
+
+var errSpoolCorrupt = errors.New("the restore spool was altered on disk")
+
+// next returns the next header, or io.EOF after the last one put.
+func (h *headerReader) next() (stagedFile, error) {
+	if h.i == h.sp.n {
+		return stagedFile{}, io.EOF
+	}
+	var l [4]byte
+	if _, err := io.ReadFull(h.r, l[:]); err != nil {
+		return stagedFile{}, fmt.Errorf("failed to read a file header from the spool: %w", err)
+	}
+	n := binary.BigEndian.Uint32(l[:])
+	if int64(n) > 8*assets.MaxFileHeaderSize { // JSON escapes at most 6 bytes per byte
+
+		return stagedFile{}, errSpoolCorrupt
+	}
+	if cap(h.buf) < int(n) {
+		h.buf = make([]byte, n)
+	}
+	h.buf = h.buf[:n]
+	if _, err := io.ReadFull(h.r, h.buf); err != nil {
+		return stagedFile{}, fmt.Errorf("failed to read a file header from the spool: %w", err)
+	}
+	plain, err := h.sp.aead.Open(h.buf[:0], h.sp.nonce(h.i), h.buf, nil)
+	if err != nil {
+		return stagedFile{}, errSpoolCorrupt
+	}
+	var s spooledFile
+	if err := json.Unmarshal(plain, &s); err != nil {
+		return stagedFile{}, fmt.Errorf("%w: %w", errSpoolCorrupt, err)
+	}
+	h.i++
+	return stagedFile{f: s.F, blocks: s.Blocks, md5: s.MD5}, nil
+}
+
+func (sp *spool) close() {
+	_ = sp.f.Close()
+	_ = sp.hf.Close()
+}

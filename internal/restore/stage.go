@@ -47,10 +47,12 @@ type stager struct {
 	cancel context.CancelCauseFunc
 	bufs   chan []byte
 	wg     sync.WaitGroup
-	files  []stagedFile
+	// onFile takes each file once its content was read, in stream order
+	// (the spool), so the stager holds no per-file state.
+	onFile func(stagedFile) error
 }
 
-func newStager(ctx context.Context, target Target, tenant string, parallelism int) (*stager, error) {
+func newStager(ctx context.Context, target Target, tenant string, parallelism int, onFile func(stagedFile) error) (*stager, error) {
 	var b [4]byte
 	for binary.BigEndian.Uint32(b[:]) == 0 {
 		if _, err := rand.Read(b[:]); err != nil {
@@ -58,7 +60,7 @@ func newStager(ctx context.Context, target Target, tenant string, parallelism in
 		}
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
-	st := &stager{target: target, tenant: tenant, nonce: binary.BigEndian.Uint32(b[:]), size: stageBlockSize, ctx: ctx, cancel: cancel,
+	st := &stager{target: target, tenant: tenant, nonce: binary.BigEndian.Uint32(b[:]), size: stageBlockSize, ctx: ctx, cancel: cancel, onFile: onFile,
 		bufs: make(chan []byte, parallelism)}
 	for range parallelism {
 		st.bufs <- nil
@@ -115,8 +117,7 @@ func (st *stager) file(f assets.File, content io.Reader) error {
 			}
 		})
 	}
-	st.files = append(st.files, stagedFile{f: f, blocks: uint32(n), md5: h.Sum(nil)})
-	return nil
+	return st.onFile(stagedFile{f: f, blocks: uint32(n), md5: h.Sum(nil)})
 }
 
 // wait waits for the uploads in flight and returns the first failure.

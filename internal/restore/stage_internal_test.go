@@ -38,7 +38,8 @@ func (b *blockTarget) StageBlock(_ context.Context, tenant, path, id string, dat
 // like assets.PutFile's and differ between attempts.
 func TestStagerBlocks(t *testing.T) {
 	tg := &blockTarget{blocks: map[string]map[string][]byte{}}
-	st, err := newStager(t.Context(), tg, "acme", 2)
+	var files []stagedFile
+	st, err := newStager(t.Context(), tg, "acme", 2, func(sf stagedFile) error { files = append(files, sf); return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,10 +54,10 @@ func TestStagerBlocks(t *testing.T) {
 	if err := st.wait(); err != nil {
 		t.Fatal(err)
 	}
-	if len(st.files) != 4 {
-		t.Fatalf("%d staged files", len(st.files))
+	if len(files) != 4 {
+		t.Fatalf("%d staged files", len(files))
 	}
-	for _, sf := range st.files {
+	for _, sf := range files {
 		want := contents[sf.f.Path]
 		var got []byte
 		for _, id := range st.blockIDs(sf.blocks) {
@@ -72,7 +73,7 @@ func TestStagerBlocks(t *testing.T) {
 			t.Fatalf("%s: md5 %x, want %x", sf.f.Path, sf.md5, sum)
 		}
 	}
-	other, err := newStager(t.Context(), tg, "acme", 2)
+	other, err := newStager(t.Context(), tg, "acme", 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +86,7 @@ func TestStagerBlocks(t *testing.T) {
 // content stream fails the file.
 func TestStagerFailure(t *testing.T) {
 	boom := errors.New("boom")
-	st, err := newStager(t.Context(), &blockTarget{fail: boom}, "acme", 1)
+	st, err := newStager(t.Context(), &blockTarget{fail: boom}, "acme", 1, func(stagedFile) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +94,7 @@ func TestStagerFailure(t *testing.T) {
 	if err := st.wait(); !errors.Is(err, boom) {
 		t.Fatalf("wait = %v, want boom", err)
 	}
-	st, err = newStager(t.Context(), &blockTarget{blocks: map[string]map[string][]byte{}}, "acme", 1)
+	st, err = newStager(t.Context(), &blockTarget{blocks: map[string]map[string][]byte{}}, "acme", 1, func(stagedFile) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
