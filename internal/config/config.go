@@ -127,8 +127,8 @@ const (
 	MaxByokMonitorConcurrency     = 64
 	// DefaultRetentionMaxDeleteFraction is contract §6's default.
 	DefaultRetentionMaxDeleteFraction = 0.5
-	DefaultRestoreSpoolLimitMB    = 1024
-	MaxRestoreSpoolLimitMB        = 1 << 20
+	DefaultRestoreSpoolLimitMB        = 1024
+	MaxRestoreSpoolLimitMB            = 1 << 20
 )
 
 // Error lists every invalid setting; Problems are ready to log one by one.
