@@ -22,17 +22,17 @@ import (
 
 	"github.com/twinit/byok-backup/internal/assets"
 	"github.com/twinit/byok-backup/internal/audit"
-	"github.com/twinit/byok-backup/internal/auth"
 	"github.com/twinit/byok-backup/internal/backup"
 	blobazure "github.com/twinit/byok-backup/internal/blobstore/azure"
 	"github.com/twinit/byok-backup/internal/byok"
 	catalogtable "github.com/twinit/byok-backup/internal/catalog/aztable"
 	"github.com/twinit/byok-backup/internal/config"
-	"github.com/twinit/byok-backup/internal/invoke"
+	"github.com/twinit/byok-backup/internal/edge/auth"
+	"github.com/twinit/byok-backup/internal/edge/invoke"
+	"github.com/twinit/byok-backup/internal/edge/server"
 	"github.com/twinit/byok-backup/internal/jobqueue"
 	"github.com/twinit/byok-backup/internal/lease"
 	"github.com/twinit/byok-backup/internal/restore"
-	"github.com/twinit/byok-backup/internal/server"
 	"github.com/twinit/byok-backup/internal/tenants"
 )
 

@@ -15,11 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twinit/byok-backup/internal/azurite"
 	"github.com/twinit/byok-backup/internal/config"
-	"github.com/twinit/byok-backup/internal/devauth"
-	"github.com/twinit/byok-backup/internal/kvemu"
-	"github.com/twinit/byok-backup/internal/logtest"
+	"github.com/twinit/byok-backup/internal/devstack/azurite"
+	"github.com/twinit/byok-backup/internal/devstack/devauth"
+	"github.com/twinit/byok-backup/internal/devstack/kvemu"
+	"github.com/twinit/byok-backup/internal/testing/logtest"
 )
 
 // The test binary doubles as the handler: re-executed with this variable

@@ -21,12 +21,12 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 
 	"github.com/twinit/byok-backup/internal/assets"
-	"github.com/twinit/byok-backup/internal/azurite"
 	"github.com/twinit/byok-backup/internal/config"
-	"github.com/twinit/byok-backup/internal/devauth"
-	"github.com/twinit/byok-backup/internal/kvemu"
-	"github.com/twinit/byok-backup/internal/logtest"
+	"github.com/twinit/byok-backup/internal/devstack/azurite"
+	"github.com/twinit/byok-backup/internal/devstack/devauth"
+	"github.com/twinit/byok-backup/internal/devstack/kvemu"
 	"github.com/twinit/byok-backup/internal/tenants"
+	"github.com/twinit/byok-backup/internal/testing/logtest"
 )
 
 // fakeClock is the services' clock, moved by the test.

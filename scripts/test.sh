@@ -10,7 +10,7 @@ ensure_node_modules
 # The whole tree without -race: 2 cores, and Azurite-bound integration tests
 # gain nothing from it while running 2-10x slower.
 # CGO_ENABLED=0 is how the handler ships (cmd/pack), so the tests exercise that
-# build and share its compile cache with internal/pack's packaging test; with
+# build and share its compile cache with internal/devstack/pack's packaging test; with
 # cgo on, that test would compile the whole dependency tree a second time.
 CGO_ENABLED=0 go test -count=1 -timeout 15m ./...
 
@@ -19,7 +19,7 @@ CGO_ENABLED=0 go test -count=1 -timeout 15m ./...
 # handler's server and invocation layer (concurrent invocations, drain on
 # SIGTERM). Listed packages that don't exist yet are left out.
 race=()
-for p in internal/runner internal/server internal/invoke; do
+for p in internal/devstack/runner internal/edge/server internal/edge/invoke; do
 	[ -d "$p" ] && race+=("./$p/...")
 done
 if [ "${#race[@]}" -gt 0 ]; then

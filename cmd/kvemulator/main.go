@@ -1,5 +1,5 @@
 // Command kvemulator runs the project's Key Vault emulator (package
-// internal/kvemu) for the local stack: HTTPS on -addr with its own CA, one
+// internal/devstack/kvemu) for the local stack: HTTPS on -addr with its own CA, one
 // vault per host name "<vault>.localhost:<port>".
 //
 // Usage:
@@ -76,7 +76,7 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/twinit/byok-backup/internal/kvemu"
+	"github.com/twinit/byok-backup/internal/devstack/kvemu"
 )
 
 func main() {

@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/twinit/byok-backup/internal/azurite"
+	"github.com/twinit/byok-backup/internal/devstack/azurite"
 )
 
 func main() {

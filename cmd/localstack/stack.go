@@ -12,11 +12,11 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/twinit/byok-backup/internal/azurite"
-	"github.com/twinit/byok-backup/internal/devauth"
-	"github.com/twinit/byok-backup/internal/kvemu"
-	"github.com/twinit/byok-backup/internal/pack"
-	"github.com/twinit/byok-backup/internal/runner"
+	"github.com/twinit/byok-backup/internal/devstack/azurite"
+	"github.com/twinit/byok-backup/internal/devstack/devauth"
+	"github.com/twinit/byok-backup/internal/devstack/kvemu"
+	"github.com/twinit/byok-backup/internal/devstack/pack"
+	"github.com/twinit/byok-backup/internal/devstack/runner"
 )
 
 // Platform key set up in the emulator; the handler reaches it as

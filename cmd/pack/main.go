@@ -13,7 +13,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/twinit/byok-backup/internal/pack"
+	"github.com/twinit/byok-backup/internal/devstack/pack"
 )
 
 func main() {

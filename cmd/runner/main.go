@@ -20,7 +20,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/twinit/byok-backup/internal/runner"
+	"github.com/twinit/byok-backup/internal/devstack/runner"
 )
 
 func main() {

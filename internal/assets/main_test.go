@@ -10,7 +10,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
-	"github.com/twinit/byok-backup/internal/azurite"
+	"github.com/twinit/byok-backup/internal/devstack/azurite"
 )
 
 // One Azurite for the package (its CPU is the bottleneck); each test gets

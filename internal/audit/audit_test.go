@@ -16,12 +16,12 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
-	"github.com/twinit/byok-backup/internal/azurite"
 	"github.com/twinit/byok-backup/internal/credential"
+	"github.com/twinit/byok-backup/internal/devstack/azurite"
+	"github.com/twinit/byok-backup/internal/devstack/kvemu"
 	"github.com/twinit/byok-backup/internal/errcode"
 	"github.com/twinit/byok-backup/internal/keywrap"
 	"github.com/twinit/byok-backup/internal/keywrap/keyvault"
-	"github.com/twinit/byok-backup/internal/kvemu"
 )
 
 var storage *azurite.Instance

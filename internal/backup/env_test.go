@@ -25,8 +25,6 @@ import (
 
 	"github.com/twinit/byok-backup/internal/assets"
 	"github.com/twinit/byok-backup/internal/audit"
-	"github.com/twinit/byok-backup/internal/auth"
-	"github.com/twinit/byok-backup/internal/azurite"
 	"github.com/twinit/byok-backup/internal/backup"
 	"github.com/twinit/byok-backup/internal/blobstore"
 	blobazure "github.com/twinit/byok-backup/internal/blobstore/azure"
@@ -34,16 +32,18 @@ import (
 	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/catalog/aztable"
 	"github.com/twinit/byok-backup/internal/credential"
-	"github.com/twinit/byok-backup/internal/devauth"
+	"github.com/twinit/byok-backup/internal/devstack/azurite"
+	"github.com/twinit/byok-backup/internal/devstack/devauth"
+	"github.com/twinit/byok-backup/internal/devstack/kvemu"
+	"github.com/twinit/byok-backup/internal/edge/auth"
+	"github.com/twinit/byok-backup/internal/edge/server"
 	"github.com/twinit/byok-backup/internal/envelope"
 	"github.com/twinit/byok-backup/internal/jobqueue"
 	"github.com/twinit/byok-backup/internal/keywrap"
 	"github.com/twinit/byok-backup/internal/keywrap/keyvault"
-	"github.com/twinit/byok-backup/internal/kvemu"
 	"github.com/twinit/byok-backup/internal/lease"
-	"github.com/twinit/byok-backup/internal/logtest"
-	"github.com/twinit/byok-backup/internal/server"
 	"github.com/twinit/byok-backup/internal/tenants"
+	"github.com/twinit/byok-backup/internal/testing/logtest"
 )
 
 // One Azurite for the package: its CPU is the bottleneck. Every test gets

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/twinit/byok-backup/internal/auth"
 	"github.com/twinit/byok-backup/internal/catalog"
+	"github.com/twinit/byok-backup/internal/edge/auth"
+	"github.com/twinit/byok-backup/internal/edge/server"
 	"github.com/twinit/byok-backup/internal/errcode"
-	"github.com/twinit/byok-backup/internal/server"
 )
 
 // Install registers the Backups routes (contract §2 "Backups") with

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/twinit/byok-backup/internal/catalog"
+	"github.com/twinit/byok-backup/internal/edge/invoke"
 	"github.com/twinit/byok-backup/internal/errcode"
-	"github.com/twinit/byok-backup/internal/invoke"
 	"github.com/twinit/byok-backup/internal/jobqueue"
 	"github.com/twinit/byok-backup/internal/tenants"
 )

@@ -11,10 +11,10 @@ import (
 	"github.com/twinit/byok-backup/internal/backup"
 	"github.com/twinit/byok-backup/internal/byok"
 	"github.com/twinit/byok-backup/internal/catalog"
+	"github.com/twinit/byok-backup/internal/devstack/kvemu"
 	"github.com/twinit/byok-backup/internal/errcode"
 	"github.com/twinit/byok-backup/internal/jobqueue"
 	"github.com/twinit/byok-backup/internal/keywrap"
-	"github.com/twinit/byok-backup/internal/kvemu"
 )
 
 // testGrace is BYOK_TRANSIENT_GRACE in these tests; it is measured on the

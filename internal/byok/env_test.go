@@ -9,10 +9,10 @@ import (
 
 	"github.com/twinit/byok-backup/internal/audit"
 	"github.com/twinit/byok-backup/internal/credential"
+	"github.com/twinit/byok-backup/internal/devstack/kvemu"
 	"github.com/twinit/byok-backup/internal/keywrap"
 	"github.com/twinit/byok-backup/internal/keywrap/keyvault"
-	"github.com/twinit/byok-backup/internal/kvemu"
-	"github.com/twinit/byok-backup/internal/logtest"
+	"github.com/twinit/byok-backup/internal/testing/logtest"
 )
 
 const (

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twinit/byok-backup/internal/devstack/kvemu"
 	"github.com/twinit/byok-backup/internal/errcode"
 	"github.com/twinit/byok-backup/internal/keywrap"
-	"github.com/twinit/byok-backup/internal/kvemu"
 )
 
 func TestPlatformKeyCheckCaches(t *testing.T) {

@@ -4,9 +4,9 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/twinit/byok-backup/internal/auth"
+	"github.com/twinit/byok-backup/internal/edge/auth"
+	"github.com/twinit/byok-backup/internal/edge/server"
 	"github.com/twinit/byok-backup/internal/errcode"
-	"github.com/twinit/byok-backup/internal/server"
 )
 
 // Install registers the ByokSettings and ByokValidate routes with handleAPI

@@ -11,11 +11,11 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/twinit/byok-backup/internal/auth"
-	"github.com/twinit/byok-backup/internal/devauth"
+	"github.com/twinit/byok-backup/internal/devstack/devauth"
+	"github.com/twinit/byok-backup/internal/devstack/kvemu"
+	"github.com/twinit/byok-backup/internal/edge/auth"
+	"github.com/twinit/byok-backup/internal/edge/server"
 	"github.com/twinit/byok-backup/internal/keycheck"
-	"github.com/twinit/byok-backup/internal/kvemu"
-	"github.com/twinit/byok-backup/internal/server"
 )
 
 // api is the env behind the real forwarded-HTTP routes: server.New with

@@ -9,7 +9,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
 	"github.com/twinit/byok-backup/internal/audit"
-	"github.com/twinit/byok-backup/internal/azurite"
+	"github.com/twinit/byok-backup/internal/devstack/azurite"
 )
 
 // storage is the package's one Azurite (its CPU is the bottleneck, so the

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"sync"
 
+	"github.com/twinit/byok-backup/internal/edge/invoke"
 	"github.com/twinit/byok-backup/internal/errcode"
-	"github.com/twinit/byok-backup/internal/invoke"
 )
 
 // MonitorReport summarises one monitor run.

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twinit/byok-backup/internal/kvemu"
+	"github.com/twinit/byok-backup/internal/devstack/kvemu"
 )
 
 // BenchmarkMonitor runs the monitor over many tenants, each with its own

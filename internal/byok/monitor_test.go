@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/twinit/byok-backup/internal/audit"
+	"github.com/twinit/byok-backup/internal/devstack/kvemu"
+	"github.com/twinit/byok-backup/internal/edge/server"
 	"github.com/twinit/byok-backup/internal/errcode"
-	"github.com/twinit/byok-backup/internal/kvemu"
-	"github.com/twinit/byok-backup/internal/server"
 )
 
 // TestMonitorTransitions disables, re-enables, rotates and revokes keys in

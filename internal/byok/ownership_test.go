@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twinit/byok-backup/internal/auth"
+	"github.com/twinit/byok-backup/internal/devstack/kvemu"
+	"github.com/twinit/byok-backup/internal/edge/auth"
 	"github.com/twinit/byok-backup/internal/errcode"
 	"github.com/twinit/byok-backup/internal/keycheck"
-	"github.com/twinit/byok-backup/internal/kvemu"
 )
 
 // TestOwnershipThroughPUTValidateAndMonitor: a key whose ownership tag does

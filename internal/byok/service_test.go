@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twinit/byok-backup/internal/devstack/kvemu"
 	"github.com/twinit/byok-backup/internal/errcode"
 	"github.com/twinit/byok-backup/internal/keycheck"
-	"github.com/twinit/byok-backup/internal/kvemu"
 )
 
 func TestConfigureEnablesAndStatus(t *testing.T) {

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/twinit/byok-backup/internal/edge/server"
 	"github.com/twinit/byok-backup/internal/errcode"
-	"github.com/twinit/byok-backup/internal/server"
 )
 
 const (

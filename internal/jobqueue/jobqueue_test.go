@@ -15,8 +15,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
-	"github.com/twinit/byok-backup/internal/azurite"
 	"github.com/twinit/byok-backup/internal/catalog"
+	"github.com/twinit/byok-backup/internal/devstack/azurite"
 	"github.com/twinit/byok-backup/internal/jobqueue"
 )
 

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/twinit/byok-backup/internal/credential"
+	"github.com/twinit/byok-backup/internal/devstack/kvemu"
 	"github.com/twinit/byok-backup/internal/errcode"
 	"github.com/twinit/byok-backup/internal/keywrap"
 	"github.com/twinit/byok-backup/internal/keywrap/keyvault"
-	"github.com/twinit/byok-backup/internal/kvemu"
 )
 
 const (

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
-	"github.com/twinit/byok-backup/internal/azurite"
+	"github.com/twinit/byok-backup/internal/devstack/azurite"
 	"github.com/twinit/byok-backup/internal/lease"
-	"github.com/twinit/byok-backup/internal/logtest"
+	"github.com/twinit/byok-backup/internal/testing/logtest"
 )
 
 var inst *azurite.Instance

@@ -4,11 +4,11 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/twinit/byok-backup/internal/auth"
 	"github.com/twinit/byok-backup/internal/catalog"
+	"github.com/twinit/byok-backup/internal/edge/auth"
+	"github.com/twinit/byok-backup/internal/edge/server"
 	"github.com/twinit/byok-backup/internal/errcode"
 	"github.com/twinit/byok-backup/internal/jobqueue"
-	"github.com/twinit/byok-backup/internal/server"
 	"github.com/twinit/byok-backup/internal/tenants"
 )
 

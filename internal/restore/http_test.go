@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twinit/byok-backup/internal/auth"
 	"github.com/twinit/byok-backup/internal/catalog"
+	"github.com/twinit/byok-backup/internal/edge/auth"
 	"github.com/twinit/byok-backup/internal/keywrap"
 )
 

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twinit/byok-backup/internal/auth"
 	"github.com/twinit/byok-backup/internal/blobstore"
+	"github.com/twinit/byok-backup/internal/edge/auth"
 	"github.com/twinit/byok-backup/internal/keywrap"
 	"github.com/twinit/byok-backup/internal/lease"
 )

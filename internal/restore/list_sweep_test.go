@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/twinit/byok-backup/internal/audit"
-	"github.com/twinit/byok-backup/internal/auth"
 	"github.com/twinit/byok-backup/internal/backup"
 	"github.com/twinit/byok-backup/internal/byok"
 	"github.com/twinit/byok-backup/internal/catalog"
+	"github.com/twinit/byok-backup/internal/edge/auth"
 	"github.com/twinit/byok-backup/internal/jobqueue"
 	"github.com/twinit/byok-backup/internal/keywrap"
 	"github.com/twinit/byok-backup/internal/restore"

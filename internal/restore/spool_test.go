@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/twinit/byok-backup/internal/assets"
-	"github.com/twinit/byok-backup/internal/auth"
+	"github.com/twinit/byok-backup/internal/edge/auth"
 	"github.com/twinit/byok-backup/internal/errcode"
 	"github.com/twinit/byok-backup/internal/keywrap"
 )

@@ -3,7 +3,7 @@ package restore_test
 import (
 	"testing"
 
-	"github.com/twinit/byok-backup/internal/auth"
+	"github.com/twinit/byok-backup/internal/edge/auth"
 	"github.com/twinit/byok-backup/internal/keywrap"
 )
 

@@ -6,8 +6,8 @@ import (
 	"fmt"
 
 	"github.com/twinit/byok-backup/internal/catalog"
+	"github.com/twinit/byok-backup/internal/edge/invoke"
 	"github.com/twinit/byok-backup/internal/errcode"
-	"github.com/twinit/byok-backup/internal/invoke"
 )
 
 // SweepReport counts what one [Service.Sweep] did.

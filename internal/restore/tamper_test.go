@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twinit/byok-backup/internal/auth"
 	"github.com/twinit/byok-backup/internal/blobstore"
 	"github.com/twinit/byok-backup/internal/catalog"
-	"github.com/twinit/byok-backup/internal/invoke"
+	"github.com/twinit/byok-backup/internal/edge/auth"
+	"github.com/twinit/byok-backup/internal/edge/invoke"
 	"github.com/twinit/byok-backup/internal/keywrap"
 )
 

@@ -6,10 +6,10 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
-	"github.com/twinit/byok-backup/internal/azurite"
 	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/catalog/aztable"
 	"github.com/twinit/byok-backup/internal/catalog/catalogtest"
+	"github.com/twinit/byok-backup/internal/devstack/azurite"
 )
 
 var inst *azurite.Instance

@@ -10,9 +10,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 
 	"github.com/twinit/byok-backup/internal/credential"
+	"github.com/twinit/byok-backup/internal/devstack/kvemu"
 	"github.com/twinit/byok-backup/internal/errcode"
 	"github.com/twinit/byok-backup/internal/keywrap"
-	"github.com/twinit/byok-backup/internal/kvemu"
 )
 
 // BenchmarkUnreachableVaultDefaults measures how long the default retry

@@ -16,11 +16,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twinit/byok-backup/internal/auth"
-	"github.com/twinit/byok-backup/internal/devauth"
+	"github.com/twinit/byok-backup/internal/devstack/devauth"
+	"github.com/twinit/byok-backup/internal/edge/auth"
+	"github.com/twinit/byok-backup/internal/edge/invoke"
 	"github.com/twinit/byok-backup/internal/errcode"
-	"github.com/twinit/byok-backup/internal/invoke"
-	"github.com/twinit/byok-backup/internal/logtest"
+	"github.com/twinit/byok-backup/internal/testing/logtest"
 )
 
 // fakeAuth accepts "Bearer <tenant>:<role>[,<role>]" and refuses anything else.

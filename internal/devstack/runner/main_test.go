@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twinit/byok-backup/internal/azurite"
+	"github.com/twinit/byok-backup/internal/devstack/azurite"
 )
 
 // Shared by the package's tests: the fake handler binary and one Azurite.

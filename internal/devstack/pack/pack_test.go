@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/twinit/byok-backup/internal/runner/approot"
+	"github.com/twinit/byok-backup/internal/devstack/runner/approot"
 )
 
 // fakeBuild stands in for go build: the layout, not the compiler, is under test.
@@ -179,7 +179,7 @@ var contractFunctions = []string{"BackupScheduler", "BackupWorker", "Backups", "
 // TestPackRepositoryTree packages the real source tree with the real Linux
 // build. It fails while functions/, host.json or handler/ are missing.
 func TestPackRepositoryTree(t *testing.T) {
-	root, err := filepath.Abs("../..")
+	root, err := filepath.Abs("../../..")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twinit/byok-backup/internal/runner/approot"
+	"github.com/twinit/byok-backup/internal/devstack/runner/approot"
 )
 
 // BuildFunc writes the handler executable to out.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
-	"github.com/twinit/byok-backup/internal/runner/approot"
+	"github.com/twinit/byok-backup/internal/devstack/runner/approot"
 )
 
 // ncrontab parses the host's six-field NCRONTAB ({second} {minute} {hour}

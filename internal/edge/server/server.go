@@ -17,9 +17,9 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/twinit/byok-backup/internal/auth"
+	"github.com/twinit/byok-backup/internal/edge/auth"
+	"github.com/twinit/byok-backup/internal/edge/invoke"
 	"github.com/twinit/byok-backup/internal/errcode"
-	"github.com/twinit/byok-backup/internal/invoke"
 )
 
 // TimerFunc handles one timer invocation.

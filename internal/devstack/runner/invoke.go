@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twinit/byok-backup/internal/runner/approot"
+	"github.com/twinit/byok-backup/internal/devstack/runner/approot"
 )
 
 // payload is the body the host POSTs to /<FunctionName> for non-forwarded

@@ -14,7 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/queueerror"
 
-	"github.com/twinit/byok-backup/internal/runner/approot"
+	"github.com/twinit/byok-backup/internal/devstack/runner/approot"
 )
 
 // queueTrigger is one queue-triggered function and the queues it uses.

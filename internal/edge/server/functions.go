@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/twinit/byok-backup/internal/invoke"
+	"github.com/twinit/byok-backup/internal/edge/invoke"
 )
 
 var errNotWired = errors.New("server: function not wired")

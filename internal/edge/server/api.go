@@ -7,7 +7,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/twinit/byok-backup/internal/auth"
+	"github.com/twinit/byok-backup/internal/edge/auth"
 	"github.com/twinit/byok-backup/internal/errcode"
 )
 
