@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/twinit/byok-backup/internal/devstack/seed"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -214,7 +215,7 @@ func TestNoTimerDeletesBackupsWithoutRows(t *testing.T) {
 	check(t, store.Ensure(ctx))
 	for _, tenant := range []string{"acme", "globex"} {
 		check(t, dir.Put(ctx, tenants.Tenant{ID: tenant, BackupEnabled: true}))
-		_, err := store.Seed(ctx, tenant, assets.SeedOptions{Records: 20, Files: 3, FileSize: 64 << 10, Seed: 3})
+		_, err := seed.Tenant(ctx, store, tenant, seed.Options{Records: 20, Files: 3, FileSize: 64 << 10, Seed: 3})
 		check(t, err)
 	}
 	for range 3 {

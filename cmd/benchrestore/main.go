@@ -25,6 +25,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/twinit/byok-backup/internal/devstack/seed"
 	"log/slog"
 	"os"
 	"runtime"
@@ -172,7 +173,7 @@ func run(nFiles, nRecords int, fileSize int64, rounds, parallelism int, spoolLim
 	}
 	q := &queue{}
 
-	seeded, err := store.Seed(ctx, "bench", assets.SeedOptions{Records: nRecords, Files: nFiles, FileSize: fileSize, Seed: 1})
+	seeded, err := seed.Tenant(ctx, store, "bench", seed.Options{Records: nRecords, Files: nFiles, FileSize: fileSize, Seed: 1})
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/twinit/byok-backup/internal/devstack/seed"
 	"io"
 	"net/http"
 	"strings"
@@ -116,7 +117,7 @@ func (s *stack) runDemo(ctx context.Context) (*demoResult, error) {
 			return res, fmt.Errorf("clear %s: %w", t, err)
 		}
 	}
-	if res.Seeded, err = store.Seed(ctx, demoTenant, assets.SeedOptions{Records: 300, Files: 24, FileSize: 3 << 20, Seed: 7}); err != nil {
+	if res.Seeded, err = seed.Tenant(ctx, store, demoTenant, seed.Options{Records: 300, Files: 24, FileSize: 3 << 20, Seed: 7}); err != nil {
 		return res, fmt.Errorf("seed assets: %w", err)
 	}
 

@@ -133,7 +133,7 @@ func TestRecordsReadServiceWrittenJSON(t *testing.T) {
 func TestRoundTripIntoAnotherTenant(t *testing.T) {
 	s := newTestStore(t, &Options{RecordPageSize: 7, FilePageSize: 3, BlockSize: 64 << 10})
 	ctx := context.Background()
-	seeded, err := s.Seed(ctx, "src", SeedOptions{Records: 40, Files: 10, FileSize: 150 << 10, Seed: 1})
+	seeded, err := SeedHook(ctx, s, "src", 40, 10, 150<<10, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

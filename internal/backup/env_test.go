@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/twinit/byok-backup/internal/devstack/seed"
 	"io"
 	"log/slog"
 	"net/http"
@@ -230,7 +231,7 @@ func (e *env) enableBYOK(tenant string, fallback bool) {
 // files of mixed sizes spanning several chunks.
 func (e *env) seed(tenant string, records, files int) assets.Counts {
 	e.t.Helper()
-	c, err := e.assets.Seed(e.t.Context(), tenant, assets.SeedOptions{Records: records, Files: files, FileSize: 150 << 10, Seed: 7})
+	c, err := seed.Tenant(e.t.Context(), e.assets, tenant, seed.Options{Records: records, Files: files, FileSize: 150 << 10, Seed: 7})
 	must(e.t, err)
 	return c
 }

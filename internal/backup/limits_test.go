@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/twinit/byok-backup/internal/devstack/seed"
 	"net/http"
 	"strings"
 	"sync"
@@ -169,7 +170,7 @@ func TestMissingSourceFailsBackup(t *testing.T) {
 			table, cont := tsvc.NewClient(fmt.Sprintf("SrcAssets%d", n)), bsvc.ServiceClient().NewContainerClient(fmt.Sprintf("src-assets-%d", n))
 			src := assets.New(table, cont, nil)
 			must(t, src.Ensure(t.Context()))
-			_, err := src.Seed(t.Context(), testTenant, assets.SeedOptions{Records: 3, Files: 2, FileSize: 1 << 10, Seed: 1})
+			_, err := seed.Tenant(t.Context(), src, testTenant, seed.Options{Records: 3, Files: 2, FileSize: 1 << 10, Seed: 1})
 			must(t, err)
 			if c.name == "table" {
 				_, err = table.Delete(t.Context(), nil)

@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"crypto/rand"
 	"fmt"
+	"github.com/twinit/byok-backup/internal/devstack/seed"
 	"io"
 	"iter"
 	"log/slog"
@@ -189,7 +190,7 @@ func runOnce(b *testing.B, size int64, records, par int) {
 	// The synthetic tenant.
 	files := int(3 * size / maxF)
 	t0 := time.Now()
-	counts, err := src.Seed(ctx, tenant, assets.SeedOptions{Records: records, Files: files, FileSize: maxF, Seed: 1})
+	counts, err := seed.Tenant(ctx, src, tenant, seed.Options{Records: records, Files: files, FileSize: maxF, Seed: 1})
 	must(b, err)
 	seedTook := time.Since(t0)
 
@@ -280,7 +281,7 @@ func runSmall(b *testing.B, n int, size int64, records, par int) {
 	r := newRig(b, par)
 	t0 := time.Now()
 	if records > 0 {
-		_, err := r.src.Seed(ctx, tenant, assets.SeedOptions{Records: records, Seed: 1})
+		_, err := seed.Tenant(ctx, r.src, tenant, seed.Options{Records: records, Seed: 1})
 		must(b, err)
 	}
 	seedFiles(b, r.src, n, size, par)

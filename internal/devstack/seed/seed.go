@@ -1,15 +1,18 @@
-package assets
+// Package seed writes synthetic assets for the local demo and benchmarks.
+// It is development tooling: the handler never links it.
+package seed
 
 import (
 	"context"
 	"fmt"
+	"github.com/twinit/byok-backup/internal/assets"
 	"math"
 	"math/rand/v2"
 	"time"
 )
 
-// SeedOptions say what [Store.Seed] writes.
-type SeedOptions struct {
+// Options say what [Tenant] writes.
+type Options struct {
 	Records int
 	Files   int
 	// FileSize is the largest file; sizes cycle through 0, small (≤ 1 KiB),
@@ -20,12 +23,12 @@ type SeedOptions struct {
 	Seed uint64
 }
 
-// Seed writes synthetic assets for tenant, for benchmarks and the local
+// Tenant writes synthetic assets for tenant, for benchmarks and the local
 // demo: records with every EDM type (edge values included) and files of
 // mixed sizes and properties, streamed from a PRNG so memory stays bounded.
 // It returns the counts written.
-func (s *Store) Seed(ctx context.Context, tenant string, o SeedOptions) (Counts, error) {
-	var c Counts
+func Tenant(ctx context.Context, s *assets.Store, tenant string, o Options) (assets.Counts, error) {
+	var c assets.Counts
 	rng := rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15))
 	w, err := s.NewRecordWriter(tenant)
 	if err != nil {
@@ -42,7 +45,7 @@ func (s *Store) Seed(ctx context.Context, tenant string, o SeedOptions) (Counts,
 	c.Records = w.Written()
 	types := []string{"application/json", "text/plain; charset=utf-8", "application/octet-stream", "image/png"}
 	for i := range o.Files {
-		f := File{
+		f := assets.File{
 			Path:         fmt.Sprintf("twins/%03d/asset-%05d.bin", i%7, i),
 			Size:         seedSize(rng, i, o.FileSize),
 			ContentType:  types[i%len(types)],
@@ -79,26 +82,26 @@ func seedSize(rng *rand.Rand, i int, max int64) int64 {
 	}
 }
 
-func seedRecord(rng *rand.Rand, i int) Record {
+func seedRecord(rng *rand.Rand, i int) assets.Record {
 	bin := make([]byte, rng.IntN(64))
 	for j := range bin {
 		bin[j] = byte(rng.Uint32())
 	}
 	doubles := []float64{rng.Float64() * 1000, 21, math.Inf(1), math.NaN(), math.MaxFloat64, -1e-300}
-	r := Record{RowKey: fmt.Sprintf("asset-%06d", i), Properties: []Property{
-		{Name: "Name", Type: TypeString, Value: fmt.Sprintf("Pump %d – Halle ∆%d", i, i%9)},
-		{Name: "Floor", Type: TypeInt32, Value: int32(rng.IntN(200) - 5)},
-		{Name: "Serial", Type: TypeInt64, Value: []int64{math.MaxInt64, math.MinInt64, rng.Int64()}[i%3]},
-		{Name: "Reading", Type: TypeDouble, Value: doubles[i%len(doubles)]},
-		{Name: "Active", Type: TypeBoolean, Value: i%2 == 0},
-		{Name: "InstalledAt", Type: TypeDateTime, Value: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC).
+	r := assets.Record{RowKey: fmt.Sprintf("asset-%06d", i), Properties: []assets.Property{
+		{Name: "Name", Type: assets.TypeString, Value: fmt.Sprintf("Pump %d – Halle ∆%d", i, i%9)},
+		{Name: "Floor", Type: assets.TypeInt32, Value: int32(rng.IntN(200) - 5)},
+		{Name: "Serial", Type: assets.TypeInt64, Value: []int64{math.MaxInt64, math.MinInt64, rng.Int64()}[i%3]},
+		{Name: "Reading", Type: assets.TypeDouble, Value: doubles[i%len(doubles)]},
+		{Name: "Active", Type: assets.TypeBoolean, Value: i%2 == 0},
+		{Name: "InstalledAt", Type: assets.TypeDateTime, Value: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC).
 			Add(time.Duration(rng.Int64N(1e17)) / 100 * 100)},
-		{Name: "TwinId", Type: TypeGUID, Value: fmt.Sprintf("%08x-%04x-4%03x-a%03x-%012x",
+		{Name: "TwinId", Type: assets.TypeGUID, Value: fmt.Sprintf("%08x-%04x-4%03x-a%03x-%012x",
 			rng.Uint32(), rng.Uint32()&0xffff, rng.Uint32()&0xfff, rng.Uint32()&0xfff, rng.Uint64()&0xffffffffffff)},
-		{Name: "Thumb", Type: TypeBinary, Value: bin},
+		{Name: "Thumb", Type: assets.TypeBinary, Value: bin},
 	}}
 	if i%5 == 0 {
-		r.Properties = append(r.Properties, Property{Name: "Notes", Type: TypeString, Value: ""})
+		r.Properties = append(r.Properties, assets.Property{Name: "Notes", Type: assets.TypeString, Value: ""})
 	}
 	r.SortProperties()
 	return r
