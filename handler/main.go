@@ -143,6 +143,11 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		ChunkSize:       cfg.BackupChunkSize,
 		Parallelism:     cfg.BackupParallelism,
 		MaxDequeueCount: maxDequeueCount,
+		// The defaults' ratios: lease as long as the stale age, heartbeat every sixth.
+		LeaseTTL:       cfg.JobStaleAfter,
+		StaleAfter:     cfg.JobStaleAfter,
+		HeartbeatEvery: cfg.JobStaleAfter / 6,
+		SweepGrace:     cfg.JobSweepGrace,
 	})
 	if err != nil {
 		return fmt.Errorf("backup service: %w", err)
@@ -161,6 +166,10 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		Logger:          logger,
 		Parallelism:     cfg.BackupParallelism,
 		MaxDequeueCount: maxDequeueCount,
+		LeaseTTL:        cfg.JobStaleAfter,
+		StaleAfter:      cfg.JobStaleAfter,
+		ProgressEvery:   cfg.JobStaleAfter / 12,
+		SweepGrace:      cfg.JobSweepGrace,
 	})
 	if err != nil {
 		return fmt.Errorf("restore service: %w", err)

@@ -56,6 +56,15 @@ type Config struct {
 	BackupChunkSize        int `json:"backupChunkSize"`
 	BackupParallelism      int `json:"backupParallelism"`
 	ByokMonitorConcurrency int `json:"byokMonitorConcurrency"`
+
+	// JobStaleAfter is JOB_STALE_AFTER: the heartbeat age after which a
+	// running backup or restore is taken to be a crashed attempt and taken
+	// over. The tenant lease lives as long, and heartbeats are a fraction
+	// of it. JobSweepGrace is JOB_SWEEP_GRACE: how long the sweeps wait
+	// before failing a job that was never taken over, and before deleting
+	// a failed backup's blobs. Short values exist for the kill -9 soak.
+	JobStaleAfter time.Duration `json:"jobStaleAfter"`
+	JobSweepGrace time.Duration `json:"jobSweepGrace"`
 }
 
 // Auth is the caller-identity settings (contract §2).
@@ -103,6 +112,9 @@ const (
 	MaxBackupParallelism          = 32
 	DefaultByokMonitorConcurrency = 16
 	MaxByokMonitorConcurrency     = 64
+	DefaultJobStaleAfter          = 2 * time.Minute
+	MinJobStaleAfter              = 3 * time.Second
+	DefaultJobSweepGrace          = time.Hour
 )
 
 // Error lists every invalid setting; Problems are ready to log one by one.
