@@ -36,6 +36,7 @@ func main() {
 	flag.DurationVar(&o.MinGap, "min-gap", 2*time.Second, "shortest time between the handler answering again and the next kill")
 	flag.DurationVar(&o.MaxGap, "max-gap", 8*time.Second, "longest time between the handler answering again and the next kill")
 	flag.DurationVar(&o.Drain, "drain", 5*time.Minute, "how long jobs may take to finish after the last kill")
+	flag.DurationVar(&o.SweepGrace, "sweep-grace", time.Minute, "JOB_SWEEP_GRACE of the handler: when the sweeps fail a running job nothing took over")
 	flag.StringVar(&o.HandlerLog, "handler-log", "", "file for the handler's log lines (default: discarded)")
 	verbose := flag.Bool("v", false, "log the soak's and the runner's steps to stderr")
 	flag.Parse()

@@ -31,10 +31,10 @@ type Options struct {
 	FileSize         int64
 	MinGap, MaxGap   time.Duration // from the handler answering again to the next kill
 	Drain            time.Duration // bound on letting jobs finish after the last kill
+	SweepGrace       time.Duration // JOB_SWEEP_GRACE of the soak's handler (default 1 min)
 	HandlerLog       string        // file for the handler's log lines; empty = discarded
 	Src              string        // repository root; empty = found from the working directory
 	Log              *slog.Logger
-	RestoreEvery     int // every n-th workload step of a tenant requests a replace restore (default 2)
 	StepMin, StepMax time.Duration
 }
 
@@ -51,11 +51,11 @@ func (o *Options) defaults() {
 	if o.Drain <= 0 {
 		o.Drain = 5 * time.Minute
 	}
+	if o.SweepGrace <= 0 {
+		o.SweepGrace = defaultSweepGrace
+	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
-	}
-	if o.RestoreEvery <= 0 {
-		o.RestoreEvery = 2
 	}
 	if o.StepMin <= 0 {
 		o.StepMin = 500 * time.Millisecond
@@ -210,14 +210,16 @@ func (s *soak) seed(ctx context.Context) error {
 
 // chaos runs the workload while the killer sends its kills.
 func (s *soak) chaos(ctx context.Context) error {
-	wctx, stopWork := context.WithCancel(ctx)
+	// Stopping ends the loops between requests, never during one: an
+	// abandoned request is a client disconnect, not a crash.
+	stop, stopWork := context.WithCancel(context.Background())
 	defer stopWork()
 	var wg sync.WaitGroup
 	for i, t := range s.sources {
 		rng := rand.New(rand.NewPCG(s.o.Seed, uint64(i)+1))
-		wg.Go(func() { s.tenantLoop(wctx, t, rng) })
+		wg.Go(func() { s.tenantLoop(ctx, stop, t, rng) })
 	}
-	wg.Go(func() { s.timerLoop(wctx) })
+	wg.Go(func() { s.timerLoop(ctx, stop) })
 	err := s.killer(ctx)
 	stopWork()
 	wg.Wait()
@@ -250,29 +252,35 @@ func (s *soak) killer(ctx context.Context) error {
 	return s.handlerUp(ctx)
 }
 
-// tenantLoop is one tenant's workload: an on-demand backup, then a replace
-// restore into a fresh sandbox tenant or a dry run of a completed backup.
-func (s *soak) tenantLoop(ctx context.Context, tenant string, rng *rand.Rand) {
+// tenantLoop is one tenant's workload, a step every StepMin–StepMax: an
+// on-demand backup (40 %), or, once the tenant has a completed backup, a
+// replace restore of one into a fresh sandbox tenant (30 %) or a dry run
+// (30 %).
+func (s *soak) tenantLoop(ctx, stop context.Context, tenant string, rng *rand.Rand) {
 	token, err := s.issuer.Token(tenant, "backup.operator", "byok.read", "platform.operator")
 	if err != nil {
 		s.note("token: %v", err)
 		return
 	}
-	for step := 0; ctx.Err() == nil; step++ {
-		// POST …/backups answers the tenant's queued or running backup if
-		// there is one, so retrying a lost answer makes no second backup.
-		for try := 0; try < 5 && ctx.Err() == nil; try++ {
-			code, _, err := s.call(ctx, http.MethodPost, "/api/tenants/"+tenant+"/backups", token, "", nil)
-			if err == nil && code == http.StatusAccepted {
-				s.count(&s.f.BackupPosts)
-				break
+	for stop.Err() == nil && ctx.Err() == nil {
+		switch pick := rng.IntN(10); {
+		case pick < 4:
+			// A lost answer is retried: POST …/backups answers the tenant's
+			// queued or running backup again (contract §2).
+			for try := 0; try < 5 && stop.Err() == nil && ctx.Err() == nil; try++ {
+				code, _, err := s.call(ctx, http.MethodPost, "/api/tenants/"+tenant+"/backups", token, "", nil)
+				if err == nil && code == http.StatusAccepted {
+					s.count(&s.f.BackupPosts)
+					break
+				}
+				_ = sleep(ctx, 300*time.Millisecond)
 			}
-			_ = sleep(ctx, 300*time.Millisecond)
+		default:
+			if id := s.completedBackup(ctx, tenant, rng); id != "" {
+				s.restore(ctx, tenant, token, id, pick >= 7)
+			}
 		}
-		if id := s.completedBackup(ctx, tenant, rng); id != "" {
-			s.restore(ctx, tenant, token, id, step%s.o.RestoreEvery != 0)
-		}
-		_ = sleep(ctx, s.o.StepMin+time.Duration(rng.Int64N(int64(s.o.StepMax-s.o.StepMin)+1)))
+		_ = sleep(stop, s.o.StepMin+time.Duration(rng.Int64N(int64(s.o.StepMax-s.o.StepMin)+1)))
 	}
 }
 
@@ -328,12 +336,12 @@ func (s *soak) completedBackup(ctx context.Context, tenant string, rng *rand.Ran
 
 // timerLoop fires the scheduler (backups and the backup sweep) and the
 // monitor (restore sweep) on demand now and then, besides their schedules.
-func (s *soak) timerLoop(ctx context.Context) {
-	for ctx.Err() == nil {
+func (s *soak) timerLoop(ctx, stop context.Context) {
+	for stop.Err() == nil && ctx.Err() == nil {
 		s.fire(ctx, "BackupScheduler")
 		s.count(&s.f.SchedulerRuns)
 		s.fire(ctx, "ByokMonitor")
-		_ = sleep(ctx, 7*time.Second)
+		_ = sleep(stop, 7*time.Second)
 	}
 }
 
@@ -371,7 +379,7 @@ func (s *soak) drain(ctx context.Context) error {
 	}
 	// A last sweep once every failure is older than the grace, so what the
 	// sweeps would delete is gone before the blobs are counted.
-	if err := sleep(ctx, sweepGrace+2*time.Second); err != nil {
+	if err := sleep(ctx, s.o.SweepGrace+2*time.Second); err != nil {
 		return err
 	}
 	// The run logs its end; the cron may end one first, so wait for two.

@@ -25,7 +25,7 @@ func TestSoakKeepsTheInvariants(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	f, err := Run(ctx, Options{Tenants: 2, Kills: 4, Seed: 7, Records: 40, Files: 3, FileSize: 300 << 10,
-		MinGap: time.Second, MaxGap: 3 * time.Second, Drain: 3 * time.Minute,
+		MinGap: time.Second, MaxGap: 3 * time.Second, Drain: 3 * time.Minute, SweepGrace: 20 * time.Second,
 		Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	var table strings.Builder
 	if f != nil {

@@ -37,13 +37,15 @@ const (
 
 // Timings of the soak's handler. Jobs interrupted by a kill are taken over
 // once their heartbeat is staleAfter old, and the sweeps fail what no
-// redelivery took over after sweepGrace; the queue redelivers a failed
+// redelivery took over after the sweep grace; the queue redelivers a failed
 // invocation after visibility. The production defaults (2 min, 1 h, 30 s)
-// would make every kill cost minutes.
+// would make every kill cost minutes. The default grace stays well above a
+// redelivery's delay behind a busy queue (up to ~30 s seen), so the sweeps
+// fail only jobs no delivery is left for (Options.SweepGrace).
 const (
-	staleAfter = 6 * time.Second
-	sweepGrace = 20 * time.Second
-	visibility = 3 * time.Second
+	staleAfter        = 6 * time.Second
+	defaultSweepGrace = time.Minute
+	visibility        = 3 * time.Second
 )
 
 // stack is the soak's private environment.
@@ -147,7 +149,7 @@ func start(ctx context.Context, o Options) (_ *stack, err error) {
 		"BYOK_MONITOR_SCHEDULE": "*/10 * * * * *",
 		"BACKUP_CHUNK_SIZE":     "1MiB", // several chunks per backup
 		"JOB_STALE_AFTER":       staleAfter.String(),
-		"JOB_SWEEP_GRACE":       sweepGrace.String(),
+		"JOB_SWEEP_GRACE":       o.SweepGrace.String(),
 	}
 	var logFile io.Writer = io.Discard
 	if o.HandlerLog != "" {
