@@ -78,6 +78,7 @@ type Figures struct {
 	RestoresSucceeded, RestoresFailed int // replace restores
 	DryRunsSucceeded, DryRunsFailed   int
 	Unfinished                        int // jobs still queued or running when the drain ended
+	UnfinishedRunning                 int // of those, running: a killed attempt nothing took over or failed
 	Poisoned                          int // messages in the poison queues
 	HandlerStarts                     int // "starting" lines: the first start and one per restart
 	BackupStarts, RestoreStarts       int // attempts started (retries, takeovers and the verification included)
@@ -133,7 +134,7 @@ func (f *Figures) Print(w io.Writer) {
 	row("jobs that needed more than one attempt", f.RetriedJobs)
 	row("killed jobs taken over by a redelivery", f.TakenOver)
 	row("killed jobs failed by the sweeps", f.SweptStale)
-	row("jobs unfinished after the drain", f.Unfinished)
+	row("jobs unfinished after the drain / of them running", fmt.Sprintf("%d / %d", f.Unfinished, f.UnfinishedRunning))
 	row("poison messages", f.Poisoned)
 	row("completed backups failing verification (must be 0)", f.VerifyFailed)
 	row("duplicate backups (must be 0)", f.DuplicateBackups)
@@ -226,17 +227,34 @@ func (s *soak) chaos(ctx context.Context) error {
 	return err
 }
 
-// killer sends o.Kills SIGKILLs to the handler, each a random gap after
-// the handler answered again.
+// killer sends o.Kills SIGKILLs to the handler. Each waits a random gap
+// after the handler answered again, then for the next backup or restore
+// attempt to start (at most aimWait), then 0–aimJitter more: so kills land
+// at random points inside jobs rather than mostly between them.
 func (s *soak) killer(ctx context.Context) error {
+	const aimWait, aimJitter = 10 * time.Second, 150 * time.Millisecond
 	for s.f.Kills < s.o.Kills {
 		if err := s.handlerUp(ctx); err != nil {
 			return fmt.Errorf("waiting for the handler before kill %d: %w", s.f.Kills+1, err)
 		}
 		s.mu.Lock()
 		gap := s.o.MinGap + time.Duration(s.rng.Int64N(int64(s.o.MaxGap-s.o.MinGap)+1))
+		jitter := time.Duration(s.rng.Int64N(int64(aimJitter) + 1))
 		s.mu.Unlock()
 		if err := sleep(ctx, gap); err != nil {
+			return err
+		}
+		select {
+		case <-s.events.started: // an attempt that started before the gap ended
+		default:
+		}
+		select {
+		case <-s.events.started:
+		case <-time.After(aimWait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if err := sleep(ctx, jitter); err != nil {
 			return err
 		}
 		pid := s.run.HandlerPID()
@@ -367,6 +385,9 @@ func (s *soak) drain(ctx context.Context) error {
 		if time.Now().After(deadline) {
 			s.f.Unfinished = len(open)
 			for _, n := range open {
+				if strings.Contains(n, " running ") {
+					s.f.UnfinishedRunning++
+				}
 				s.note("unfinished after the drain: %s", n)
 			}
 			break

@@ -41,6 +41,12 @@ func TestSoakKeepsTheInvariants(t *testing.T) {
 	if f.Kills != 4 || f.HandlerStarts != f.Kills+1 {
 		t.Errorf("kills %d, handler starts %d; want 4 kills, each followed by a restart", f.Kills, f.HandlerStarts)
 	}
+	// A killed attempt must be taken over by a redelivery or failed by a
+	// sweep. (A queued row whose message was never sent is a known gap,
+	// docs/SOAK.md "Findings", counted in Unfinished but not asserted.)
+	if f.UnfinishedRunning != 0 {
+		t.Errorf("%d jobs still running after the drain", f.UnfinishedRunning)
+	}
 	if f.BackupsCompleted == 0 || f.TargetsCompared == 0 {
 		t.Errorf("completed backups %d, compared restore targets %d: the soak checked nothing", f.BackupsCompleted, f.TargetsCompared)
 	}

@@ -246,11 +246,12 @@ type events struct {
 	restoreStarted   map[string]int
 	restartedAfterOK map[string]bool // a restore started again after it had succeeded
 	msgs             map[string]int  // lines per message
+	started          chan struct{}   // a backup or restore attempt started (latest only)
 }
 
 func newEvents() *events {
 	return &events{backupCompleted: map[string]int{}, restoreSucceeded: map[string]int{},
-		restoreStarted: map[string]int{}, restartedAfterOK: map[string]bool{}, msgs: map[string]int{}}
+		restoreStarted: map[string]int{}, restartedAfterOK: map[string]bool{}, msgs: map[string]int{}, started: make(chan struct{}, 1)}
 }
 
 // scan reads the handler's JSON log lines until r ends, copying them to
@@ -271,6 +272,12 @@ func (e *events) scan(r io.Reader, copyTo io.Writer) {
 		}
 		e.mu.Lock()
 		e.msgs[ev.Msg]++
+		if ev.Msg == "backup started" || ev.Msg == "restore started" {
+			select {
+			case e.started <- struct{}{}:
+			default:
+			}
+		}
 		switch ev.Msg {
 		case "backup completed":
 			e.backupCompleted[ev.BackupID]++
