@@ -173,6 +173,11 @@ func wire(ctx context.Context, cfg config.Config, logger *slog.Logger, now func(
 		// Deletion's circuit breaker (contract §6).
 		MaxDeleteFraction: cfg.RetentionMaxDeleteFraction,
 		Now:               now,
+		// The defaults' ratios: lease as long as the stale age, heartbeat every sixth.
+		LeaseTTL:       cfg.JobStaleAfter,
+		StaleAfter:     cfg.JobStaleAfter,
+		HeartbeatEvery: cfg.JobStaleAfter / 6,
+		SweepGrace:     cfg.JobSweepGrace,
 	})
 	if err != nil {
 		return fmt.Errorf("backup service: %w", err)
@@ -193,6 +198,10 @@ func wire(ctx context.Context, cfg config.Config, logger *slog.Logger, now func(
 		MaxDequeueCount: maxDequeueCount,
 		Now:             now,
 		SpoolLimit:      int64(cfg.RestoreSpoolLimitMB) << 20,
+		LeaseTTL:        cfg.JobStaleAfter,
+		StaleAfter:      cfg.JobStaleAfter,
+		ProgressEvery:   cfg.JobStaleAfter / 12,
+		SweepGrace:      cfg.JobSweepGrace,
 	})
 	if err != nil {
 		return fmt.Errorf("restore service: %w", err)

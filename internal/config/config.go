@@ -71,6 +71,14 @@ type Config struct {
 	// ciphertext and the files' headers, kept between verifying and
 	// writing); a larger restore is refused before it writes anything.
 	RestoreSpoolLimitMB int `json:"restoreSpoolLimitMb"`
+	// JobStaleAfter is JOB_STALE_AFTER: the heartbeat age after which a
+	// running backup or restore is taken to be a crashed attempt and taken
+	// over. The tenant lease lives as long, and heartbeats are a fraction
+	// of it. JobSweepGrace is JOB_SWEEP_GRACE: how long the sweeps wait
+	// before failing a job that was never taken over, and before deleting
+	// a failed backup's blobs. Short values exist for the kill -9 soak.
+	JobStaleAfter time.Duration `json:"jobStaleAfter"`
+	JobSweepGrace time.Duration `json:"jobSweepGrace"`
 }
 
 // BYOK_TRANSIENT_GRACE bounds.
@@ -129,6 +137,9 @@ const (
 	DefaultRetentionMaxDeleteFraction = 0.5
 	DefaultRestoreSpoolLimitMB        = 1024
 	MaxRestoreSpoolLimitMB            = 1 << 20
+	DefaultJobStaleAfter              = 2 * time.Minute
+	MinJobStaleAfter                  = 3 * time.Second
+	DefaultJobSweepGrace              = time.Hour
 )
 
 // Error lists every invalid setting; Problems are ready to log one by one.

@@ -391,3 +391,40 @@ func TestOwnershipTag(t *testing.T) {
 		t.Fatalf("control character accepted: %v", err)
 	}
 }
+func TestLoadJobTimings(t *testing.T) {
+	c, err := Load(getenv(validEnv()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.JobStaleAfter != 2*time.Minute || c.JobSweepGrace != time.Hour {
+		t.Errorf("defaults = %s, %s; want 2m0s, 1h0m0s", c.JobStaleAfter, c.JobSweepGrace)
+	}
+	env := validEnv()
+	env["JOB_STALE_AFTER"], env["JOB_SWEEP_GRACE"] = "8s", "30s"
+	if c, err = Load(getenv(env)); err != nil {
+		t.Fatal(err)
+	}
+	if c.JobStaleAfter != 8*time.Second || c.JobSweepGrace != 30*time.Second {
+		t.Errorf("overrides = %s, %s", c.JobStaleAfter, c.JobSweepGrace)
+	}
+	for _, bad := range []map[string]string{
+		{"JOB_STALE_AFTER": "1s"},
+		{"JOB_STALE_AFTER": "2h"},
+		{"JOB_STALE_AFTER": "soon"},
+		{"JOB_SWEEP_GRACE": "10d"},
+		{"JOB_STALE_AFTER": "1m", "JOB_SWEEP_GRACE": "30s"}, // a sweep would fail a job a retry could take over
+	} {
+		env := validEnv()
+		var name string
+		for k, v := range bad {
+			env[k], name = v, k
+		}
+		if len(bad) == 2 {
+			name = "JOB_SWEEP_GRACE"
+		}
+		_, err := Load(getenv(env))
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%v: err = %v, want a problem naming %s", bad, err, name)
+		}
+	}
+}

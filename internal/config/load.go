@@ -299,11 +299,31 @@ func LoadEnv(lookup func(string) (string, bool)) (Config, error) {
 	}
 	c.RetentionMaxDeleteFraction = l.fraction("RETENTION_MAX_DELETE_FRACTION", DefaultRetentionMaxDeleteFraction)
 	c.RestoreSpoolLimitMB = l.intRange("RESTORE_SPOOL_LIMIT_MB", DefaultRestoreSpoolLimitMB, 1, MaxRestoreSpoolLimitMB)
+	c.JobStaleAfter = l.duration("JOB_STALE_AFTER", DefaultJobStaleAfter, MinJobStaleAfter, time.Hour)
+	c.JobSweepGrace = l.duration("JOB_SWEEP_GRACE", DefaultJobSweepGrace, MinJobStaleAfter, 7*24*time.Hour)
+	if c.JobSweepGrace < c.JobStaleAfter {
+		// A sweep must never fail a job that a redelivery could still take over.
+		l.problem("JOB_SWEEP_GRACE", "must not be shorter than JOB_STALE_AFTER (%s), got %s", c.JobStaleAfter, c.JobSweepGrace)
+	}
 
 	if len(l.problems) > 0 {
 		return c, &Error{Problems: l.problems}
 	}
 	return c, nil
+}
+
+// duration reads a Go duration between lo and hi, def when unset.
+func (l *loader) duration(name string, def, lo, hi time.Duration) time.Duration {
+	v := l.str(name, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < lo || d > hi {
+		l.problem(name, "must be a duration between %s and %s such as %s, got %q", lo, hi, def, v)
+		return def
+	}
+	return d
 }
 
 // secureURL accepts https URLs, and http only to a loopback host (the local

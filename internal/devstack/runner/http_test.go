@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -142,4 +143,31 @@ func TestHandlerIsRestartedAfterACrashThenGivenUpOn(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("runner did not give up after MaxRestarts crashes")
 	}
+}
+
+func TestHandlerPIDFollowsTheHandlerAcrossAKill(t *testing.T) {
+	s := newSink(t)
+	root := newApp(t, testHost, map[string]string{"Daily": dailyTimer})
+	r := startRunner(t, root, s, nil, 2)
+	first := r.HandlerPID()
+	if first == 0 {
+		t.Fatal("HandlerPID = 0 while the handler runs")
+	}
+	if err := syscall.Kill(first, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// The restarted handler has its own pid and answers invocations.
+	eventually(t, "a new handler pid", 15*time.Second, func() bool {
+		p := r.HandlerPID()
+		return p != 0 && p != first
+	})
+	eventually(t, "an invocation after the kill", 15*time.Second, func() bool {
+		postAdmin(t, r, "Daily", "")
+		select {
+		case rec := <-s.ch:
+			return rec.Path == "/Daily"
+		case <-time.After(time.Second):
+			return false
+		}
+	})
 }

@@ -138,6 +138,21 @@ func (s *supervisor) waitReady(exited chan struct{}) error {
 	}
 }
 
+// pid is the live handler's process id, 0 when none runs.
+func (s *supervisor) pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	select {
+	case <-s.exited:
+		return 0
+	default:
+		return s.cmd.Process.Pid
+	}
+}
+
 func (s *supervisor) isStopping() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -273,6 +273,11 @@ func orDefault(w, def io.Writer) io.Writer {
 // Addr is the runner's listen address (host:port), valid after Start.
 func (r *Runner) Addr() string { return r.ln.Addr().String() }
 
+// HandlerPID is the process id of the running handler, or 0 while it is
+// down (between a crash and its restart). The kill -9 soak (cmd/soak)
+// kills it to crash the handler like a lost host instance would.
+func (r *Runner) HandlerPID() int { return r.sup.pid() }
+
 // Failed is closed when the handler crashed more than MaxRestarts times;
 // the runner is then useless and should be closed.
 func (r *Runner) Failed() <-chan struct{} { return r.sup.failed }
