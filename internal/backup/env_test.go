@@ -326,9 +326,14 @@ type renamedQueue struct {
 	q    *jobqueue.Queue
 	name string
 	fail atomic.Bool
+	// beforeEnqueue, when set, runs first (a test cancels the request there).
+	beforeEnqueue func()
 }
 
 func (r *renamedQueue) Enqueue(ctx context.Context, queue string, msg any) error {
+	if r.beforeEnqueue != nil {
+		r.beforeEnqueue()
+	}
 	if queue != jobqueue.BackupQueue {
 		return fmt.Errorf("unexpected queue %q", queue)
 	}

@@ -122,6 +122,11 @@ func (s *Service) enqueue(ctx context.Context, b *catalog.Backup) error {
 // message. If the message can't be queued the row is marked failed, so it
 // never waits forever.
 func (s *Service) Request(ctx context.Context, tenant string, reason catalog.Reason) (*catalog.Backup, error) {
+	// A caller that goes away between the row and its message must not
+	// leave a queued row no message will ever run: the pair is written
+	// whatever happens to the request.
+	ctx, cancelReq := context.WithTimeout(context.WithoutCancel(ctx), finalWriteTimeout)
+	defer cancelReq()
 	now := s.now()
 	b := catalog.NewBackup(tenant, reason, now)
 	if err := s.o.Catalog.CreateBackup(ctx, b); err != nil {

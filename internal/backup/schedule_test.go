@@ -236,7 +236,11 @@ func TestBackupsHTTP(t *testing.T) {
 }
 
 func (e *env) http(method, path, token, body string) *httptest.ResponseRecorder {
-	req := httptest.NewRequestWithContext(e.t.Context(), method, path, strings.NewReader(body))
+	return e.httpCtx(e.t.Context(), method, path, token, body)
+}
+
+func (e *env) httpCtx(ctx context.Context, method, path, token, body string) *httptest.ResponseRecorder {
+	req := httptest.NewRequestWithContext(ctx, method, path, strings.NewReader(body))
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -258,3 +262,23 @@ var (
 	_ = context.Background
 	_ *aztables.Client
 )
+
+// TestPostClientGoneBetweenRowAndMessage: a caller that disconnects after
+// the backup row is written still gets its message queued (found by the
+// kill soak): otherwise the row stayed queued with nothing to run it, and
+// every later POST would answer with that stuck backup.
+func TestPostClientGoneBetweenRowAndMessage(t *testing.T) {
+	e := newEnv(t)
+	op, err := e.issuer.Token(testTenant, "backup.operator")
+	must(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	e.queue.beforeEnqueue = cancel
+	rec := e.httpCtx(ctx, http.MethodPost, "/api/tenants/"+testTenant+"/backups", op, "")
+	e.queue.beforeEnqueue = nil
+	if rec.Code != http.StatusAccepted {
+		t.Fatalf("POST with the client gone = %d %s", rec.Code, rec.Body)
+	}
+	if n := len(e.received()); n != 1 {
+		t.Fatalf("%d messages queued, want 1", n)
+	}
+}

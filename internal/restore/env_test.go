@@ -102,9 +102,19 @@ type recordQueue struct {
 	mu      sync.Mutex
 	jobs    []jobqueue.RestoreJob
 	backups []jobqueue.BackupJob
+	// beforeEnqueue, when set, runs first (a test cancels the request there).
+	beforeEnqueue func()
 }
 
-func (q *recordQueue) Enqueue(_ context.Context, queue string, msg any) error {
+// Enqueue honours ctx like the real queue client: a cancelled context
+// enqueues nothing.
+func (q *recordQueue) Enqueue(ctx context.Context, queue string, msg any) error {
+	if q.beforeEnqueue != nil {
+		q.beforeEnqueue()
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	switch queue {
@@ -253,13 +263,19 @@ func (e *env) token(tenant string, roles ...string) string {
 // do sends one request through the real routes.
 func (e *env) do(method, path, token string, body any) *httptest.ResponseRecorder {
 	e.t.Helper()
+	return e.doCtx(e.t.Context(), method, path, token, body)
+}
+
+// doCtx is do with the request's context.
+func (e *env) doCtx(ctx context.Context, method, path, token string, body any) *httptest.ResponseRecorder {
+	e.t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		must(e.t, err)
 		rd = bytes.NewReader(b)
 	}
-	req := httptest.NewRequestWithContext(e.t.Context(), method, path, rd)
+	req := httptest.NewRequestWithContext(ctx, method, path, rd)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

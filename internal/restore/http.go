@@ -1,8 +1,10 @@
 package restore
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/edge/auth"
@@ -102,6 +104,11 @@ func (s *Service) post(w http.ResponseWriter, r *http.Request, p auth.Principal)
 	if !b.Restorable() {
 		return errcode.New(errcode.BackupIncomplete, "Backup %s is %s, not completed: only completed backups can be restored or verified.", b.BackupID, b.Status)
 	}
+	// A client that goes away between the row and its message must not
+	// leave a queued row no message will ever run: from here the pair is
+	// written whatever happens to the request.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
 	row := catalog.NewRestore(tenant, req.BackupID, target, mode, req.DryRun, s.now())
 	if err := s.o.Catalog.CreateRestore(ctx, row); err != nil {
 		return errcode.Wrap(err, errcode.ServiceUnavailable, "The restore could not be recorded: try again later.")

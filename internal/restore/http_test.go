@@ -1,6 +1,7 @@
 package restore_test
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -91,5 +92,25 @@ func TestPostValidation(t *testing.T) {
 	rec := e.do("GET", path+"/"+catalog.NewID(time.Now()), op, nil)
 	if strings.Contains(rec.Body.String(), "RESPONSE") {
 		t.Fatal("Azure response text in an error body")
+	}
+}
+
+// TestClientGoneBetweenRowAndMessage: a caller that disconnects after the
+// restore row is written still gets its message queued (found by the kill
+// soak): otherwise the row stayed queued with nothing to ever run it.
+func TestClientGoneBetweenRowAndMessage(t *testing.T) {
+	e := newEnv(t)
+	e.seed("acme", 1, 0)
+	b := e.makeBackup("acme", keywrap.Platform)
+	ctx, cancel := context.WithCancel(t.Context())
+	e.queue.beforeEnqueue = cancel
+	rec := e.doCtx(ctx, "POST", "/api/tenants/acme/restores", e.token("acme", auth.RoleBackupOperator),
+		map[string]any{"backupId": b.BackupID, "dryRun": true})
+	e.queue.beforeEnqueue = nil
+	if rec.Code != 202 || len(e.queue.jobs) != 1 {
+		t.Fatalf("POST with the client gone = %d %s, %d jobs queued; want 202 and 1", rec.Code, rec.Body, len(e.queue.jobs))
+	}
+	if st := e.status("acme", e.queue.jobs[0].RestoreID); st.State != "queued" {
+		t.Fatalf("status = %+v", st)
 	}
 }
