@@ -200,10 +200,14 @@
   }
 
   // applyRoles hides write controls the caller's roles don't grant, rather
-  // than letting them fail with 403.
+  // than letting them fail with 403, and makes their fields read-only
+  // (a disabled fieldset still shows the values).
   function applyRoles(root) {
     root.querySelectorAll('[data-needs]').forEach((node) => {
-      if (!can(node.dataset.needs)) node.hidden = true;
+      node.hidden = !can(node.dataset.needs);
+    });
+    root.querySelectorAll('[data-edit]').forEach((node) => {
+      node.disabled = !can(node.dataset.edit);
     });
   }
 
