@@ -449,6 +449,8 @@
       renderByok(data, false);
       announce('BYOK is disabled.');
     });
+    // run re-enabled the button; there is nothing left to disable.
+    button.disabled = $('byok-state').textContent === 'disabled';
   }
 
   async function copyField(button) {
@@ -751,9 +753,22 @@
     if (failed) showError(failed.reason);
   }
 
+  // labelled names the section a load failed in: the first failure is
+  // shown, and "Not found" alone would not say which part of the page.
+  function labelled(label, promise) {
+    return promise.catch((e) => {
+      if (e && e.message) e.message = label + ': ' + e.message;
+      throw e;
+    });
+  }
+
   function loadAll() {
     clearError();
-    return Promise.allSettled([loadByok(), loadBackups(false), loadRetention()]).then(reportFirst);
+    return Promise.allSettled([
+      labelled('BYOK', loadByok()),
+      labelled('Backups', loadBackups(false)),
+      labelled('Retention', loadRetention()),
+    ]).then(reportFirst);
   }
 
   function wire() {
