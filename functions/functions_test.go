@@ -52,6 +52,8 @@ var want = map[string]struct {
 	"Backups":         {trigger: "httpTrigger", route: "tenants/{tenant}/backups/{backupId?}", methods: []string{"get", "post"}, authLevel: "function"},
 	"Restores":        {trigger: "httpTrigger", route: "tenants/{tenant}/restores/{restoreId?}", methods: []string{"get", "post"}, authLevel: "function"},
 	"Health":          {trigger: "httpTrigger", route: "health", methods: []string{"get"}, authLevel: "anonymous"},
+	// Static files only; the page's API calls carry the bearer token.
+	"SettingsPage": {trigger: "httpTrigger", route: "ui/{*path}", methods: []string{"get"}, authLevel: "anonymous"},
 }
 
 var (
