@@ -27,8 +27,8 @@ import (
 	"github.com/twinit/byok-backup/internal/byok"
 	catalogtable "github.com/twinit/byok-backup/internal/catalog/aztable"
 	"github.com/twinit/byok-backup/internal/config"
+	"github.com/twinit/byok-backup/internal/edge/api"
 	"github.com/twinit/byok-backup/internal/edge/auth"
-	"github.com/twinit/byok-backup/internal/edge/invoke"
 	"github.com/twinit/byok-backup/internal/edge/server"
 	"github.com/twinit/byok-backup/internal/jobqueue"
 	"github.com/twinit/byok-backup/internal/lease"
@@ -227,18 +227,8 @@ func wire(ctx context.Context, cfg config.Config, logger *slog.Logger, now func(
 			{Name: "storage", Checker: byokStore},
 			{Name: "platformKey", Checker: byok.NewPlatformKeyCheck(keys.wrapper, keys.platform, nil)},
 		},
-		BackupScheduler: backups.Scheduler,
-		// The 15-minute monitor timer also fails restores whose worker died
-		// after its last delivery, so they don't stay "running".
-		ByokMonitor: func(ctx context.Context, req *invoke.TimerRequest) error {
-			return errors.Join(byokSvc.MonitorTimer(ctx, req), restores.SweepTimer(ctx, req))
-		},
-		BackupWorker:  backups.Worker,
-		RestoreWorker: restores.Worker,
 	})
-	byokSvc.Install(srv.HandleAPI)
-	backups.Install(srv.HandleAPI)
-	restores.Install(srv.HandleAPI)
+	api.Register(srv, api.Services{Backups: backups, Restores: restores, Byok: byokSvc, Logger: logger})
 
 	return run(srv.Handler())
 }

@@ -48,7 +48,6 @@ import (
 	"github.com/twinit/byok-backup/internal/credential"
 	"github.com/twinit/byok-backup/internal/devstack/azurite"
 	"github.com/twinit/byok-backup/internal/devstack/kvemu"
-	"github.com/twinit/byok-backup/internal/edge/invoke"
 	"github.com/twinit/byok-backup/internal/jobqueue"
 	"github.com/twinit/byok-backup/internal/keywrap"
 	"github.com/twinit/byok-backup/internal/keywrap/keyvault"
@@ -275,8 +274,7 @@ func restoreOnce(ctx context.Context, svc *restore.Service, cat catalog.Store, q
 	if err := cat.CreateRestore(ctx, r); err != nil {
 		return 0, 0, err
 	}
-	text, _ := json.Marshal(jobqueue.RestoreJob{Tenant: b.Tenant, RestoreID: r.RestoreID})
-	req := &invoke.QueueRequest{Message: invoke.QueueMessage{Text: text, DequeueCount: 1}}
+	job := jobqueue.RestoreJob{Tenant: b.Tenant, RestoreID: r.RestoreID}
 	var peak atomic.Uint64
 	done := make(chan struct{})
 	go func() {
@@ -296,7 +294,7 @@ func restoreOnce(ctx context.Context, svc *restore.Service, cat catalog.Store, q
 		}
 	}()
 	start := time.Now()
-	err := svc.Worker(ctx, req)
+	err := svc.RunJob(ctx, job, jobqueue.Delivery{DequeueCount: 1})
 	d := time.Since(start)
 	close(done)
 	if err != nil {

@@ -1,10 +1,11 @@
 // Package backup makes a tenant's backups: it snapshots the tenant's assets
 // (records and files), encrypts them into the envelope format under a fresh
 // data key, uploads the chunks in parallel and commits the catalog row. It
-// also holds the three functions that drive it: the BackupWorker queue
-// handler ([Service.Worker]), the BackupScheduler timer handler
-// ([Service.Scheduler]) and the Backups HTTP routes ([Service.Install]), plus
-// the garbage sweep ([Service.Sweep]).
+// also holds the work behind the three functions that drive it: one
+// delivery of a backup job ([Service.RunJob]), the scheduler
+// ([Service.RunScheduler]) and the Backups API ([Service.RequestOnce],
+// [Service.List], [Service.Get]), plus the garbage sweep ([Service.Sweep]).
+// The routes, JSON bodies and invocation payloads are internal/edge/api's.
 //
 // # One attempt
 //

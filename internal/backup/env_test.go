@@ -36,6 +36,7 @@ import (
 	"github.com/twinit/byok-backup/internal/devstack/azurite"
 	"github.com/twinit/byok-backup/internal/devstack/devauth"
 	"github.com/twinit/byok-backup/internal/devstack/kvemu"
+	"github.com/twinit/byok-backup/internal/edge/api"
 	"github.com/twinit/byok-backup/internal/edge/auth"
 	"github.com/twinit/byok-backup/internal/edge/server"
 	"github.com/twinit/byok-backup/internal/envelope"
@@ -211,9 +212,10 @@ func (e *env) build(logger *slog.Logger, mods ...func(*backup.Options)) (*backup
 	}
 	svc, err := backup.New(o)
 	must(e.t, err)
-	srv := server.New(server.Config{Logger: logger, Auth: e.verify, BackupWorker: svc.Worker,
-		BackupScheduler: svc.Scheduler, FunctionTimeout: 5 * time.Minute})
-	svc.Install(srv.HandleAPI)
+	srv := server.New(server.Config{Logger: logger, Auth: e.verify, FunctionTimeout: 5 * time.Minute})
+	api.Backups(srv.HandleAPI, svc)
+	srv.HandleQueue("BackupWorker", api.BackupWorker(svc, logger))
+	srv.HandleTimer("BackupScheduler", api.BackupScheduler(svc))
 	return svc, srv.Handler()
 }
 

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/twinit/byok-backup/internal/catalog"
-	"github.com/twinit/byok-backup/internal/edge/invoke"
 	"github.com/twinit/byok-backup/internal/errcode"
 	"github.com/twinit/byok-backup/internal/jobqueue"
 	"github.com/twinit/byok-backup/internal/tenants"
@@ -28,14 +27,14 @@ type SchedulerReport struct {
 	Sweep       SweepReport
 }
 
-// Scheduler is the BackupScheduler timer function (server.TimerFunc):
-// one `backup-jobs` message per tenant with backups enabled, then the
-// garbage sweep. It fails only if the tenants could not be listed or some
-// tenant could not be scheduled, so the failure is visible in the host.
-func (s *Service) Scheduler(ctx context.Context, req *invoke.TimerRequest) error {
-	now := s.now()
-	if req != nil && !req.Sys.UtcNow.IsZero() {
-		now = req.Sys.UtcNow
+// RunScheduler is the BackupScheduler timer's work, for the slot at now
+// (the host's UtcNow; zero means the service's clock): one `backup-jobs`
+// message per tenant with backups enabled, then the garbage sweep. It
+// fails only if the tenants could not be listed or some tenant could not
+// be scheduled, so the failure is visible in the host.
+func (s *Service) RunScheduler(ctx context.Context, now time.Time) error {
+	if now.IsZero() {
+		now = s.now()
 	}
 	rep, err := s.Schedule(ctx, now)
 	sweep, serr := s.Sweep(ctx)

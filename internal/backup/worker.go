@@ -11,7 +11,6 @@ import (
 
 	"github.com/twinit/byok-backup/internal/blobstore"
 	"github.com/twinit/byok-backup/internal/catalog"
-	"github.com/twinit/byok-backup/internal/edge/invoke"
 	"github.com/twinit/byok-backup/internal/errcode"
 	"github.com/twinit/byok-backup/internal/jobqueue"
 	"github.com/twinit/byok-backup/internal/lease"
@@ -27,19 +26,10 @@ var ErrBusy = errors.New("backup: busy, retry later")
 // even when the invocation's context has ended.
 const finalWriteTimeout = 30 * time.Second
 
-// Worker is the BackupWorker queue function (server.QueueFunc): it decodes
-// a `backup-jobs` message and runs [Service.Run]. A malformed message is
-// logged and acknowledged, since redelivery can't fix it.
-func (s *Service) Worker(ctx context.Context, req *invoke.QueueRequest) error {
-	job, err := jobqueue.DecodeBackupJob(req.Message.Text)
-	if err != nil {
-		// Fail the invocation: after maxDequeueCount deliveries the host moves
-		// the message to backup-jobs-poison, where an operator sees it.
-		// Acknowledging it would lose it without a trace.
-		s.log.ErrorContext(ctx, "backup job message is malformed; it will end in the poison queue", "messageId", req.Message.ID, "err", err)
-		return errcode.Wrap(err, errcode.InvalidRequest, "The backup job message is malformed.")
-	}
-	return s.Run(ctx, job, req.Message.DequeueCount)
+// RunJob is the BackupWorker entry point: the edge decodes the queue
+// message and calls it with the delivery's details. It runs [Service.Run].
+func (s *Service) RunJob(ctx context.Context, job jobqueue.BackupJob, d jobqueue.Delivery) error {
+	return s.Run(ctx, job, d.DequeueCount)
 }
 
 // Run processes one delivery of job; dequeueCount is the message's

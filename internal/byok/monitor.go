@@ -5,7 +5,6 @@ import (
 	"errors"
 	"sync"
 
-	"github.com/twinit/byok-backup/internal/edge/invoke"
 	"github.com/twinit/byok-backup/internal/errcode"
 )
 
@@ -19,12 +18,6 @@ type MonitorReport struct {
 	// Skipped tenants were reconfigured or disabled during their check, or
 	// not reached within the run's budget; the next run checks them.
 	Skipped int
-}
-
-// MonitorTimer is the ByokMonitor timer function.
-func (s *Service) MonitorTimer(ctx context.Context, _ *invoke.TimerRequest) error {
-	_, err := s.Monitor(ctx)
-	return err
 }
 
 // Monitor re-validates every enabled tenant's key, at most

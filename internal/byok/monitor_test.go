@@ -1,16 +1,11 @@
 package byok
 
 import (
-	"bytes"
-	"net/http"
-	"net/http/httptest"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/twinit/byok-backup/internal/audit"
 	"github.com/twinit/byok-backup/internal/devstack/kvemu"
-	"github.com/twinit/byok-backup/internal/edge/server"
 	"github.com/twinit/byok-backup/internal/errcode"
 )
 
@@ -150,26 +145,5 @@ func TestMonitorDeadVaults(t *testing.T) {
 		if st.State != Degraded || st.LastCheck.Code != string(errcode.KeyVaultUnreachable) {
 			t.Fatalf("%s: %+v", n, st)
 		}
-	}
-}
-
-// TestMonitorTimerRoute runs the monitor through the server's ByokMonitor
-// route with a timer payload as the host sends it.
-func TestMonitorTimerRoute(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	e.vault("acme-kv", 2048)
-	_, err := e.svc.Configure(bg(), "acme", settingsFor("acme-kv"), "")
-	must(t, err)
-	must(t, e.emu.SetEnabled("acme-kv", "k", "", false))
-	payload, err := os.ReadFile("../invoke/testdata/timer_assembled.json")
-	must(t, err)
-	srv := server.New(server.Config{ByokMonitor: e.svc.MonitorTimer, Logger: e.svc.log})
-	rec := httptest.NewRecorder()
-	srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/ByokMonitor", bytes.NewReader(payload)))
-	if rec.Code != 200 {
-		t.Fatalf("ByokMonitor: %d %s", rec.Code, rec.Body)
-	}
-	if st, _ := e.svc.Status(bg(), "acme"); st.State != Degraded || st.LastCheck.Code != "KeyDisabled" {
-		t.Fatalf("after the timer: %+v", st)
 	}
 }

@@ -8,27 +8,6 @@ import (
 	"github.com/twinit/byok-backup/internal/keywrap"
 )
 
-// Request is the body of PUT /api/tenants/{tenant}/byok and, optionally,
-// of POST …/byok/validate (contract §2).
-type Request struct {
-	KeyVaultName string `json:"keyVaultName"`
-	KeyName      string `json:"keyName"`
-	TenantID     string `json:"tenantId"`
-	KeyVersion   string `json:"keyVersion,omitempty"`
-	// FallbackToPlatformKey defaults to true when omitted.
-	FallbackToPlatformKey *bool `json:"fallbackToPlatformKey,omitempty"`
-}
-
-// Settings returns the request as Settings, checked: every field is
-// validated before anything leaves for the network.
-func (r Request) Settings() (Settings, error) {
-	set := Settings{
-		KeyVaultName: r.KeyVaultName, KeyName: r.KeyName, TenantID: r.TenantID, KeyVersion: r.KeyVersion,
-		FallbackToPlatformKey: r.FallbackToPlatformKey == nil || *r.FallbackToPlatformKey,
-	}
-	return set, set.Check()
-}
-
 // Check validates every field by the contract's rules; the first bad field
 // is reported as InvalidRequest.
 func (s Settings) Check() error {

@@ -1,12 +1,9 @@
 package byok
 
 import (
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/twinit/byok-backup/internal/edge/server"
 	"github.com/twinit/byok-backup/internal/errcode"
 )
 
@@ -62,22 +59,6 @@ func TestSettingsCheck(t *testing.T) {
 	}
 }
 
-func TestRequestFallbackDefault(t *testing.T) {
-	f := false
-	for _, tc := range []struct {
-		in   *bool
-		want bool
-	}{{nil, true}, {&f, false}} {
-		set, err := Request{KeyVaultName: goodVault, KeyName: goodKey, TenantID: goodTenant, FallbackToPlatformKey: tc.in}.Settings()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if set.FallbackToPlatformKey != tc.want {
-			t.Fatalf("fallback from %v = %v, want %v", tc.in, set.FallbackToPlatformKey, tc.want)
-		}
-	}
-}
-
 func TestCheckTenant(t *testing.T) {
 	for _, ok := range []string{"a", "acme", "acme-sandbox", "0", strings.Repeat("a", 63)} {
 		if err := checkTenant(ok); err != nil {
@@ -112,43 +93,4 @@ func TestPrecondition(t *testing.T) {
 			t.Errorf("precondition(%q) code = %s, want Conflict", tc.ifMatch, errcode.CodeOf(err))
 		}
 	}
-}
-
-// FuzzDecodeSettings feeds untrusted request bodies through the server's
-// decoder and the field checks: they must never panic, and anything they accept must be
-// a valid settings object whose vault name yields a URL in the template's
-// host.
-func FuzzDecodeSettings(f *testing.F) {
-	f.Add([]byte(`{"keyVaultName":"contoso-kv","keyName":"twinit-backup","tenantId":"` + goodTenant + `"}`))
-	f.Add([]byte(`{"keyVaultName":"contoso-kv","keyName":"k","tenantId":"` + goodTenant + `","keyVersion":"` + goodVersion + `","fallbackToPlatformKey":false}`))
-	f.Add([]byte(`{"keyVaultName":"evil.com/x","keyName":"k","tenantId":"x"}`))
-	f.Add([]byte(`{"keyVaultName":"a\u0000b"}`))
-	f.Add([]byte(`not json`))
-	f.Add([]byte(``))
-	svc := &Service{template: "https://{vault}.vault.azure.net/"}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		var req Request
-		r := httptest.NewRequest(http.MethodPut, "/", strings.NewReader(string(body)))
-		r.Header.Set("Content-Type", "application/json")
-		if err := server.DecodeJSON(r, &req); err != nil {
-			if errcode.CodeOf(err) != errcode.InvalidRequest {
-				t.Fatalf("decode error code %s", errcode.CodeOf(err))
-			}
-			return
-		}
-		set, err := req.Settings()
-		if err != nil {
-			if errcode.CodeOf(err) != errcode.InvalidRequest {
-				t.Fatalf("check error code %s", errcode.CodeOf(err))
-			}
-			return
-		}
-		ref, err := svc.ref("acme", set)
-		if err != nil {
-			t.Fatalf("accepted settings %+v build no URL: %v", set, err)
-		}
-		if want := "https://" + strings.ToLower(set.KeyVaultName) + ".vault.azure.net/"; ref.VaultURL != want {
-			t.Fatalf("vault URL %q, want %q", ref.VaultURL, want)
-		}
-	})
 }

@@ -1,6 +1,7 @@
 // Package restore runs restores and verifications of backups (contract §2
-// "Restores and verification"): the Restores HTTP routes ([Service.Install]:
-// list, status, start), the RestoreWorker queue handler ([Service.Worker]),
+// "Restores and verification"): the Restores API ([Service.Start],
+// [Service.List], [Service.Get]; the routes are internal/edge/api's), one
+// delivery of a restore job ([Service.RunJob]),
 // the verify-then-write pipeline between them and the sweep of stuck
 // restores ([Service.Sweep]).
 //

@@ -30,6 +30,7 @@ import (
 	"github.com/twinit/byok-backup/internal/devstack/azurite"
 	"github.com/twinit/byok-backup/internal/devstack/devauth"
 	"github.com/twinit/byok-backup/internal/devstack/kvemu"
+	"github.com/twinit/byok-backup/internal/edge/api"
 	"github.com/twinit/byok-backup/internal/edge/auth"
 	"github.com/twinit/byok-backup/internal/edge/server"
 	"github.com/twinit/byok-backup/internal/envelope"
@@ -225,7 +226,7 @@ func newEnv(t *testing.T) *env {
 
 // wire (re)builds the restore service over keys and the real server routes
 // (devauth tokens) in front of it; install adds other services' routes.
-func (e *env) wire(keys restore.KeySettings, install ...func(handleAPI func(string, auth.Permission, server.APIHandler))) {
+func (e *env) wire(keys restore.KeySettings, install ...func(handleAPI api.HandleAPI)) {
 	t := e.t
 	svc, err := restore.New(restore.Options{
 		Catalog: e.cat, Blobs: e.blobs, Target: e.target, Wrapper: e.wrapper, Keys: keys,
@@ -239,8 +240,9 @@ func (e *env) wire(keys restore.KeySettings, install ...func(handleAPI func(stri
 	e.svc = svc
 	v, err := auth.NewVerifier(t.Context(), auth.VerifierOptions{JWKSURL: e.iss.JWKSURL(), Issuer: e.iss.IssuerURL(), Audience: e.iss.Audience(), Logger: e.log})
 	must(t, err)
-	srv := server.New(server.Config{Logger: e.log, Auth: v, RestoreWorker: svc.Worker})
-	svc.Install(srv.HandleAPI)
+	srv := server.New(server.Config{Logger: e.log, Auth: v})
+	api.Restores(srv.HandleAPI, svc)
+	srv.HandleQueue("RestoreWorker", api.RestoreWorker(svc, e.log))
 	for _, in := range install {
 		in(srv.HandleAPI)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,7 +13,6 @@ import (
 	"github.com/twinit/byok-backup/internal/envelope"
 	"github.com/twinit/byok-backup/internal/errcode"
 	"github.com/twinit/byok-backup/internal/keywrap"
-	"github.com/twinit/byok-backup/internal/tenants"
 )
 
 // memSink keeps sealed chunks by stream and index.
@@ -136,31 +134,6 @@ func TestLayoutOf(t *testing.T) {
 			t.Errorf("layoutOf(%q) = %+v, %v; want ok=%v", blob, l, err, ok)
 		}
 	}
-}
-
-// FuzzRequestCheck: whatever the body says, an accepted request names a
-// valid backup id, a valid target tenant and a valid mode (or a dry run).
-func FuzzRequestCheck(f *testing.F) {
-	id := catalog.NewID(time.Unix(1e9, 0))
-	f.Add(id, "", "replace", false)
-	f.Add(id, "acme-sandbox", "", true)
-	f.Add("../"+id, "Acme", "merge", false)
-	f.Add(id, strings.Repeat("a", 64), "overwrite", true)
-	f.Fuzz(func(t *testing.T, backupID, target, mode string, dryRun bool) {
-		got, m, err := Request{BackupID: backupID, TargetTenant: target, Mode: mode, DryRun: dryRun}.check("acme")
-		if err != nil {
-			if errcode.CodeOf(err) != errcode.InvalidRequest {
-				t.Fatalf("error code %s", errcode.CodeOf(err))
-			}
-			return
-		}
-		if !catalog.ValidID(backupID) || !tenants.ValidID(got) || (m != "" && !m.Valid()) || (m == "" && !dryRun) {
-			t.Fatalf("accepted %q %q %q %v -> %q %q", backupID, target, mode, dryRun, got, m)
-		}
-		if target == "" && got != "acme" {
-			t.Fatalf("default target = %q", got)
-		}
-	})
 }
 
 // FuzzLayoutOf: a manifest blob name from the catalog is accepted only if

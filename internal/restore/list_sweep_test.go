@@ -14,6 +14,7 @@ import (
 	"github.com/twinit/byok-backup/internal/backup"
 	"github.com/twinit/byok-backup/internal/byok"
 	"github.com/twinit/byok-backup/internal/catalog"
+	"github.com/twinit/byok-backup/internal/edge/api"
 	"github.com/twinit/byok-backup/internal/edge/auth"
 	"github.com/twinit/byok-backup/internal/jobqueue"
 	"github.com/twinit/byok-backup/internal/keywrap"
@@ -165,7 +166,7 @@ func TestSweepFailsStuckRestores(t *testing.T) {
 		t.Fatalf("late redelivery changed the failed restore: %+v", st)
 	}
 	// The timer form runs the same sweep.
-	if err := e.svc.SweepTimer(ctx, nil); err != nil {
+	if err := e.svc.RunSweep(ctx); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -192,7 +193,7 @@ func TestCustomerKeyBackupRestoresAfterByokTurnedOff(t *testing.T) {
 		Validator: audit.NewValidator(e.wrapper, auditLog, e.log), VaultURLTemplate: e.emu.URLTemplate(),
 		AppClientID: appID, Logger: e.log})
 	must(t, err)
-	e.wire(byokSvc, byokSvc.Install)
+	e.wire(byokSvc, func(h api.HandleAPI) { api.Byok(h, byokSvc) })
 	admin := e.token("acme", auth.RoleAdmin)
 	put := e.do("PUT", "/api/tenants/acme/byok", admin, map[string]any{
 		"keyVaultName": vault, "keyName": keyName, "tenantId": entraTenant, "fallbackToPlatformKey": false})

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/twinit/byok-backup/internal/catalog"
-	"github.com/twinit/byok-backup/internal/edge/invoke"
 	"github.com/twinit/byok-backup/internal/errcode"
 )
 
@@ -56,10 +55,9 @@ func (s *Service) Sweep(ctx context.Context) (SweepReport, error) {
 	return rep, errors.Join(errs...)
 }
 
-// SweepTimer is [Service.Sweep] as a timer function (server.TimerFunc),
-// for wiring beside another timer, e.g. from BackupScheduler or
-// ByokMonitor.
-func (s *Service) SweepTimer(ctx context.Context, _ *invoke.TimerRequest) error {
+// RunSweep is [Service.Sweep] with its report logged, for running beside
+// another timer's work, e.g. BackupScheduler's or ByokMonitor's.
+func (s *Service) RunSweep(ctx context.Context) error {
 	rep, err := s.Sweep(ctx)
 	s.log.InfoContext(ctx, "restore sweep run", "stale", rep.Stale, "failed", rep.Failed)
 	return err

@@ -11,6 +11,7 @@ import (
 	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/edge/auth"
 	"github.com/twinit/byok-backup/internal/edge/invoke"
+	"github.com/twinit/byok-backup/internal/jobqueue"
 	"github.com/twinit/byok-backup/internal/keywrap"
 )
 
@@ -114,7 +115,9 @@ func TestCrashMidWriteThenRedelivery(t *testing.T) {
 	}
 	req, err := invoke.DecodeQueue(hostPayload(t, e.queue.jobs[0], 1), "")
 	must(t, err)
-	if err := e.svc.Worker(ctx, req); !errors.Is(err, context.Canceled) {
+	job, err := jobqueue.DecodeRestoreJob(req.Message.Text)
+	must(t, err)
+	if err := e.svc.RunJob(ctx, job, jobqueue.Delivery{MessageID: req.Message.ID, DequeueCount: req.Message.DequeueCount}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted attempt returned %v", err)
 	}
 	e.target.beforeFile = nil

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/twinit/byok-backup/internal/catalog"
-	"github.com/twinit/byok-backup/internal/edge/invoke"
 	"github.com/twinit/byok-backup/internal/errcode"
 	"github.com/twinit/byok-backup/internal/jobqueue"
 	"github.com/twinit/byok-backup/internal/lease"
@@ -19,21 +18,18 @@ import (
 // restarted it); this attempt must stop and write nothing more.
 var errTakenOver = catalog.ErrTakenOver
 
-// Worker is the RestoreWorker queue handler: it runs the restore or
-// verification named by one `restore-jobs` message. A nil return acks the
-// message; an error makes the host deliver it again (and finally poison
-// it). It never runs a restore that already ended.
-func (s *Service) Worker(ctx context.Context, req *invoke.QueueRequest) error {
-	job, err := jobqueue.DecodeRestoreJob(req.Message.Text)
-	if err != nil {
-		// Redelivery can't fix a malformed message, but acknowledging it would
-		// lose it without a trace: fail the invocation so the host moves it
-		// to restore-jobs-poison after maxDequeueCount, where operators look.
-		s.log.ErrorContext(ctx, "restore job message is invalid; it will end in the poison queue", "messageId", req.Message.ID, "err", err)
+// RunJob is the RestoreWorker entry point: it runs the restore or
+// verification named by one `restore-jobs` message, which the edge has
+// decoded. A nil return acks the message; an error makes the host deliver
+// it again (and finally poison it). It never runs a restore that already
+// ended.
+func (s *Service) RunJob(ctx context.Context, job jobqueue.RestoreJob, d jobqueue.Delivery) error {
+	if err := job.Validate(); err != nil {
+		s.log.ErrorContext(ctx, "restore job is invalid; it will end in the poison queue", "messageId", d.MessageID, "err", err)
 		return errcode.Wrap(err, errcode.InvalidRequest, "The restore job message is malformed.")
 	}
-	log := s.log.With("tenant", job.Tenant, "restoreId", job.RestoreID, "dequeueCount", req.Message.DequeueCount)
-	final := req.Message.DequeueCount >= s.o.MaxDequeueCount
+	log := s.log.With("tenant", job.Tenant, "restoreId", job.RestoreID, "dequeueCount", d.DequeueCount)
+	final := d.DequeueCount >= s.o.MaxDequeueCount
 	return s.attempt(ctx, job, final, log)
 }
 

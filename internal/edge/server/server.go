@@ -55,16 +55,12 @@ type NamedCheck struct {
 	Checker Checker
 }
 
-// Config is everything the server needs. Nil functions answer a clear 500
-// ("function not wired") so the host retries rather than losing work.
+// Config is everything the server needs besides its routes and functions,
+// which are registered with [Server.HandleAPI], [Server.HandleQueue] and
+// [Server.HandleTimer].
 type Config struct {
 	Logger *slog.Logger // default slog.Default()
 	Auth   Authenticator
-
-	BackupScheduler TimerFunc
-	ByokMonitor     TimerFunc
-	BackupWorker    QueueFunc
-	RestoreWorker   QueueFunc
 
 	Checks []NamedCheck
 
@@ -83,13 +79,22 @@ type Config struct {
 	MaxInvokeBody int64
 }
 
-// Server routes requests. Build it with [New], add API routes with
-// [Server.HandleAPI], then [Server.Install] them on a mux.
+// Server routes requests. Build it with [New], register API routes and
+// functions with [Server.HandleAPI], [Server.HandleQueue] and
+// [Server.HandleTimer], then [Server.Install] them on a mux.
 type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	apis   []apiRoute
+	funcs  []function
 	health *health
+}
+
+// function is one payload-mode function: a queue or timer trigger the host
+// posts to /{name}.
+type function struct {
+	name string
+	h    http.Handler
 }
 
 type apiRoute struct {
@@ -129,14 +134,27 @@ func (s *Server) HandleAPI(pattern string, perm auth.Permission, h APIHandler) {
 	s.apis = append(s.apis, apiRoute{pattern: pattern, perm: perm, h: h})
 }
 
+// HandleQueue registers the queue-triggered function name (its folder in
+// functions/): the host posts each message to /{name}. A nil fn answers a
+// clear 500 ("function not wired") so the host retries rather than losing
+// the message.
+func (s *Server) HandleQueue(name string, fn QueueFunc) {
+	s.funcs = append(s.funcs, function{name: name, h: s.queue(name, fn)})
+}
+
+// HandleTimer registers the timer-triggered function name; a nil fn answers
+// 500 like [Server.HandleQueue].
+func (s *Server) HandleTimer(name string, fn TimerFunc) {
+	s.funcs = append(s.funcs, function{name: name, h: s.timer(name, fn)})
+}
+
 // Install registers every route with Go 1.22 method patterns.
 func (s *Server) Install(handle func(pattern string, h http.Handler)) {
 	handle("GET /{$}", http.HandlerFunc(s.ready))
 	handle("GET /api/health", http.HandlerFunc(s.serveHealth))
-	handle("POST /BackupScheduler", s.timer("BackupScheduler", s.cfg.BackupScheduler))
-	handle("POST /ByokMonitor", s.timer("ByokMonitor", s.cfg.ByokMonitor))
-	handle("POST /BackupWorker", s.queue("BackupWorker", s.cfg.BackupWorker))
-	handle("POST /RestoreWorker", s.queue("RestoreWorker", s.cfg.RestoreWorker))
+	for _, f := range s.funcs {
+		handle("POST /"+f.name, f.h)
+	}
 	for _, a := range s.apis {
 		handle(a.pattern, s.api(a))
 	}

@@ -85,7 +85,9 @@ func TestReadiness(t *testing.T) {
 }
 
 func TestNotFoundAndMethod(t *testing.T) {
-	h := New(Config{}).Handler()
+	s := New(Config{})
+	s.HandleQueue("BackupWorker", nil)
+	h := s.Handler()
 	if rec := do(t, h, "GET", "/nope", "", nil); rec.Code != 404 || errorBody(t, rec).Code != errcode.NotFound {
 		t.Errorf("GET /nope = %d %s", rec.Code, rec.Body)
 	}
@@ -150,20 +152,18 @@ func TestPayloadDispatch(t *testing.T) {
 	var gotTimer *invoke.TimerRequest
 	var deadline time.Duration
 	log, logs := logtest.New()
-	s := New(Config{
-		Logger: log,
-		BackupWorker: func(ctx context.Context, req *invoke.QueueRequest) error {
-			gotQueue = req
-			d, _ := ctx.Deadline()
-			deadline = time.Until(d)
-			return nil
-		},
-		RestoreWorker: func(ctx context.Context, req *invoke.QueueRequest) error {
-			return fmt.Errorf("restore failed: %w", errors.New("RESPONSE 500: secret Azure body"))
-		},
-		BackupScheduler: func(ctx context.Context, req *invoke.TimerRequest) error { gotTimer = req; return nil },
-		FunctionTimeout: 10 * time.Minute,
+	s := New(Config{Logger: log, FunctionTimeout: 10 * time.Minute})
+	s.HandleQueue("BackupWorker", func(ctx context.Context, req *invoke.QueueRequest) error {
+		gotQueue = req
+		d, _ := ctx.Deadline()
+		deadline = time.Until(d)
+		return nil
 	})
+	s.HandleQueue("RestoreWorker", func(ctx context.Context, req *invoke.QueueRequest) error {
+		return fmt.Errorf("restore failed: %w", errors.New("RESPONSE 500: secret Azure body"))
+	})
+	s.HandleTimer("BackupScheduler", func(ctx context.Context, req *invoke.TimerRequest) error { gotTimer = req; return nil })
+	s.HandleTimer("ByokMonitor", nil)
 	h := s.Handler()
 
 	rec := do(t, h, "POST", "/BackupWorker", "", testdata(t, "queue_job_double.json"))
@@ -211,7 +211,9 @@ func TestPayloadDispatch(t *testing.T) {
 		t.Fatalf("malformed = %d", rec.Code)
 	}
 	// Too large → non-2xx.
-	big := New(Config{MaxInvokeBody: 16, BackupWorker: func(context.Context, *invoke.QueueRequest) error { return nil }}).Handler()
+	bigSrv := New(Config{MaxInvokeBody: 16})
+	bigSrv.HandleQueue("BackupWorker", func(context.Context, *invoke.QueueRequest) error { return nil })
+	big := bigSrv.Handler()
 	if rec := do(t, big, "POST", "/BackupWorker", "", testdata(t, "queue_captured.json")); rec.Code != 400 {
 		t.Fatalf("oversized = %d", rec.Code)
 	}
@@ -427,12 +429,13 @@ func TestGracefulDrain(t *testing.T) {
 	started := make(chan struct{})
 	release := make(chan struct{})
 	var handlerCtxErr atomic.Value
-	s := New(Config{BackupWorker: func(ctx context.Context, req *invoke.QueueRequest) error {
+	s := New(Config{})
+	s.HandleQueue("BackupWorker", func(ctx context.Context, req *invoke.QueueRequest) error {
 		close(started)
 		<-release
 		handlerCtxErr.Store(fmt.Sprint(ctx.Err()))
 		return nil
-	}})
+	})
 	ln, err := netListen()
 	if err != nil {
 		t.Fatal(err)

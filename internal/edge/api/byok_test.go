@@ -1,4 +1,4 @@
-package byok
+package api
 
 import (
 	"encoding/json"
@@ -35,8 +35,8 @@ func newAPIWith(t *testing.T, o envOptions) *api {
 	iss := devauth.TestStart(t)
 	v, err := auth.NewVerifier(t.Context(), auth.VerifierOptions{JWKSURL: iss.JWKSURL(), Issuer: iss.IssuerURL(), Audience: iss.Audience()})
 	must(t, err)
-	srv := server.New(server.Config{Auth: v, Logger: e.svc.log})
-	e.svc.Install(srv.HandleAPI)
+	srv := server.New(server.Config{Auth: v, Logger: e.log})
+	Byok(srv.HandleAPI, e.svc)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	return &api{env: e, iss: iss, url: ts.URL}

@@ -1,0 +1,50 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/twinit/byok-backup/internal/audit"
+	"github.com/twinit/byok-backup/internal/byok"
+	"github.com/twinit/byok-backup/internal/devstack/azurite"
+)
+
+// storage is the package's one Azurite (its CPU is the bottleneck, so the
+// tests share it and each uses its own table).
+var storage *azurite.Instance
+
+func TestMain(m *testing.M) { azurite.RunTests(m, &storage) }
+
+var tableSeq atomic.Int64
+
+// newTestStore returns a byok.TableStore over a fresh table of the shared Azurite.
+func newTestStore(t testing.TB) *byok.TableStore {
+	t.Helper()
+	svc, err := aztables.NewServiceClientFromConnectionString(storage.ConnectionString(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := byok.NewTableStore(svc.NewClient(fmt.Sprintf("ByokSettings%d", tableSeq.Add(1))))
+	if err := s.CreateTable(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// newTestAudit returns a KeyAudit log over a fresh table of the shared Azurite.
+func newTestAudit(t testing.TB) *audit.Log {
+	t.Helper()
+	svc, err := aztables.NewServiceClientFromConnectionString(storage.ConnectionString(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := audit.New(svc.NewClient(fmt.Sprintf("KeyAudit%d", tableSeq.Add(1))), nil)
+	if err := l.EnsureTable(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}

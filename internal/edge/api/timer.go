@@ -1,0 +1,48 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/twinit/byok-backup/internal/backup"
+	"github.com/twinit/byok-backup/internal/byok"
+	"github.com/twinit/byok-backup/internal/edge/invoke"
+	"github.com/twinit/byok-backup/internal/edge/server"
+	"github.com/twinit/byok-backup/internal/restore"
+)
+
+// BackupScheduler is the BackupScheduler timer function: the schedule slot
+// is the host's UtcNow, so a late or repeated firing still names the slot
+// the host meant. A nil svc leaves the function unwired.
+func BackupScheduler(svc *backup.Service) server.TimerFunc {
+	if svc == nil {
+		return nil
+	}
+	return func(ctx context.Context, req *invoke.TimerRequest) error {
+		var now time.Time
+		if req != nil {
+			now = req.Sys.UtcNow
+		}
+		return svc.RunScheduler(ctx, now)
+	}
+}
+
+// ByokMonitor is the 15-minute ByokMonitor timer function: the BYOK
+// monitor, and the restore sweep, which fails restores whose worker died
+// after its last delivery so they don't stay "running". Either may be nil.
+func ByokMonitor(monitor *byok.Service, restores *restore.Service) server.TimerFunc {
+	if monitor == nil && restores == nil {
+		return nil
+	}
+	return func(ctx context.Context, _ *invoke.TimerRequest) error {
+		var merr, serr error
+		if monitor != nil {
+			_, merr = monitor.Monitor(ctx)
+		}
+		if restores != nil {
+			serr = restores.RunSweep(ctx)
+		}
+		return errors.Join(merr, serr)
+	}
+}
