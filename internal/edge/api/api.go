@@ -13,11 +13,13 @@ package api
 
 import (
 	"log/slog"
+	"net/http"
 
 	"github.com/twinit/byok-backup/internal/backup"
 	"github.com/twinit/byok-backup/internal/byok"
 	"github.com/twinit/byok-backup/internal/edge/auth"
 	"github.com/twinit/byok-backup/internal/edge/server"
+	"github.com/twinit/byok-backup/internal/edge/ui"
 	"github.com/twinit/byok-backup/internal/restore"
 )
 
@@ -29,6 +31,7 @@ type Registrar interface {
 	HandleAPI(pattern string, perm auth.Permission, h server.APIHandler)
 	HandleQueue(name string, fn server.QueueFunc)
 	HandleTimer(name string, fn server.TimerFunc)
+	HandlePublic(pattern string, h http.Handler)
 }
 
 // Services are the services behind the edge.
@@ -52,4 +55,6 @@ func Register(r Registrar, s Services) {
 	r.HandleTimer("ByokMonitor", ByokMonitor(s.Byok, s.Restores))
 	r.HandleQueue("BackupWorker", BackupWorker(s.Backups, log))
 	r.HandleQueue("RestoreWorker", RestoreWorker(s.Restores, log))
+	// SettingsPage: static files, anonymous (the page signs its API calls).
+	r.HandlePublic("GET /api/ui/", ui.Handler())
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"net/http"
 	"os"
 	"slices"
 	"testing"
@@ -10,8 +11,8 @@ import (
 )
 
 type recorder struct {
-	routes, queues, timers []string
-	unwired                []string
+	routes, queues, timers, public []string
+	unwired                        []string
 }
 
 func (r *recorder) HandleAPI(pattern string, _ auth.Permission, _ server.APIHandler) {
@@ -30,6 +31,10 @@ func (r *recorder) HandleTimer(name string, fn server.TimerFunc) {
 	if fn == nil {
 		r.unwired = append(r.unwired, name)
 	}
+}
+
+func (r *recorder) HandlePublic(pattern string, _ http.Handler) {
+	r.public = append(r.public, pattern)
 }
 
 // TestRegisterCoversContract: Register registers every payload-mode
@@ -65,5 +70,9 @@ func TestRegisterCoversContract(t *testing.T) {
 	slices.Sort(r.routes)
 	if !slices.Equal(r.routes, want) {
 		t.Errorf("routes = %v\nwant %v", r.routes, want)
+	}
+	// SettingsPage (contract §8): anonymous static files.
+	if want := []string{"GET /api/ui/"}; !slices.Equal(r.public, want) {
+		t.Errorf("public routes = %v, want %v", r.public, want)
 	}
 }

@@ -86,6 +86,7 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	apis   []apiRoute
+	public []publicRoute
 	funcs  []function
 	health *health
 }
@@ -148,10 +149,24 @@ func (s *Server) HandleTimer(name string, fn TimerFunc) {
 	s.funcs = append(s.funcs, function{name: name, h: s.timer(name, fn)})
 }
 
+// HandlePublic registers an anonymous route that serves no tenant data
+// (the Settings page's static files), e.g. s.HandlePublic("GET /api/ui/", h).
+func (s *Server) HandlePublic(pattern string, h http.Handler) {
+	s.public = append(s.public, publicRoute{pattern: pattern, h: h})
+}
+
+type publicRoute struct {
+	pattern string
+	h       http.Handler
+}
+
 // Install registers every route with Go 1.22 method patterns.
 func (s *Server) Install(handle func(pattern string, h http.Handler)) {
 	handle("GET /{$}", http.HandlerFunc(s.ready))
 	handle("GET /api/health", http.HandlerFunc(s.serveHealth))
+	for _, p := range s.public {
+		handle(p.pattern, p.h)
+	}
 	for _, f := range s.funcs {
 		handle("POST /"+f.name, f.h)
 	}

@@ -84,6 +84,22 @@ func TestReadiness(t *testing.T) {
 	}
 }
 
+// A public route is served without a token (the Settings page's files),
+// while an API route beside it still refuses a caller without one.
+func TestPublicRouteIsAnonymous(t *testing.T) {
+	s := New(Config{})
+	s.HandlePublic("GET /api/ui/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("page"))
+	}))
+	h := s.Handler()
+	if rec := do(t, h, "GET", "/api/ui/app.js", "", nil); rec.Code != 200 || rec.Body.String() != "page" {
+		t.Fatalf("GET /api/ui/app.js = %d %s", rec.Code, rec.Body)
+	}
+	if rec := do(t, h, "POST", "/api/ui/", "", nil); rec.Code != 405 {
+		t.Fatalf("POST /api/ui/ = %d", rec.Code)
+	}
+}
+
 func TestNotFoundAndMethod(t *testing.T) {
 	s := New(Config{})
 	s.HandleQueue("BackupWorker", nil)
