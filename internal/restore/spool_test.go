@@ -257,7 +257,10 @@ func TestRestoreHeapFlatInFileCount(t *testing.T) {
 	large := measure("large", 2000)
 	growth := int64(large) - int64(small)
 	t.Logf("retained heap at the first commit: %d B with 100 files, %d B with 2000 (%+d B, %d B per extra file)", small, large, growth, growth/1900)
-	if growth > 1900*1024 {
+	// Before file headers were spooled, each extra file kept ~7.8 KB; the
+	// spool keeps tens of bytes. The bound leaves room for heap noise of a
+	// loaded machine (up to ~2 MB seen between the two measurements).
+	if growth > 1900*4096 {
 		t.Fatalf("restore heap grows with the file count: %+d B for 1900 more files", growth)
 	}
 }
