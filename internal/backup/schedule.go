@@ -95,7 +95,7 @@ func (s *Service) Schedule(ctx context.Context, now time.Time) (SchedulerReport,
 // its job; queued is false when the row had already moved on.
 func (s *Service) enqueueScheduled(ctx context.Context, tenant string, slot, now time.Time) (queued bool, err error) {
 	b := &catalog.Backup{BackupID: ScheduledID(tenant, slot), Tenant: tenant, Status: catalog.StatusQueued,
-		Reason: catalog.ReasonSchedule, RequestedAt: now}
+		Reason: catalog.ReasonSchedule, Job: catalog.Job{RequestedAt: now}}
 	if err := s.o.Catalog.CreateBackup(ctx, b); err != nil {
 		if !errors.Is(err, catalog.ErrExists) {
 			return false, fmt.Errorf("failed to create the backup row: %w", err)
