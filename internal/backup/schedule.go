@@ -11,6 +11,7 @@ import (
 	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/edge/invoke"
 	"github.com/twinit/byok-backup/internal/errcode"
+	"github.com/twinit/byok-backup/internal/job"
 	"github.com/twinit/byok-backup/internal/jobqueue"
 	"github.com/twinit/byok-backup/internal/tenants"
 )
@@ -132,7 +133,7 @@ func (s *Service) Request(ctx context.Context, tenant string, reason catalog.Rea
 		cause := errcode.Wrap(err, errcode.ServiceUnavailable, "The backup could not be queued. Try again later.")
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalWriteTimeout)
 		defer cancel()
-		if ferr := b.Fail(s.now(), detail(cause)); ferr == nil {
+		if ferr := b.Fail(s.now(), job.Detail(cause)); ferr == nil {
 			if uerr := s.o.Catalog.UpdateBackup(wctx, b); uerr != nil {
 				s.log.ErrorContext(ctx, "failed to mark an unqueued backup failed", "tenant", tenant, "backupId", b.BackupID, "err", uerr)
 			}
