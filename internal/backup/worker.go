@@ -54,11 +54,8 @@ func (s *Service) Run(ctx context.Context, bj jobqueue.BackupJob, dequeueCount i
 }
 
 func (s *Service) jobOptions() job.Options {
-	return job.Options{
-		Leases: s.o.Leases, LeaseTTL: s.o.LeaseTTL,
-		HeartbeatEvery: s.o.HeartbeatEvery, StaleAfter: s.o.StaleAfter,
-		MaxDequeueCount: s.o.MaxDequeueCount, Now: s.now,
-	}
+	o := s.o
+	return job.Options{Leases: o.Leases, LeaseTTL: o.LeaseTTL, HeartbeatEvery: o.HeartbeatEvery, StaleAfter: o.StaleAfter, MaxDequeueCount: o.MaxDequeueCount, Now: s.now}
 }
 
 // jobSpec is the backup's part of the job lifecycle: adopt a rowless job,

@@ -2,8 +2,6 @@ package restore
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -32,11 +30,8 @@ func (s *Service) Worker(ctx context.Context, req *invoke.QueueRequest) error {
 }
 
 func (s *Service) jobOptions() job.Options {
-	return job.Options{
-		Leases: s.o.Leases, LeaseTTL: s.o.LeaseTTL,
-		HeartbeatEvery: s.o.ProgressEvery, StaleAfter: s.o.StaleAfter,
-		MaxDequeueCount: s.o.MaxDequeueCount, Now: s.now,
-	}
+	o := s.o
+	return job.Options{Leases: o.Leases, LeaseTTL: o.LeaseTTL, HeartbeatEvery: o.ProgressEvery, StaleAfter: o.StaleAfter, MaxDequeueCount: o.MaxDequeueCount, Now: s.now}
 }
 
 // jobSpec is the restore's part of the job lifecycle: the target's lease,
@@ -71,19 +66,4 @@ func (s *Service) jobSpec(rj jobqueue.RestoreJob, log *slog.Logger) job.Spec[*ca
 			a.Log.InfoContext(ctx, "restore succeeded", "records", p.Records, "files", p.Files, "bytes", p.Bytes)
 		},
 	}
-}
-
-// execute loads the backup row and runs the pipeline.
-func (s *Service) execute(ctx context.Context, r *catalog.Restore, prog *progress, log *slog.Logger) error {
-	b, err := s.o.Catalog.GetBackup(ctx, r.Tenant, r.BackupID)
-	if errors.Is(err, catalog.ErrNotFound) {
-		return errcode.Wrap(err, errcode.BackupNotFound, "Backup %s of tenant %s no longer exists, so it can't be restored.", r.BackupID, r.Tenant)
-	}
-	if err != nil {
-		return fmt.Errorf("failed to read the backup: %w", err)
-	}
-	if !b.Restorable() {
-		return errcode.New(errcode.BackupIncomplete, "Backup %s of tenant %s is %s, not completed, so it can't be restored.", r.BackupID, r.Tenant, b.Status)
-	}
-	return s.run(ctx, r, b, prog, log)
 }
