@@ -13,8 +13,8 @@ import (
 	"github.com/twinit/byok-backup/internal/byok"
 	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/envelope"
+	"github.com/twinit/byok-backup/internal/job"
 	"github.com/twinit/byok-backup/internal/keywrap"
-	"github.com/twinit/byok-backup/internal/lease"
 	"github.com/twinit/byok-backup/internal/tenants"
 )
 
@@ -51,11 +51,7 @@ type KeySettings interface {
 
 // Leases keeps two backups of one tenant from running at once;
 // *lease.Manager implements it.
-type Leases interface {
-	Acquire(ctx context.Context, tenant, holder string, ttl time.Duration) (*lease.Lease, error)
-	Hold(ctx context.Context, l *lease.Lease, ttl, every time.Duration) (held context.Context, stop func() error)
-	Release(ctx context.Context, l *lease.Lease) error
-}
+type Leases = job.Leases
 
 // Queue puts job messages on a queue; *jobqueue.Queue implements it.
 type Queue interface {

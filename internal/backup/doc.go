@@ -29,10 +29,12 @@
 //	manifest -> <tenant>/<backupId>/<attempt>/manifest
 //	row -> completed with key, counts and manifest blob   (the commit point)
 //
-// A failure that may pass on retry leaves the row running with its heartbeat
-// cleared, so the redelivered message takes it over at once; a permanent one
-// (the strict BYOK refusal, bad data) or a failure on the final dequeue marks
-// it failed with {code, message}. A crash leaves a running row whose
+// Everything around the work (the row switch, the lease, start, heartbeat,
+// commit, fail-or-retry) is the job lifecycle of internal/job, shared with
+// restores. A failure that may pass on retry leaves the row running with its
+// heartbeat cleared, so the redelivered message takes it over at once; a
+// permanent one (job.IsPermanent: the strict BYOK refusal, bad data) or a
+// failure on the final dequeue marks it failed with {code, message}. A crash leaves a running row whose
 // heartbeat goes stale: the redelivered message takes it over after
 // StaleAfter, and the sweep fails rows nobody took over.
 //

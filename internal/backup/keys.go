@@ -9,6 +9,7 @@ import (
 
 	"github.com/twinit/byok-backup/internal/audit"
 	"github.com/twinit/byok-backup/internal/errcode"
+	"github.com/twinit/byok-backup/internal/job"
 	"github.com/twinit/byok-backup/internal/keywrap"
 )
 
@@ -98,9 +99,10 @@ func (s *Service) wrapDataKey(ctx context.Context, tenant, backupID string, firs
 		if !settings.FallbackToPlatformKey {
 			log.WarnContext(ctx, "customer key unusable and fallback to the platform key is off: the backup fails",
 				"keyId", ref.KeyID(), "code", string(code), "err", werr)
-			return wrappedKey{}, errcode.Wrap(werr, errcode.CustomerKeyUnavailable,
+			// The customer's own refusal: no later delivery changes it.
+			return wrappedKey{}, job.Permanent(errcode.Wrap(werr, errcode.CustomerKeyUnavailable,
 				"The backup was not made: the customer key %s/%s could not be used (%s: %s) and fallback to the platform key is turned off. Restore access to the key, or allow the fallback in the BYOK settings, then start a backup.",
-				settings.KeyVaultName, settings.KeyName, code, msg)
+				settings.KeyVaultName, settings.KeyName, code, msg))
 		}
 		fallback = &errcode.Detail{Code: code, Message: msg}
 		log.WarnContext(ctx, "customer key unusable: the backup uses the platform key",

@@ -10,6 +10,7 @@ import (
 
 	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/errcode"
+	"github.com/twinit/byok-backup/internal/job"
 	"github.com/twinit/byok-backup/internal/jobqueue"
 	"github.com/twinit/byok-backup/internal/tenants"
 )
@@ -94,7 +95,7 @@ func (s *Service) Schedule(ctx context.Context, now time.Time) (SchedulerReport,
 // its job; queued is false when the row had already moved on.
 func (s *Service) enqueueScheduled(ctx context.Context, tenant string, slot, now time.Time) (queued bool, err error) {
 	b := &catalog.Backup{BackupID: ScheduledID(tenant, slot), Tenant: tenant, Status: catalog.StatusQueued,
-		Reason: catalog.ReasonSchedule, RequestedAt: now}
+		Reason: catalog.ReasonSchedule, Job: catalog.Job{RequestedAt: now}}
 	if err := s.o.Catalog.CreateBackup(ctx, b); err != nil {
 		if !errors.Is(err, catalog.ErrExists) {
 			return false, fmt.Errorf("failed to create the backup row: %w", err)
@@ -136,7 +137,7 @@ func (s *Service) Request(ctx context.Context, tenant string, reason catalog.Rea
 		cause := errcode.Wrap(err, errcode.ServiceUnavailable, "The backup could not be queued. Try again later.")
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalWriteTimeout)
 		defer cancel()
-		if ferr := b.Fail(s.now(), detail(cause)); ferr == nil {
+		if ferr := b.Fail(s.now(), job.Detail(cause)); ferr == nil {
 			if uerr := s.o.Catalog.UpdateBackup(wctx, b); uerr != nil {
 				s.log.ErrorContext(ctx, "failed to mark an unqueued backup failed", "tenant", tenant, "backupId", b.BackupID, "err", uerr)
 			}

@@ -10,6 +10,7 @@ import (
 	"github.com/twinit/byok-backup/internal/blobstore"
 	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/errcode"
+	"github.com/twinit/byok-backup/internal/job"
 	"github.com/twinit/byok-backup/internal/tenants"
 )
 
@@ -50,25 +51,15 @@ type SweepReport struct {
 func (s *Service) Sweep(ctx context.Context) (SweepReport, error) {
 	var rep SweepReport
 	now := s.now()
-	stale, err := s.o.Catalog.StaleBackups(ctx, now.Add(-s.o.SweepGrace))
-	if err != nil {
-		return rep, fmt.Errorf("failed to list stale backups: %w", err)
-	}
+	_, failed, err := job.Stale[*catalog.Backup]{Kind: "backup", List: s.o.Catalog.StaleBackups, Write: s.o.Catalog.UpdateBackup,
+		Cause: func(*catalog.Backup) errcode.Detail {
+			return errcode.Detail{Code: errcode.Internal,
+				Message: "The backup stopped (its worker was interrupted) and was not resumed. Its data was discarded; start a new backup."}
+		}}.Fail(ctx, now, now.Add(-s.o.SweepGrace), s.log)
+	rep.StaleFailed = failed
 	var errs []error
-	for _, b := range stale {
-		cause := errcode.Detail{Code: errcode.Internal,
-			Message: "The backup stopped (its worker was interrupted) and was not resumed. Its data was discarded; start a new backup."}
-		if err := b.Fail(now, cause); err != nil {
-			continue
-		}
-		if err := s.o.Catalog.UpdateBackup(ctx, b); err != nil {
-			if !errors.Is(err, catalog.ErrConflict) {
-				errs = append(errs, fmt.Errorf("failed to mark stale backup %s/%s failed: %w", b.Tenant, b.BackupID, err))
-			}
-			continue
-		}
-		rep.StaleFailed++
-		s.log.WarnContext(ctx, "stale running backup marked failed", "tenant", b.Tenant, "backupId", b.BackupID, "heartbeatAt", b.HeartbeatAt)
+	if err != nil {
+		errs = append(errs, err)
 	}
 
 	// Plan while listing, delete after: deleting during a listing would

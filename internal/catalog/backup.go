@@ -39,13 +39,13 @@ func (r Reason) Valid() bool { return r == ReasonSchedule || r == ReasonManual }
 // the commit point written after every chunk and the manifest (design.md
 // "Backup format").
 type Backup struct {
-	BackupID    string
-	Tenant      string
-	Status      Status
-	Reason      Reason
-	RequestedAt time.Time
-	StartedAt   time.Time // zero until the first start
-	CompletedAt time.Time // zero until completed or failed
+	BackupID string
+	Tenant   string
+	Status   Status
+	Reason   Reason
+	// Job holds RequestedAt, StartedAt, CompletedAt (set when completed or
+	// failed), Error, Attempt, Attempts, HeartbeatAt and ETag.
+	Job
 
 	KeySource keywrap.Source // empty until the data key is wrapped
 	KeyID     string         // versioned id of the key that wrapped the data key
@@ -55,14 +55,6 @@ type Backup struct {
 
 	Records, Files, Bytes, StoredBytes, Chunks int64
 
-	Error *errcode.Detail
-
-	// Attempt identifies the worker invocation that owns the running backup;
-	// a new attempt gets a new value, so a late write of an older attempt is
-	// recognisable.
-	Attempt string
-	// Attempts counts starts, retries and takeovers included.
-	Attempts int
 	// ManifestBlob is the blob name of the committed manifest.
 	ManifestBlob string
 	// ManifestDigest pins the committed manifest's bytes ([DigestManifest]),
@@ -78,9 +70,6 @@ type Backup struct {
 	// backup stays restorable after BYOK is turned off (which clears the
 	// tenant's settings).
 	EntraTenantID string
-	// HeartbeatAt is when the running attempt last proved it is alive; the
-	// crash sweep looks for running rows whose heartbeat is stale.
-	HeartbeatAt time.Time
 
 	// FirstAttemptAt is the first start of any attempt, kept across
 	// retries and takeovers (StartedAt is not): a transient key failure is
@@ -92,20 +81,16 @@ type Backup struct {
 	// RetryAt is when the delayed retry message of a requeued backup
 	// becomes visible; a delivery well before it is a duplicate.
 	RetryAt time.Time
-
-	// ETag is the row version returned by the last read or write; Update
-	// succeeds only if the stored row still has it.
-	ETag string
 }
 
 // NewBackup returns a queued backup with a new id.
 func NewBackup(tenant string, reason Reason, now time.Time) *Backup {
 	return &Backup{
-		BackupID:    NewID(now),
-		Tenant:      tenant,
-		Status:      StatusQueued,
-		Reason:      reason,
-		RequestedAt: now,
+		BackupID: NewID(now),
+		Tenant:   tenant,
+		Status:   StatusQueued,
+		Reason:   reason,
+		Job:      Job{RequestedAt: now},
 	}
 }
 
@@ -157,18 +142,11 @@ func (b *Backup) Start(attempt string, now time.Time, retry bool) error {
 	if err := CheckBackupTransition(b.Status, StatusRunning, retry); err != nil {
 		return err
 	}
-	if b.StartedAt.IsZero() || retry {
-		b.StartedAt = now
-	}
+	b.Job.start(attempt, now, retry)
 	if b.FirstAttemptAt.IsZero() {
 		b.FirstAttemptAt = now
 	}
 	b.Status = StatusRunning
-	b.Attempt = attempt
-	b.Attempts++
-	b.HeartbeatAt = now
-	b.CompletedAt = time.Time{}
-	b.Error = nil
 	return nil
 }
 
@@ -202,8 +180,7 @@ func (b *Backup) Complete(now time.Time) error {
 		return err
 	}
 	b.Status = StatusCompleted
-	b.CompletedAt = now
-	b.Error = nil
+	b.end(now, nil)
 	b.LastError, b.RetryAt = nil, time.Time{}
 	return nil
 }
@@ -214,8 +191,7 @@ func (b *Backup) Fail(now time.Time, cause errcode.Detail) error {
 		return err
 	}
 	b.Status = StatusFailed
-	b.CompletedAt = now
-	b.Error = &cause
+	b.end(now, &cause)
 	b.LastError, b.RetryAt = nil, time.Time{}
 	return nil
 }
@@ -223,7 +199,8 @@ func (b *Backup) Fail(now time.Time, cause errcode.Detail) error {
 // Normalize puts times in UTC with millisecond precision, the precision that
 // survives storage, so a row read back equals the row written.
 func (b *Backup) Normalize() {
-	for _, t := range []*time.Time{&b.RequestedAt, &b.StartedAt, &b.CompletedAt, &b.HeartbeatAt, &b.FirstAttemptAt, &b.RetryAt} {
+	b.Job.normalize()
+	for _, t := range []*time.Time{&b.FirstAttemptAt, &b.RetryAt} {
 		*t = normTime(*t)
 	}
 }
@@ -238,13 +215,10 @@ func normTime(t time.Time) time.Time {
 // Clone returns a deep copy.
 func (b *Backup) Clone() *Backup {
 	c := *b
+	b.Job.cloneInto(&c.Job)
 	if b.FallbackReason != nil {
 		d := *b.FallbackReason
 		c.FallbackReason = &d
-	}
-	if b.Error != nil {
-		d := *b.Error
-		c.Error = &d
 	}
 	if b.LastError != nil {
 		d := *b.LastError
@@ -259,11 +233,19 @@ func (b *Backup) Clone() *Backup {
 	return &c
 }
 
-// LastAlive is the running backup's last sign of life: its heartbeat, or its
-// start when the heartbeat was cleared for a retry that never came.
-func (b *Backup) LastAlive() time.Time {
-	if b.HeartbeatAt.IsZero() {
-		return b.StartedAt
+// JobPart is the row's shared part ([Row]).
+func (b *Backup) JobPart() *Job { return &b.Job }
+
+// Key is the row's tenant and backup id.
+func (b *Backup) Key() (tenant, id string) { return b.Tenant, b.BackupID }
+
+// Phase maps the backup's status onto the lifecycle.
+func (b *Backup) Phase() Phase {
+	switch b.Status {
+	case StatusRunning:
+		return PhaseRunning
+	case StatusCompleted, StatusFailed:
+		return PhaseEnded
 	}
-	return b.HeartbeatAt
+	return PhaseQueued
 }

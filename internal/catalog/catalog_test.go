@@ -421,3 +421,54 @@ func TestManifestDigestPinsTheManifest(t *testing.T) {
 		t.Fatal("a row without a digest must accept the manifest it names")
 	}
 }
+
+// TestRowPhasesAndSharedPart: both kinds map their states onto the one
+// lifecycle (internal/job) and expose the same shared part.
+func TestRowPhasesAndSharedPart(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	b := catalog.NewBackup("acme", catalog.ReasonManual, now)
+	r := catalog.NewRestore("acme", b.BackupID, "", catalog.ModeMerge, false, now)
+	if b.Phase() != catalog.PhaseQueued || r.Phase() != catalog.PhaseQueued {
+		t.Fatalf("new rows: %v %v", b.Phase(), r.Phase())
+	}
+	if err := r.Heartbeat(now); !errors.Is(err, catalog.ErrIllegalTransition) {
+		t.Fatalf("heartbeat of a queued restore = %v", err)
+	}
+	if err := b.Start("a1", now, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start("a1", now, false); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(time.Minute)
+	if err := r.Heartbeat(later); err != nil || r.HeartbeatAt != later || r.JobPart().LastAlive() != later {
+		t.Fatalf("heartbeat of a running restore = %v, at %v", err, r.HeartbeatAt)
+	}
+	for _, j := range []*catalog.Job{b.JobPart(), r.JobPart()} {
+		if j.Attempt != "a1" || j.Attempts != 1 || !j.StartedAt.Equal(now) || !j.RequestedAt.Equal(now) {
+			t.Fatalf("shared part after start = %+v", j)
+		}
+	}
+	if b.Phase() != catalog.PhaseRunning || r.Phase() != catalog.PhaseRunning {
+		t.Fatalf("started rows: %v %v", b.Phase(), r.Phase())
+	}
+	cause := errcode.Detail{Code: errcode.Internal, Message: "x"}
+	if err := b.Fail(later, cause); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Succeed(later); err != nil {
+		t.Fatal(err)
+	}
+	if b.Phase() != catalog.PhaseEnded || r.Phase() != catalog.PhaseEnded || *b.Error != cause || r.Error != nil {
+		t.Fatalf("ended rows: %v %v %+v %+v", b.Phase(), r.Phase(), b.Error, r.Error)
+	}
+	// Clone copies the shared part deeply.
+	c := b.Clone()
+	c.Error.Message = "changed"
+	if b.Error.Message != "x" {
+		t.Fatal("Clone shares the Error of the shared part")
+	}
+	if tn, id := r.Key(); tn != "acme" || id != r.RestoreID {
+		t.Fatalf("restore key = %s %s", tn, id)
+	}
+}

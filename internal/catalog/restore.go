@@ -45,20 +45,10 @@ type Restore struct {
 	Mode         Mode // empty only for a dry run that named no mode
 	DryRun       bool
 	State        RestoreState
-	StartedAt    time.Time
-	CompletedAt  time.Time
 	Progress     Progress
-	Error        *errcode.Detail
-
-	// RequestedAt is when the restore was accepted.
-	RequestedAt time.Time
-	// Attempt identifies the worker invocation that owns the running restore.
-	Attempt  string
-	Attempts int
-	// HeartbeatAt is when the running attempt last proved it is alive.
-	HeartbeatAt time.Time
-	// ETag is the row version of the last read or write.
-	ETag string
+	// Job holds RequestedAt, StartedAt, CompletedAt, Error, Attempt,
+	// Attempts, HeartbeatAt and ETag.
+	Job
 }
 
 // NewRestore returns a queued restore with a new id. targetTenant empty
@@ -69,7 +59,7 @@ func NewRestore(tenant, backupID, targetTenant string, mode Mode, dryRun bool, n
 	}
 	return &Restore{
 		RestoreID: NewID(now), BackupID: backupID, Tenant: tenant, TargetTenant: targetTenant,
-		Mode: mode, DryRun: dryRun, State: RestoreQueued, RequestedAt: now,
+		Mode: mode, DryRun: dryRun, State: RestoreQueued, Job: Job{RequestedAt: now},
 	}
 }
 
@@ -96,16 +86,9 @@ func (r *Restore) Start(attempt string, now time.Time, retry bool) error {
 	if err := CheckRestoreTransition(r.State, RestoreRunning, retry); err != nil {
 		return err
 	}
-	if r.StartedAt.IsZero() || retry {
-		r.StartedAt = now
-	}
+	r.Job.start(attempt, now, retry)
 	r.State = RestoreRunning
-	r.Attempt = attempt
-	r.Attempts++
-	r.HeartbeatAt = now
-	r.CompletedAt = time.Time{}
 	r.Progress = Progress{}
-	r.Error = nil
 	return nil
 }
 
@@ -125,8 +108,7 @@ func (r *Restore) Succeed(now time.Time) error {
 		return err
 	}
 	r.State = RestoreSucceeded
-	r.CompletedAt = now
-	r.Error = nil
+	r.end(now, nil)
 	return nil
 }
 
@@ -136,34 +118,42 @@ func (r *Restore) Fail(now time.Time, cause errcode.Detail) error {
 		return err
 	}
 	r.State = RestoreFailed
-	r.CompletedAt = now
-	r.Error = &cause
+	r.end(now, &cause)
 	return nil
 }
 
-// LastAlive is when the running attempt last proved alive: the heartbeat,
-// or the start when a retryable failure cleared the heartbeat so the
-// redelivery restarts at once.
-func (r *Restore) LastAlive() time.Time {
-	if r.HeartbeatAt.IsZero() {
-		return r.StartedAt
+// Heartbeat records that the running attempt is alive.
+func (r *Restore) Heartbeat(now time.Time) error {
+	if r.State != RestoreRunning {
+		return &TransitionError{Kind: "restore", From: string(r.State), To: string(RestoreRunning)}
 	}
-	return r.HeartbeatAt
+	r.HeartbeatAt = now
+	return nil
 }
 
 // Normalize puts times in UTC with millisecond precision.
-func (r *Restore) Normalize() {
-	for _, t := range []*time.Time{&r.RequestedAt, &r.StartedAt, &r.CompletedAt, &r.HeartbeatAt} {
-		*t = normTime(*t)
-	}
-}
+func (r *Restore) Normalize() { r.Job.normalize() }
 
 // Clone returns a deep copy.
 func (r *Restore) Clone() *Restore {
 	c := *r
-	if r.Error != nil {
-		d := *r.Error
-		c.Error = &d
-	}
+	r.Job.cloneInto(&c.Job)
 	return &c
+}
+
+// JobPart is the row's shared part ([Row]).
+func (r *Restore) JobPart() *Job { return &r.Job }
+
+// Key is the row's (source) tenant and restore id.
+func (r *Restore) Key() (tenant, id string) { return r.Tenant, r.RestoreID }
+
+// Phase maps the restore's state onto the lifecycle.
+func (r *Restore) Phase() Phase {
+	switch r.State {
+	case RestoreRunning:
+		return PhaseRunning
+	case RestoreSucceeded, RestoreFailed:
+		return PhaseEnded
+	}
+	return PhaseQueued
 }

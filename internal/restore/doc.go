@@ -10,6 +10,7 @@
 //	load the Restores row (source tenant, restoreId)
 //	  succeeded or failed            -> ack: a redelivery never runs a restore twice
 //	  running, heartbeat fresh       -> another attempt is at work: retry later
+//	                                    (the last delivery is acknowledged)
 //	  queued, or running but stale   -> continue (a crashed attempt is restarted)
 //	take the TARGET tenant's lease (the one backups take, holder
 //	  "restore:<restoreId>"; dry runs too), so no backup or other restore runs on it
@@ -36,13 +37,15 @@
 //
 // # Failures
 //
-// A permanent failure (integrity, an unusable customer key, a backup that
-// vanished) marks the row failed with the contract's {code, message}. A
-// failure that may pass on retry (storage or Key Vault unavailable, the
-// target tenant busy) leaves the row for the redelivered message, up to the
-// queue's maxDequeueCount, then fails it. A crash (or the host ending the
-// invocation) leaves a running row whose heartbeat goes stale: the next
-// delivery restarts it from pass 1, which is safe because pass 2 only
+// The row switch, the lease, start, heartbeat, commit and fail-or-retry
+// are the job lifecycle of internal/job, shared with backups. A permanent
+// failure (job.IsPermanent: integrity, an unusable customer key, a backup
+// that vanished, a full spool) marks the row failed with the contract's
+// {code, message}. Any other (storage or Key Vault unavailable, the target
+// tenant busy, the host ending the invocation) clears the heartbeat so the
+// redelivered message restarts the row at once, up to the queue's
+// maxDequeueCount, then fails it. A crash leaves a running row whose
+// heartbeat goes stale: the next delivery restarts it from pass 1, which is safe because pass 2 only
 // upserts and prunes to the backup's content. When no delivery is left
 // (the last one crashed), [Service.Sweep], run from a timer, fails the
 // row once its heartbeat is older than SweepGrace.

@@ -12,6 +12,7 @@ import (
 	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/envelope"
 	"github.com/twinit/byok-backup/internal/errcode"
+	"github.com/twinit/byok-backup/internal/job"
 	"github.com/twinit/byok-backup/internal/keywrap"
 )
 
@@ -107,12 +108,12 @@ func (s *Service) keyRef(ctx context.Context, b *catalog.Backup, m *envelope.Man
 		// current settings know it.
 		_, set, enabled, err := s.o.Keys.CustomerKey(ctx, b.Tenant)
 		if err != nil {
-			return keywrap.Ref{}, retryable(fmt.Errorf("failed to read the BYOK settings of %s: %w", b.Tenant, err))
+			return keywrap.Ref{}, fmt.Errorf("failed to read the BYOK settings of %s: %w", b.Tenant, err)
 		}
 		if !enabled {
-			return keywrap.Ref{}, errcode.New(errcode.CustomerKeyUnavailable,
+			return keywrap.Ref{}, job.Permanent(errcode.New(errcode.CustomerKeyUnavailable,
 				"This backup's data key is wrapped with the customer key %s (version %s) in vault %s, but BYOK is turned off for tenant %s, so the service has no access to that key. The customer must restore access: configure BYOK again with vault %s and grant application %s unwrapKey on the key, then start the restore again.",
-				name, version, vault, b.Tenant, vault, s.app())
+				name, version, vault, b.Tenant, vault, s.app()))
 		}
 		ref.TenantID = set.TenantID
 		return ref, nil
@@ -166,15 +167,16 @@ func (s *Service) unwrapError(ctx context.Context, ref keywrap.Ref, err error, l
 		return errIntegrity(err)
 	}
 	if ref.Source == keywrap.Platform {
-		return retryable(errcode.Wrap(err, errcode.ServiceUnavailable,
-			"The platform key %s in vault %s could not unwrap the backup's data key (%s). The restore is retried; if it keeps failing, the platform's Key Vault is unavailable.", ref.KeyName, vault, code))
+		return errcode.Wrap(err, errcode.ServiceUnavailable,
+			"The platform key %s in vault %s could not unwrap the backup's data key (%s). The restore is retried; if it keeps failing, the platform's Key Vault is unavailable.", ref.KeyName, vault, code)
 	}
 	out := errcode.Wrap(err, errcode.CustomerKeyUnavailable,
 		"The customer key %s (version %s) in vault %s could not unwrap this backup's data key (%s): it is disabled, deleted, or no longer granted. The customer must restore access to key %s in vault %s (enable or recover it, and grant application %s unwrapKey), then start the restore again.",
 		ref.KeyName, ref.Version, vault, code, ref.KeyName, vault, s.app())
 	switch code {
 	case errcode.KeyVaultUnreachable, errcode.Throttled, errcode.Internal, errcode.ServiceUnavailable:
-		return retryable(out)
+		// The vault, not the customer: retried.
+		return out
 	}
-	return out
+	return job.Permanent(out)
 }

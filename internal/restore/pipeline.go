@@ -394,3 +394,18 @@ func runBoth(ctx context.Context, a, b func(context.Context) error) error {
 	}
 	return first
 }
+
+// execute loads the backup row and runs the pipeline.
+func (s *Service) execute(ctx context.Context, r *catalog.Restore, prog *progress, log *slog.Logger) error {
+	b, err := s.o.Catalog.GetBackup(ctx, r.Tenant, r.BackupID)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return errcode.Wrap(err, errcode.BackupNotFound, "Backup %s of tenant %s no longer exists, so it can't be restored.", r.BackupID, r.Tenant)
+	}
+	if err != nil {
+		return fmt.Errorf("failed to read the backup: %w", err)
+	}
+	if !b.Restorable() {
+		return errcode.New(errcode.BackupIncomplete, "Backup %s of tenant %s is %s, not completed, so it can't be restored.", r.BackupID, r.Tenant, b.Status)
+	}
+	return s.run(ctx, r, b, prog, log)
+}

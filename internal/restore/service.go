@@ -10,8 +10,8 @@ import (
 	"github.com/twinit/byok-backup/internal/blobstore"
 	"github.com/twinit/byok-backup/internal/byok"
 	"github.com/twinit/byok-backup/internal/catalog"
+	"github.com/twinit/byok-backup/internal/job"
 	"github.com/twinit/byok-backup/internal/keywrap"
-	"github.com/twinit/byok-backup/internal/lease"
 )
 
 // KeySettings tells which Entra tenant signs in to a customer's vault;
@@ -22,11 +22,7 @@ type KeySettings interface {
 
 // Leases keeps a restore from writing a tenant while a backup or another
 // restore runs on it; *lease.Manager (the backups' manager) implements it.
-type Leases interface {
-	Acquire(ctx context.Context, tenant, holder string, ttl time.Duration) (*lease.Lease, error)
-	Hold(ctx context.Context, l *lease.Lease, ttl, every time.Duration) (held context.Context, stop func() error)
-	Release(ctx context.Context, l *lease.Lease) error
-}
+type Leases = job.Leases
 
 // Queue puts job messages on a queue; *jobqueue.Queue implements it.
 type Queue interface {

@@ -17,6 +17,7 @@ import (
 	"github.com/twinit/byok-backup/internal/assets"
 	"github.com/twinit/byok-backup/internal/envelope"
 	"github.com/twinit/byok-backup/internal/errcode"
+	"github.com/twinit/byok-backup/internal/job"
 )
 
 // spool keeps, between the verify pass and the write pass, everything the
@@ -99,8 +100,8 @@ func tempFile(dir string) (*os.File, error) {
 // errSpoolFull is the failure of a restore whose records and file headers
 // don't fit the spool: refused before anything in the target changes.
 func errSpoolFull(limit int64) error {
-	return errcode.New(errcode.Conflict,
-		"The backup's records and file list need more than the %d MiB restore spool the service allows (RESTORE_SPOOL_LIMIT_MB), so it was not restored. Nothing was written to the target tenant. Raise the limit or restore from a smaller backup.", limit>>20)
+	return job.Permanent(errcode.New(errcode.Conflict,
+		"The backup's records and file list need more than the %d MiB restore spool the service allows (RESTORE_SPOOL_LIMIT_MB), so it was not restored. Nothing was written to the target tenant. Raise the limit or restore from a smaller backup.", limit>>20))
 }
 
 func (sp *spool) offset(index uint64) int64 { return int64(index) * sp.cs }

@@ -2,11 +2,11 @@ package restore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/errcode"
+	"github.com/twinit/byok-backup/internal/job"
 )
 
 // SweepReport counts what one [Service.Sweep] did.
@@ -24,35 +24,19 @@ type SweepReport struct {
 // scans every tenant's restores: call it from a timer, not per request.
 func (s *Service) Sweep(ctx context.Context) (SweepReport, error) {
 	var rep SweepReport
+	var err error
 	now := s.now()
-	stale, err := s.o.Catalog.StaleRestores(ctx, now.Add(-s.o.SweepGrace))
-	if err != nil {
-		return rep, fmt.Errorf("failed to list stale restores: %w", err)
-	}
-	rep.Stale = len(stale)
-	var errs []error
-	for _, r := range stale {
-		target := "was not changed"
-		if !r.DryRun {
-			target = "may be partly restored"
-		}
-		cause := errcode.Detail{Code: errcode.Internal, Message: fmt.Sprintf(
-			"The restore stopped (its worker was interrupted) and was not resumed, so it did not finish; tenant %s %s. Start the restore again.",
-			r.TargetTenant, target)}
-		if err := r.Fail(now, cause); err != nil {
-			continue
-		}
-		if err := s.o.Catalog.UpdateRestore(ctx, r); err != nil {
-			if !errors.Is(err, catalog.ErrConflict) {
-				errs = append(errs, fmt.Errorf("failed to mark stale restore %s/%s failed: %w", r.Tenant, r.RestoreID, err))
+	rep.Stale, rep.Failed, err = job.Stale[*catalog.Restore]{Kind: "restore", List: s.o.Catalog.StaleRestores, Write: s.o.Catalog.UpdateRestore,
+		Cause: func(r *catalog.Restore) errcode.Detail {
+			target := "was not changed"
+			if !r.DryRun {
+				target = "may be partly restored"
 			}
-			continue
-		}
-		rep.Failed++
-		s.log.WarnContext(ctx, "stale running restore marked failed", "tenant", r.Tenant, "restoreId", r.RestoreID,
-			"targetTenant", r.TargetTenant, "lastAlive", r.LastAlive(), "attempts", r.Attempts)
-	}
-	return rep, errors.Join(errs...)
+			return errcode.Detail{Code: errcode.Internal, Message: fmt.Sprintf(
+				"The restore stopped (its worker was interrupted) and was not resumed, so it did not finish; tenant %s %s. Start the restore again.",
+				r.TargetTenant, target)}
+		}}.Fail(ctx, now, now.Add(-s.o.SweepGrace), s.log)
+	return rep, err
 }
 
 // RunSweep is [Service.Sweep] with its report logged, for running beside

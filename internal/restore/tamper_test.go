@@ -13,6 +13,7 @@ import (
 	"github.com/twinit/byok-backup/internal/edge/invoke"
 	"github.com/twinit/byok-backup/internal/jobqueue"
 	"github.com/twinit/byok-backup/internal/keywrap"
+	"github.com/twinit/byok-backup/internal/restore"
 )
 
 func (e *env) chunk(b *catalog.Backup, stream string, i int64) string {
@@ -96,9 +97,12 @@ func TestTamperingFailsAndLeavesTargetUntouched(t *testing.T) {
 	}
 }
 
-// TestCrashMidWriteThenRedelivery: an attempt that dies while writing
-// leaves the row running; a redelivery while its heartbeat is fresh is
-// retried, and once it is stale the restore restarts and ends correct.
+// TestCrashMidWriteThenRedelivery: an attempt whose invocation ends while
+// writing leaves the row running with its heartbeat cleared, so the
+// redelivery may restart it at once (internal/job). A worker that died
+// without a word leaves a fresh heartbeat: a redelivery then is retried
+// (the last one acknowledged, the running attempt owns the row), and once
+// the heartbeat is stale the restore restarts and ends correct.
 func TestCrashMidWriteThenRedelivery(t *testing.T) {
 	e := newEnv(t)
 	e.seed("acme", 10, 3)
@@ -121,11 +125,22 @@ func TestCrashMidWriteThenRedelivery(t *testing.T) {
 		t.Fatalf("interrupted attempt returned %v", err)
 	}
 	e.target.beforeFile = nil
-	if st := e.status("acme", id); st.State != "running" {
-		t.Fatalf("after the crash the restore is %+v, want running", st)
+	r, err := e.cat.GetRestore(t.Context(), "acme", id)
+	must(t, err)
+	if r.State != catalog.RestoreRunning || !r.HeartbeatAt.IsZero() {
+		t.Fatalf("after the interrupted attempt the restore is %s with heartbeat %v, want running with the heartbeat cleared", r.State, r.HeartbeatAt)
 	}
+	// A worker that died without a word: its last heartbeat is fresh.
+	r.HeartbeatAt = r.StartedAt
+	must(t, e.cat.UpdateRestore(t.Context(), r))
 	if code := e.deliver(2); code != http.StatusInternalServerError {
 		t.Fatalf("redelivery during a fresh heartbeat = %d, want 500 (retry later)", code)
+	}
+	if code := e.deliver(restore.DefaultMaxDequeueCount); code != http.StatusOK {
+		t.Fatalf("last redelivery during a fresh heartbeat = %d, want 200 (acknowledged)", code)
+	}
+	if st := e.status("acme", id); st.State != "running" {
+		t.Fatalf("after the acknowledged redelivery the restore is %+v, want running", st)
 	}
 	e.clock.advance(3 * time.Minute)
 	if code := e.deliver(3); code != http.StatusOK {

@@ -70,62 +70,108 @@ func classify(err error) error {
 
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
-func (s *Store) add(ctx context.Context, c *aztables.Client, what, id string, entity []byte) (string, error) {
-	resp, err := c.AddEntity(ctx, entity, nil)
-	if err != nil {
-		return "", fmt.Errorf("failed to create %s %s: %w", what, id, classify(err))
-	}
-	return string(resp.ETag), nil
+// table is one job kind's table: its client and its entity codec, so
+// create, read and conditional update are written once for every kind.
+type table[T catalog.Row[T]] struct {
+	c      *aztables.Client
+	what   string // "backup", "restore": error messages
+	encode func(T) ([]byte, error)
+	decode func(raw []byte, etag string) (T, error)
 }
 
-func (s *Store) update(ctx context.Context, c *aztables.Client, what, id, etag string, entity []byte) (string, error) {
-	if etag == "" {
+func (t table[T]) create(ctx context.Context, row T) error {
+	row.Normalize()
+	ent, err := t.encode(row)
+	if err != nil {
+		return err
+	}
+	_, id := row.Key()
+	resp, err := t.c.AddEntity(ctx, ent, nil)
+	if err != nil {
+		return fmt.Errorf("failed to create %s %s: %w", t.what, id, classify(err))
+	}
+	row.JobPart().ETag = string(resp.ETag)
+	return nil
+}
+
+func (t table[T]) get(ctx context.Context, tenant, id string) (T, error) {
+	resp, err := t.c.GetEntity(ctx, tenant, id, nil)
+	if err != nil {
+		var zero T
+		return zero, fmt.Errorf("failed to read %s %s: %w", t.what, id, classify(err))
+	}
+	return t.decode(resp.Value, string(resp.ETag))
+}
+
+func (t table[T]) update(ctx context.Context, row T) error {
+	_, id := row.Key()
+	j := row.JobPart()
+	if j.ETag == "" {
 		// An update without a version would overwrite blindly; callers must
 		// read (or create) the row first.
-		return "", fmt.Errorf("failed to update %s %s without an ETag: %w", what, id, catalog.ErrConflict)
+		return fmt.Errorf("failed to update %s %s without an ETag: %w", t.what, id, catalog.ErrConflict)
 	}
-	e := azcore.ETag(etag)
-	resp, err := c.UpdateEntity(ctx, entity, &aztables.UpdateEntityOptions{IfMatch: &e, UpdateMode: aztables.UpdateModeReplace})
+	row.Normalize()
+	ent, err := t.encode(row)
 	if err != nil {
-		return "", fmt.Errorf("failed to update %s %s: %w", what, id, classify(err))
+		return err
 	}
-	return string(resp.ETag), nil
+	e := azcore.ETag(j.ETag)
+	resp, err := t.c.UpdateEntity(ctx, ent, &aztables.UpdateEntityOptions{IfMatch: &e, UpdateMode: aztables.UpdateModeReplace})
+	if err != nil {
+		return fmt.Errorf("failed to update %s %s: %w", t.what, id, classify(err))
+	}
+	j.ETag = string(resp.ETag)
+	return nil
+}
+
+// stale lists the running rows whose attempt last proved alive before
+// before. The filter is server-side on the kind's status property and on
+// StartedAt, not HeartbeatAt: a cleared heartbeat is a missing property,
+// which a server-side filter can't match, and a heartbeat is never older
+// than the start, so every candidate passes; LastAlive decides here. A
+// cross-partition scan: run it from a timer, rarely, not per request.
+func (t table[T]) stale(ctx context.Context, statusProp, running string, before time.Time) ([]T, error) {
+	filter := fmt.Sprintf("%s eq %s and StartedAt lt datetime'%s'",
+		statusProp, quote(running), before.UTC().Format("2006-01-02T15:04:05.000Z"))
+	var out []T
+	pager := t.c.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("failed to list stale %ss: %w", t.what, classify(err))
+		}
+		for _, raw := range page.Entities {
+			row, err := t.decode(raw, "")
+			if err != nil {
+				return nil, err
+			}
+			if row.JobPart().LastAlive().Before(before) {
+				out = append(out, row)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) backupTable() table[*catalog.Backup] {
+	return table[*catalog.Backup]{c: s.backups, what: "backup", encode: backupEntity, decode: decodeBackup}
+}
+
+func (s *Store) restoreTable() table[*catalog.Restore] {
+	return table[*catalog.Restore]{c: s.restores, what: "restore", encode: restoreEntity, decode: decodeRestore}
 }
 
 func (s *Store) CreateBackup(ctx context.Context, b *catalog.Backup) error {
-	b.Normalize()
-	ent, err := backupEntity(b)
-	if err != nil {
-		return err
-	}
-	etag, err := s.add(ctx, s.backups, "backup", b.BackupID, ent)
-	if err != nil {
-		return err
-	}
-	b.ETag = etag
-	return nil
+	return s.backupTable().create(ctx, b)
 }
 
 func (s *Store) GetBackup(ctx context.Context, tenant, backupID string) (*catalog.Backup, error) {
-	resp, err := s.backups.GetEntity(ctx, tenant, backupID, nil)
-	if err != nil {
-		return nil, fmt.Errorf("failed to read backup %s: %w", backupID, classify(err))
-	}
-	return decodeBackup(resp.Value, string(resp.ETag))
+	return s.backupTable().get(ctx, tenant, backupID)
 }
 
 func (s *Store) UpdateBackup(ctx context.Context, b *catalog.Backup) error {
-	b.Normalize()
-	ent, err := backupEntity(b)
-	if err != nil {
-		return err
-	}
-	etag, err := s.update(ctx, s.backups, "backup", b.BackupID, b.ETag, ent)
-	if err != nil {
-		return err
-	}
-	b.ETag = etag
-	return nil
+	return s.backupTable().update(ctx, b)
 }
 
 // ListBackups pages newest first; see the catalog package doc for the
@@ -240,95 +286,24 @@ func (s *Store) ActiveBackup(ctx context.Context, tenant string) (*catalog.Backu
 	return s.GetBackup(ctx, tenant, e.RowKey)
 }
 
-// StaleBackups scans the whole Backups table with a server-side filter on
-// status and heartbeat. That is a cross-partition scan: run it from a
-// timer, rarely, not per request.
+// StaleBackups: see [table.stale].
 func (s *Store) StaleBackups(ctx context.Context, before time.Time) ([]*catalog.Backup, error) {
-	// Filter on StartedAt, not HeartbeatAt: a cleared heartbeat is a
-	// missing property, which a server-side filter can't match. A heartbeat
-	// is never older than the start, so this finds every candidate.
-	filter := fmt.Sprintf("Status eq %s and StartedAt lt datetime'%s'",
-		quote(string(catalog.StatusRunning)), before.UTC().Format("2006-01-02T15:04:05.000Z"))
-	var out []*catalog.Backup
-	pager := s.backups.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
-	for pager.More() {
-		page, err := pager.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("failed to list stale backups: %w", classify(err))
-		}
-		for _, raw := range page.Entities {
-			b, err := decodeBackup(raw, "")
-			if err != nil {
-				return nil, err
-			}
-			if b.LastAlive().Before(before) {
-				out = append(out, b)
-			}
-		}
-	}
-	return out, nil
+	return s.backupTable().stale(ctx, "Status", string(catalog.StatusRunning), before)
 }
 
 func (s *Store) CreateRestore(ctx context.Context, r *catalog.Restore) error {
-	r.Normalize()
-	ent, err := restoreEntity(r)
-	if err != nil {
-		return err
-	}
-	etag, err := s.add(ctx, s.restores, "restore", r.RestoreID, ent)
-	if err != nil {
-		return err
-	}
-	r.ETag = etag
-	return nil
+	return s.restoreTable().create(ctx, r)
 }
 
 func (s *Store) GetRestore(ctx context.Context, tenant, restoreID string) (*catalog.Restore, error) {
-	resp, err := s.restores.GetEntity(ctx, tenant, restoreID, nil)
-	if err != nil {
-		return nil, fmt.Errorf("failed to read restore %s: %w", restoreID, classify(err))
-	}
-	return decodeRestore(resp.Value, string(resp.ETag))
+	return s.restoreTable().get(ctx, tenant, restoreID)
 }
 
 func (s *Store) UpdateRestore(ctx context.Context, r *catalog.Restore) error {
-	r.Normalize()
-	ent, err := restoreEntity(r)
-	if err != nil {
-		return err
-	}
-	etag, err := s.update(ctx, s.restores, "restore", r.RestoreID, r.ETag, ent)
-	if err != nil {
-		return err
-	}
-	r.ETag = etag
-	return nil
+	return s.restoreTable().update(ctx, r)
 }
 
-// StaleRestores scans the whole Restores table for running rows, filtered
-// server-side on state and start time (a row's start is never after its
-// heartbeat, so every stale row passes), then on [catalog.Restore.LastAlive]
-// here: a cleared heartbeat is an absent property the service can't
-// compare. A cross-partition scan: run it from a timer, rarely.
+// StaleRestores: see [table.stale].
 func (s *Store) StaleRestores(ctx context.Context, before time.Time) ([]*catalog.Restore, error) {
-	filter := fmt.Sprintf("State eq %s and StartedAt lt datetime'%s'",
-		quote(string(catalog.RestoreRunning)), before.UTC().Format("2006-01-02T15:04:05.000Z"))
-	var out []*catalog.Restore
-	pager := s.restores.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
-	for pager.More() {
-		page, err := pager.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("failed to list stale restores: %w", classify(err))
-		}
-		for _, raw := range page.Entities {
-			r, err := decodeRestore(raw, "")
-			if err != nil {
-				return nil, err
-			}
-			if r.LastAlive().Before(before) {
-				out = append(out, r)
-			}
-		}
-	}
-	return out, nil
+	return s.restoreTable().stale(ctx, "State", string(catalog.RestoreRunning), before)
 }

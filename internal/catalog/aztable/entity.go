@@ -75,13 +75,38 @@ func (p props) getDetail(prefix string) *errcode.Detail {
 	return &errcode.Detail{Code: errcode.Code(code), Message: p.getStr(prefix + "Message")}
 }
 
+// putJob stores the part every job row shares, under the same property
+// names for every kind.
+func (p props) putJob(j *catalog.Job) {
+	p.time("RequestedAt", j.RequestedAt)
+	p.time("StartedAt", j.StartedAt)
+	p.time("CompletedAt", j.CompletedAt)
+	p.detail("Error", j.Error)
+	p.str("Attempt", j.Attempt)
+	p.int64("Attempts", int64(j.Attempts))
+	p.time("HeartbeatAt", j.HeartbeatAt)
+}
+
+// getJob reads what putJob stored; etag is the response's, or "" to take
+// the entity's own (a listed row).
+func (p props) getJob(e *aztables.EDMEntity, etag string) catalog.Job {
+	if etag == "" {
+		etag = e.ETag
+	}
+	return catalog.Job{
+		RequestedAt: p.getTime("RequestedAt"), StartedAt: p.getTime("StartedAt"), CompletedAt: p.getTime("CompletedAt"),
+		Error:   p.getDetail("Error"),
+		Attempt: p.getStr("Attempt"), Attempts: int(p.getInt64("Attempts")),
+		HeartbeatAt: p.getTime("HeartbeatAt"),
+		ETag:        etag,
+	}
+}
+
 func backupEntity(b *catalog.Backup) ([]byte, error) {
 	p := props{}
+	p.putJob(&b.Job)
 	p.str("Status", string(b.Status))
 	p.str("Reason", string(b.Reason))
-	p.time("RequestedAt", b.RequestedAt)
-	p.time("StartedAt", b.StartedAt)
-	p.time("CompletedAt", b.CompletedAt)
 	p.str("KeySource", string(b.KeySource))
 	p.str("KeyId", b.KeyID)
 	p.detail("Fallback", b.FallbackReason)
@@ -90,9 +115,6 @@ func backupEntity(b *catalog.Backup) ([]byte, error) {
 	p.int64("Bytes", b.Bytes)
 	p.int64("StoredBytes", b.StoredBytes)
 	p.int64("Chunks", b.Chunks)
-	p.detail("Error", b.Error)
-	p.str("Attempt", b.Attempt)
-	p.int64("Attempts", int64(b.Attempts))
 	p.str("ManifestBlob", b.ManifestBlob)
 	p.str("ManifestDigest", b.ManifestDigest)
 	if len(b.Streams) > 0 {
@@ -103,7 +125,6 @@ func backupEntity(b *catalog.Backup) ([]byte, error) {
 		p["Streams"] = string(s)
 	}
 	p.str("EntraTenantId", b.EntraTenantID)
-	p.time("HeartbeatAt", b.HeartbeatAt)
 	p.time("FirstAttemptAt", b.FirstAttemptAt)
 	p.detail("LastError", b.LastError)
 	p.time("RetryAt", b.RetryAt)
@@ -122,48 +143,35 @@ func decodeBackup(raw []byte, etag string) (*catalog.Backup, error) {
 	b := &catalog.Backup{
 		BackupID: e.RowKey, Tenant: e.PartitionKey,
 		Status: catalog.Status(p.getStr("Status")), Reason: catalog.Reason(p.getStr("Reason")),
-		RequestedAt: p.getTime("RequestedAt"), StartedAt: p.getTime("StartedAt"), CompletedAt: p.getTime("CompletedAt"),
+		Job:       p.getJob(&e, etag),
 		KeySource: keywrap.Source(p.getStr("KeySource")), KeyID: p.getStr("KeyId"),
 		FallbackReason: p.getDetail("Fallback"),
 		Records:        p.getInt64("Records"), Files: p.getInt64("Files"), Bytes: p.getInt64("Bytes"),
 		StoredBytes: p.getInt64("StoredBytes"), Chunks: p.getInt64("Chunks"),
-		Error:   p.getDetail("Error"),
-		Attempt: p.getStr("Attempt"), Attempts: int(p.getInt64("Attempts")),
 		ManifestBlob:   p.getStr("ManifestBlob"),
 		ManifestDigest: p.getStr("ManifestDigest"),
 		EntraTenantID:  p.getStr("EntraTenantId"),
-		HeartbeatAt:    p.getTime("HeartbeatAt"),
 		FirstAttemptAt: p.getTime("FirstAttemptAt"), LastError: p.getDetail("LastError"), RetryAt: p.getTime("RetryAt"),
-		ETag: etag,
 	}
 	if s := p.getStr("Streams"); s != "" {
 		if err := json.Unmarshal([]byte(s), &b.Streams); err != nil {
 			return nil, fmt.Errorf("failed to decode streams of backup %s: %w", b.BackupID, err)
 		}
 	}
-	if etag == "" {
-		b.ETag = e.ETag
-	}
 	return b, nil
 }
 
 func restoreEntity(r *catalog.Restore) ([]byte, error) {
 	p := props{}
+	p.putJob(&r.Job)
 	p.str("BackupId", r.BackupID)
 	p.str("TargetTenant", r.TargetTenant)
 	p.str("Mode", string(r.Mode))
 	p["DryRun"] = r.DryRun
 	p.str("State", string(r.State))
-	p.time("RequestedAt", r.RequestedAt)
-	p.time("StartedAt", r.StartedAt)
-	p.time("CompletedAt", r.CompletedAt)
 	p.int64("ProgressRecords", r.Progress.Records)
 	p.int64("ProgressFiles", r.Progress.Files)
 	p.int64("ProgressBytes", r.Progress.Bytes)
-	p.detail("Error", r.Error)
-	p.str("Attempt", r.Attempt)
-	p.int64("Attempts", int64(r.Attempts))
-	p.time("HeartbeatAt", r.HeartbeatAt)
 	return json.Marshal(aztables.EDMEntity{
 		Entity:     aztables.Entity{PartitionKey: r.Tenant, RowKey: r.RestoreID},
 		Properties: p,
@@ -180,18 +188,11 @@ func decodeRestore(raw []byte, etag string) (*catalog.Restore, error) {
 		RestoreID: e.RowKey, Tenant: e.PartitionKey,
 		BackupID: p.getStr("BackupId"), TargetTenant: p.getStr("TargetTenant"),
 		Mode: catalog.Mode(p.getStr("Mode")), DryRun: p.getBool("DryRun"),
-		State:       catalog.RestoreState(p.getStr("State")),
-		RequestedAt: p.getTime("RequestedAt"), StartedAt: p.getTime("StartedAt"), CompletedAt: p.getTime("CompletedAt"),
+		State: catalog.RestoreState(p.getStr("State")),
 		Progress: catalog.Progress{
 			Records: p.getInt64("ProgressRecords"), Files: p.getInt64("ProgressFiles"), Bytes: p.getInt64("ProgressBytes"),
 		},
-		Error:   p.getDetail("Error"),
-		Attempt: p.getStr("Attempt"), Attempts: int(p.getInt64("Attempts")),
-		HeartbeatAt: p.getTime("HeartbeatAt"),
-		ETag:        etag,
-	}
-	if etag == "" {
-		r.ETag = e.ETag
+		Job: p.getJob(&e, etag),
 	}
 	return r, nil
 }

@@ -24,13 +24,16 @@ type key struct{ tenant, id string }
 type Store struct {
 	mu       sync.Mutex
 	version  int
-	backups  map[key]*catalog.Backup
-	restores map[key]*catalog.Restore
+	backups  table[*catalog.Backup]
+	restores table[*catalog.Restore]
 }
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{backups: map[key]*catalog.Backup{}, restores: map[key]*catalog.Restore{}}
+	return &Store{
+		backups:  table[*catalog.Backup]{what: "backup", rows: map[key]*catalog.Backup{}},
+		restores: table[*catalog.Restore]{what: "restore", rows: map[key]*catalog.Restore{}},
+	}
 }
 
 func (s *Store) nextETag() string {
@@ -38,57 +41,131 @@ func (s *Store) nextETag() string {
 	return `W/"` + strconv.Itoa(s.version) + `"`
 }
 
+// table is one job kind's rows; its methods are called with Store.mu held
+// (the ETag counter is the store's, shared by both kinds).
+type table[T catalog.Row[T]] struct {
+	what string // "backup", "restore": error messages
+	rows map[key]T
+}
+
+func (t table[T]) create(row T, etag func() string) error {
+	tenant, id := row.Key()
+	k := key{tenant, id}
+	if _, ok := t.rows[k]; ok {
+		return fmt.Errorf("failed to create %s %s: %w", t.what, id, catalog.ErrExists)
+	}
+	row.Normalize()
+	row.JobPart().ETag = etag()
+	t.rows[k] = row.Clone()
+	return nil
+}
+
+func (t table[T]) get(tenant, id string) (T, error) {
+	row, ok := t.rows[key{tenant, id}]
+	if !ok {
+		var zero T
+		return zero, fmt.Errorf("failed to read %s %s: %w", t.what, id, catalog.ErrNotFound)
+	}
+	return row.Clone(), nil
+}
+
+func (t table[T]) update(row T, etag func() string) error {
+	tenant, id := row.Key()
+	k := key{tenant, id}
+	cur, ok := t.rows[k]
+	if !ok {
+		return fmt.Errorf("failed to update %s %s: %w", t.what, id, catalog.ErrNotFound)
+	}
+	if cur.JobPart().ETag != row.JobPart().ETag {
+		return fmt.Errorf("failed to update %s %s: %w", t.what, id, catalog.ErrConflict)
+	}
+	row.Normalize()
+	row.JobPart().ETag = etag()
+	t.rows[k] = row.Clone()
+	return nil
+}
+
+// stale is the running rows whose attempt last proved alive before
+// before, by tenant and id.
+func (t table[T]) stale(before time.Time) []T {
+	var keys []key
+	for k, row := range t.rows {
+		if row.Phase() == catalog.PhaseRunning && row.JobPart().LastAlive().Before(before) {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		if c := strings.Compare(a.tenant, b.tenant); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	var out []T
+	for _, k := range keys {
+		out = append(out, t.rows[k].Clone())
+	}
+	return out
+}
+
 func (s *Store) CreateBackup(ctx context.Context, b *catalog.Backup) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := key{b.Tenant, b.BackupID}
-	if _, ok := s.backups[k]; ok {
-		return fmt.Errorf("failed to create backup %s: %w", b.BackupID, catalog.ErrExists)
-	}
-	b.Normalize()
-	b.ETag = s.nextETag()
-	s.backups[k] = b.Clone()
-	return nil
+	return s.backups.create(b, s.nextETag)
 }
 
 func (s *Store) GetBackup(ctx context.Context, tenant, backupID string) (*catalog.Backup, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, ok := s.backups[key{tenant, backupID}]
-	if !ok {
-		return nil, fmt.Errorf("failed to read backup %s: %w", backupID, catalog.ErrNotFound)
-	}
-	return b.Clone(), nil
+	return s.backups.get(tenant, backupID)
 }
 
 func (s *Store) UpdateBackup(ctx context.Context, b *catalog.Backup) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := key{b.Tenant, b.BackupID}
-	cur, ok := s.backups[k]
-	if !ok {
-		return fmt.Errorf("failed to update backup %s: %w", b.BackupID, catalog.ErrNotFound)
-	}
-	if cur.ETag != b.ETag {
-		return fmt.Errorf("failed to update backup %s: %w", b.BackupID, catalog.ErrConflict)
-	}
-	b.Normalize()
-	b.ETag = s.nextETag()
-	s.backups[k] = b.Clone()
-	return nil
+	return s.backups.update(b, s.nextETag)
+}
+
+func (s *Store) StaleBackups(ctx context.Context, before time.Time) ([]*catalog.Backup, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.backups.stale(before), nil
+}
+
+func (s *Store) CreateRestore(ctx context.Context, r *catalog.Restore) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.restores.create(r, s.nextETag)
+}
+
+func (s *Store) GetRestore(ctx context.Context, tenant, restoreID string) (*catalog.Restore, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.restores.get(tenant, restoreID)
+}
+
+func (s *Store) UpdateRestore(ctx context.Context, r *catalog.Restore) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.restores.update(r, s.nextETag)
+}
+
+func (s *Store) StaleRestores(ctx context.Context, before time.Time) ([]*catalog.Restore, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.restores.stale(before), nil
 }
 
 func (s *Store) ListBackups(ctx context.Context, tenant string, opts catalog.ListOptions) (catalog.BackupPage, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rows, token, err := listPage(s.backups, tenant, opts, (*catalog.Backup).Clone)
+	rows, token, err := listPage(s.backups.rows, tenant, opts, (*catalog.Backup).Clone)
 	return catalog.BackupPage{Backups: rows, ContinuationToken: token}, err
 }
 
 func (s *Store) ListRestores(ctx context.Context, tenant string, opts catalog.ListOptions) (catalog.RestorePage, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rows, token, err := listPage(s.restores, tenant, opts, (*catalog.Restore).Clone)
+	rows, token, err := listPage(s.restores.rows, tenant, opts, (*catalog.Restore).Clone)
 	return catalog.RestorePage{Restores: rows, ContinuationToken: token}, err
 }
 
@@ -121,7 +198,7 @@ func (s *Store) ActiveBackup(ctx context.Context, tenant string) (*catalog.Backu
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var newest *catalog.Backup
-	for k, b := range s.backups {
+	for k, b := range s.backups.rows {
 		if k.tenant == tenant && (b.Status == catalog.StatusQueued || b.Status == catalog.StatusRunning) &&
 			(newest == nil || b.BackupID > newest.BackupID) {
 			newest = b
@@ -131,80 +208,4 @@ func (s *Store) ActiveBackup(ctx context.Context, tenant string) (*catalog.Backu
 		return nil, fmt.Errorf("no queued or running backup of tenant %s: %w", tenant, catalog.ErrNotFound)
 	}
 	return newest.Clone(), nil
-}
-
-func (s *Store) StaleBackups(ctx context.Context, before time.Time) ([]*catalog.Backup, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []*catalog.Backup
-	for _, b := range s.backups {
-		if b.Status == catalog.StatusRunning && b.LastAlive().Before(before) {
-			out = append(out, b.Clone())
-		}
-	}
-	slices.SortFunc(out, func(a, b *catalog.Backup) int {
-		if c := strings.Compare(a.Tenant, b.Tenant); c != 0 {
-			return c
-		}
-		return strings.Compare(a.BackupID, b.BackupID)
-	})
-	return out, nil
-}
-
-func (s *Store) CreateRestore(ctx context.Context, r *catalog.Restore) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k := key{r.Tenant, r.RestoreID}
-	if _, ok := s.restores[k]; ok {
-		return fmt.Errorf("failed to create restore %s: %w", r.RestoreID, catalog.ErrExists)
-	}
-	r.Normalize()
-	r.ETag = s.nextETag()
-	s.restores[k] = r.Clone()
-	return nil
-}
-
-func (s *Store) GetRestore(ctx context.Context, tenant, restoreID string) (*catalog.Restore, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.restores[key{tenant, restoreID}]
-	if !ok {
-		return nil, fmt.Errorf("failed to read restore %s: %w", restoreID, catalog.ErrNotFound)
-	}
-	return r.Clone(), nil
-}
-
-func (s *Store) UpdateRestore(ctx context.Context, r *catalog.Restore) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k := key{r.Tenant, r.RestoreID}
-	cur, ok := s.restores[k]
-	if !ok {
-		return fmt.Errorf("failed to update restore %s: %w", r.RestoreID, catalog.ErrNotFound)
-	}
-	if cur.ETag != r.ETag {
-		return fmt.Errorf("failed to update restore %s: %w", r.RestoreID, catalog.ErrConflict)
-	}
-	r.Normalize()
-	r.ETag = s.nextETag()
-	s.restores[k] = r.Clone()
-	return nil
-}
-
-func (s *Store) StaleRestores(ctx context.Context, before time.Time) ([]*catalog.Restore, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []*catalog.Restore
-	for _, r := range s.restores {
-		if r.State == catalog.RestoreRunning && r.LastAlive().Before(before) {
-			out = append(out, r.Clone())
-		}
-	}
-	slices.SortFunc(out, func(a, b *catalog.Restore) int {
-		if c := strings.Compare(a.Tenant, b.Tenant); c != 0 {
-			return c
-		}
-		return strings.Compare(a.RestoreID, b.RestoreID)
-	})
-	return out, nil
 }
