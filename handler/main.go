@@ -149,10 +149,6 @@ func wire(ctx context.Context, cfg config.Config, logger *slog.Logger, now func(
 	if err != nil {
 		return fmt.Errorf("byok service: %w", err)
 	}
-	schedule, err := config.ParseSchedule(cfg.BackupSchedule)
-	if err != nil {
-		return fmt.Errorf("BACKUP_SCHEDULE: %w", err)
-	}
 	backups, err := backup.New(backup.Options{
 		Source:          assetStore,
 		Catalog:         catalogStore,
@@ -163,8 +159,9 @@ func wire(ctx context.Context, cfg config.Config, logger *slog.Logger, now func(
 		Leases:          leases,
 		RequestLeases:   requestLeases,
 		Queue:           jobs,
+		QueueName:       n.QueueBackupJobs,
 		Tenants:         tenantDir,
-		Schedule:        schedule,
+		Schedule:        cfg.BackupCron,
 		Logger:          logger,
 		ChunkSize:       cfg.BackupChunkSize,
 		Parallelism:     cfg.BackupParallelism,
@@ -188,11 +185,12 @@ func wire(ctx context.Context, cfg config.Config, logger *slog.Logger, now func(
 		ApplicationID:   cfg.ByokAppClientID,
 		Leases:          leases, // the same lease as backups: one job per tenant at a time
 		Queue:           jobs,
+		QueueName:       n.QueueRestoreJobs,
 		Logger:          logger,
 		Parallelism:     cfg.BackupParallelism,
 		MaxDequeueCount: maxDequeueCount,
 		Now:             now,
-		SpoolLimit:      int64(cfg.RestoreSpoolLimitMB) << 20,
+		SpoolLimit:      cfg.RestoreSpoolLimit,
 	})
 	if err != nil {
 		return fmt.Errorf("restore service: %w", err)

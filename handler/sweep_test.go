@@ -27,6 +27,7 @@ import (
 	"github.com/twinit/byok-backup/internal/devstack/devauth"
 	"github.com/twinit/byok-backup/internal/devstack/kvemu"
 	"github.com/twinit/byok-backup/internal/tenants"
+	"github.com/twinit/byok-backup/internal/testing/fatal"
 	"github.com/twinit/byok-backup/internal/testing/logtest"
 )
 
@@ -46,6 +47,7 @@ type sweepEnv struct {
 	tables *aztables.ServiceClient
 	blobs  *azblob.Client
 	queues *azqueue.ServiceClient
+	issuer *devauth.Issuer
 }
 
 func newSweepEnv(t *testing.T) *sweepEnv {
@@ -59,7 +61,7 @@ func newSweepEnv(t *testing.T) *sweepEnv {
 	check(t, kv.Grant("platform-kv", kvemu.PlatformToken, "get", "wrapKey", "unwrapKey"))
 	caFile := filepath.Join(t.TempDir(), "kv-ca.pem")
 	check(t, kv.WriteCA(caFile))
-	e := &sweepEnv{t: t, clock: &fakeClock{}, logs: &logtest.Buffer{}, env: map[string]string{
+	e := &sweepEnv{t: t, clock: &fakeClock{}, logs: &logtest.Buffer{}, issuer: iss, env: map[string]string{
 		"AzureWebJobsStorage":          az.ConnectionString(),
 		"PLATFORM_KEY_ID":              strings.ReplaceAll(kv.URLTemplate(), "{vault}", "platform-kv") + "keys/platform-backup",
 		"PLATFORM_CREDENTIAL":          "emulator",
@@ -288,9 +290,5 @@ func TestNoTimerDeletesBackupsWithoutRows(t *testing.T) {
 	checkKept("emptied table")
 }
 
-func check(t testing.TB, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
+// check keeps the call sites short; the helper itself is shared.
+var check = fatal.IfErr

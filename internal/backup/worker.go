@@ -258,7 +258,7 @@ func (s *Service) requeue(ctx context.Context, k *rowKeeper, wait *keyWaitError,
 	if !ok {
 		return s.finish(ctx, k, wait, final, own, log)
 	}
-	if err := dq.EnqueueAfter(wctx, jobqueue.BackupQueue, job, delay); err != nil {
+	if err := dq.EnqueueAfter(wctx, s.o.QueueName, job, delay); err != nil {
 		// The host's own redelivery is the retry then.
 		return s.finish(ctx, k, fmt.Errorf("failed to enqueue the delayed retry (%w) after: %w", err, wait), final, own, log)
 	}

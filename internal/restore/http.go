@@ -106,7 +106,7 @@ func (s *Service) post(w http.ResponseWriter, r *http.Request, p auth.Principal)
 	if err := s.o.Catalog.CreateRestore(ctx, row); err != nil {
 		return errcode.Wrap(err, errcode.ServiceUnavailable, "The restore could not be recorded: try again later.")
 	}
-	if err := s.o.Queue.Enqueue(ctx, jobqueue.RestoreQueue, jobqueue.RestoreJob{Tenant: tenant, RestoreID: row.RestoreID}); err != nil {
+	if err := s.o.Queue.Enqueue(ctx, s.o.QueueName, jobqueue.RestoreJob{Tenant: tenant, RestoreID: row.RestoreID}); err != nil {
 		// No message will ever run it: record that rather than leave it queued.
 		if ferr := row.Fail(s.now(), errcode.Detail{Code: errcode.ServiceUnavailable, Message: "The restore could not be queued. Start it again."}); ferr == nil {
 			_ = s.o.Catalog.UpdateRestore(ctx, row)

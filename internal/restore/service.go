@@ -10,6 +10,7 @@ import (
 	"github.com/twinit/byok-backup/internal/blobstore"
 	"github.com/twinit/byok-backup/internal/byok"
 	"github.com/twinit/byok-backup/internal/catalog"
+	"github.com/twinit/byok-backup/internal/jobqueue"
 	"github.com/twinit/byok-backup/internal/keywrap"
 	"github.com/twinit/byok-backup/internal/lease"
 )
@@ -54,7 +55,10 @@ type Options struct {
 	ApplicationID string
 	Leases        Leases
 	Queue         Queue
-	Logger        *slog.Logger
+	// QueueName is QUEUE_RESTORE_JOBS, the queue RestoreWorker's trigger
+	// reads (default jobqueue.RestoreQueue).
+	QueueName string
+	Logger    *slog.Logger
 
 	// Parallelism is the number of chunks of one stream in flight (default
 	// 4); both streams run at once.
@@ -126,6 +130,9 @@ func New(o Options) (*Service, error) {
 	setDefault(&o.SweepGrace, DefaultSweepGrace)
 	if o.SpoolLimit == 0 {
 		o.SpoolLimit = DefaultSpoolLimit
+	}
+	if o.QueueName == "" {
+		o.QueueName = jobqueue.RestoreQueue
 	}
 	if o.SpoolDir == "" {
 		o.SpoolDir = os.TempDir()
