@@ -161,7 +161,7 @@ func TestMonitorTimerRoute(t *testing.T) {
 	_, err := e.svc.Configure(bg(), "acme", settingsFor("acme-kv"), "")
 	must(t, err)
 	must(t, e.emu.SetEnabled("acme-kv", "k", "", false))
-	payload, err := os.ReadFile("../invoke/testdata/timer_assembled.json")
+	payload, err := os.ReadFile("../edge/invoke/testdata/timer_assembled.json")
 	must(t, err)
 	srv := server.New(server.Config{ByokMonitor: e.svc.MonitorTimer, Logger: e.svc.log})
 	rec := httptest.NewRecorder()
