@@ -58,7 +58,7 @@ func (s *TableStore) CreateTable(ctx context.Context) error {
 // query): the Health checker for storage.
 func (s *TableStore) Check(ctx context.Context) error {
 	top := int32(1)
-	pager := s.table.NewListEntitiesPager(&aztables.ListEntitiesOptions{Top: &top, Select: ptr("PartitionKey")})
+	pager := s.table.NewListEntitiesPager(&aztables.ListEntitiesOptions{Top: &top, Select: new("PartitionKey")})
 	if _, err := pager.NextPage(ctx); err != nil {
 		return fmt.Errorf("failed to query the ByokSettings table: %w", err)
 	}
@@ -251,5 +251,3 @@ func hasTableCode(err error, codes ...aztables.TableErrorCode) bool {
 	}
 	return false
 }
-
-func ptr[T any](v T) *T { return &v }

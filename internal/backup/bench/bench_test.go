@@ -41,6 +41,7 @@ import (
 	"github.com/twinit/byok-backup/internal/keywrap"
 	"github.com/twinit/byok-backup/internal/keywrap/keyvault"
 	"github.com/twinit/byok-backup/internal/lease"
+	"github.com/twinit/byok-backup/internal/testing/fatal"
 )
 
 const (
@@ -570,9 +571,5 @@ func humanSize(n int64) string {
 	return fmt.Sprintf("%dMiB", n>>20)
 }
 
-func must(b testing.TB, err error) {
-	b.Helper()
-	if err != nil {
-		b.Fatal(err)
-	}
-}
+// must keeps the call sites short; the helper itself is shared.
+var must = fatal.IfErr
