@@ -68,14 +68,17 @@ func changedFields(a, b config.Config) []string {
 	return out
 }
 
-// wiringReads are the Config field paths the wiring (the handler's
-// non-test files) reads: selector chains rooted at the config variable
-// (cfg) or at its Names (n).
+// wiringReads are the Config field paths the wiring (the non-test files
+// of the handler and of internal/app) reads: selector chains rooted at the
+// config variable (cfg) or at its Names (n).
 func wiringReads(t *testing.T) []string {
 	t.Helper()
 	roots := map[string]string{"cfg": "", "n": "Names."}
 	files, err := filepath.Glob("*.go")
 	check(t, err)
+	more, err := filepath.Glob("../internal/app/*.go")
+	check(t, err)
+	files = append(files, more...)
 	var reads []string
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/twinit/byok-backup/internal/app"
 	"github.com/twinit/byok-backup/internal/devstack/seed"
 	"log/slog"
 	"net/http"
@@ -99,8 +100,10 @@ func (e *sweepEnv) handler(set map[string]string) (http.Handler, config.Config) 
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	check(e.t, err)
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	var h http.Handler
-	check(e.t, wire(e.t.Context(), cfg, logger, e.clock.Now, func(got http.Handler) error { h = got; return nil }))
+	a, err := app.New(e.t.Context(), cfg, app.Deps{Logger: logger, Now: e.clock.Now})
+	check(e.t, err)
+	h, err := a.Handler(e.t.Context())
+	check(e.t, err)
 	return h, cfg
 }
 
