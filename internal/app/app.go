@@ -67,8 +67,9 @@ type App struct {
 	Wrapper     keywrap.Wrapper
 	PlatformKey keywrap.Ref
 
-	log       *slog.Logger
-	byokStore *byok.TableStore
+	log        *slog.Logger
+	byokStore  *byok.TableStore
+	backupOpts backup.Options
 }
 
 // New builds the app from cfg: the Azure clients from AzureWebJobsStorage,
@@ -147,7 +148,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("byok service: %w", err)
 	}
-	a.Backups, err = backup.New(backup.Options{
+	a.backupOpts = backup.Options{
 		Source:          a.Assets,
 		Catalog:         a.Catalog,
 		Blobs:           a.BackupBlobs,
@@ -168,8 +169,8 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (*App, error) {
 		// Deletion's circuit breaker (contract §6).
 		MaxDeleteFraction: cfg.RetentionMaxDeleteFraction,
 		Now:               now,
-	})
-	if err != nil {
+	}
+	if a.Backups, err = backup.New(a.backupOpts); err != nil {
 		return nil, fmt.Errorf("backup service: %w", err)
 	}
 	a.Restores, err = restore.New(restore.Options{
@@ -195,6 +196,11 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (*App, error) {
 	}
 	return a, nil
 }
+
+// BackupOptions are the options the backup service was built with, for a
+// caller that needs a variant of the same wiring (the benchmarks back up
+// from instrumented sources).
+func (a *App) BackupOptions() backup.Options { return a.backupOpts }
 
 // Handler is the edge: the caller-token verifier (its JWKS fetched now),
 // the health checks and every function's registration on the server.
