@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -143,7 +144,8 @@ func TestEveryDocumentedSettingChangesBehaviour(t *testing.T) {
 	dir := t.TempDir()
 	ca, cert := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "client.pem")
 	check(t, kv.WriteCA(ca))
-	check(t, kv.WriteCA(cert))
+	// Another emulator, another CA: the two files differ in content.
+	check(t, kvemu.TestStart(t).WriteCA(cert))
 	const guid = "11111111-2222-3333-4444-555555555555"
 	// with: settings applied to both sides, for a setting that only
 	// matters alongside another.
@@ -165,7 +167,7 @@ func TestEveryDocumentedSettingChangesBehaviour(t *testing.T) {
 		"BYOK_CLIENT_CERTIFICATE_PASSWORD":  {value: "pfx-pass", with: map[string]string{"BYOK_CREDENTIAL": config.CredCertificate, "BYOK_CLIENT_CERTIFICATE_PATH": cert}},
 		"BYOK_OWNERSHIP_TAG":                {value: "other-tag"},
 		"KEYVAULT_URL_TEMPLATE":             {value: "https://{vault}.vault.azure.cn/"},
-		"KEYVAULT_CA_FILE":                  {value: ca},
+		"KEYVAULT_CA_FILE":                  {value: cert},
 		"AUTH_ISSUER":                       {value: "https://login.example/"},
 		"AUTH_AUDIENCE":                     {value: "api://other"},
 		"AUTH_JWKS_URL":                     {value: "https://login.example/keys"},
@@ -193,18 +195,15 @@ func TestEveryDocumentedSettingChangesBehaviour(t *testing.T) {
 	}
 	// The host's own setting: it picks the custom handler worker.
 	hostOnly := map[string]bool{"FUNCTIONS_WORKER_RUNTIME": true}
-	base := map[string]string{
-		"FUNCTIONS_CUSTOMHANDLER_PORT": "7072",
-		"AzureWebJobsStorage":          "UseDevelopmentStorage=true",
-		"PLATFORM_KEY_ID":              "https://platform-kv.localhost:8443/keys/platform-backup",
-		"PLATFORM_CREDENTIAL":          "emulator",
-		"BYOK_APP_CLIENT_ID":           "4ab9f542-0305-4d62-94c9-69786fb5d1ec",
-		"BYOK_CREDENTIAL":              "emulator",
-		"KEYVAULT_URL_TEMPLATE":        "https://{vault}.localhost:8443/",
-		"AUTH_ISSUER":                  "http://127.0.0.1:7990/",
-		"AUTH_AUDIENCE":                "api://byok-backup",
-		"AUTH_JWKS_URL":                "http://127.0.0.1:7990/jwks.json",
-	}
+	// The base is the documented local sample, with a CA file that exists
+	// and the port the host would set.
+	b, err := os.ReadFile("../local.settings.json.example")
+	check(t, err)
+	var sample struct{ Values map[string]string }
+	check(t, json.Unmarshal(b, &sample))
+	base := sample.Values
+	base["FUNCTIONS_CUSTOMHANDLER_PORT"] = "7072"
+	base["KEYVAULT_CA_FILE"] = ca
 	load := func(t *testing.T, sets ...map[string]string) config.Config {
 		t.Helper()
 		env := map[string]string{}
