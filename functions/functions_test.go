@@ -45,8 +45,8 @@ var want = map[string]struct {
 }{
 	"BackupScheduler": {trigger: "timerTrigger", schedule: "%BACKUP_SCHEDULE%"},
 	"ByokMonitor":     {trigger: "timerTrigger", schedule: "%BYOK_MONITOR_SCHEDULE%"},
-	"BackupWorker":    {trigger: "queueTrigger", queue: "backup-jobs"},
-	"RestoreWorker":   {trigger: "queueTrigger", queue: "restore-jobs"},
+	"BackupWorker":    {trigger: "queueTrigger", queue: "%QUEUE_BACKUP_JOBS%"},
+	"RestoreWorker":   {trigger: "queueTrigger", queue: "%QUEUE_RESTORE_JOBS%"},
 	"ByokSettings":    {trigger: "httpTrigger", route: "tenants/{tenant}/byok", methods: []string{"delete", "get", "put"}, authLevel: "function"},
 	"ByokValidate":    {trigger: "httpTrigger", route: "tenants/{tenant}/byok/validate", methods: []string{"post"}, authLevel: "function"},
 	"Backups":         {trigger: "httpTrigger", route: "tenants/{tenant}/backups/{backupId?}", methods: []string{"get", "post"}, authLevel: "function"},

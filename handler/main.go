@@ -1,6 +1,6 @@
 // Command handler is the Azure Functions custom handler of the BYOK backup
-// service. main only wires: config → logger → Azure clients → services →
-// routes → server. Later services are added here with a few lines each.
+// service. main only starts: config → logger → [app.New] (Azure clients,
+// services, routes) → server.
 package main
 
 import (
@@ -9,37 +9,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
 	"syscall"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
-
-	"github.com/twinit/byok-backup/internal/assets"
-	"github.com/twinit/byok-backup/internal/audit"
-	"github.com/twinit/byok-backup/internal/backup"
-	blobazure "github.com/twinit/byok-backup/internal/blobstore/azure"
-	"github.com/twinit/byok-backup/internal/byok"
-	catalogtable "github.com/twinit/byok-backup/internal/catalog/aztable"
+	"github.com/twinit/byok-backup/internal/app"
 	"github.com/twinit/byok-backup/internal/config"
-	"github.com/twinit/byok-backup/internal/edge/api"
-	"github.com/twinit/byok-backup/internal/edge/auth"
 	"github.com/twinit/byok-backup/internal/edge/server"
-	"github.com/twinit/byok-backup/internal/jobqueue"
-	"github.com/twinit/byok-backup/internal/lease"
-	"github.com/twinit/byok-backup/internal/restore"
-	"github.com/twinit/byok-backup/internal/tenants"
 )
-
-// maxDequeueCount is host.json's extensions.queues.maxDequeueCount: on that
-// delivery a job that can't run is marked failed rather than left to the
-// poison queue. A test checks the two agree.
-const maxDequeueCount = 5
 
 func main() {
 	os.Exit(run())
@@ -71,166 +50,25 @@ func run() int {
 }
 
 func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
-	return wire(ctx, cfg, logger, time.Now, func(h http.Handler) error {
-		// The host always calls 127.0.0.1; never listen on other interfaces.
-		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)))
-		if err != nil {
-			return fmt.Errorf("listen: %w", err)
-		}
-		logger.Info("listening", "addr", ln.Addr().String())
-		return server.Run(ctx, ln, h, server.RunOptions{
-			FunctionTimeout: cfg.FunctionTimeout,
-			DrainTimeout:    60 * time.Second,
-			Logger:          logger,
-		})
-	})
-}
-
-// wire builds the services and routes with now as their clock and hands
-// the handler to run: serve listens, tests drive it in-process with a
-// fake clock.
-func wire(ctx context.Context, cfg config.Config, logger *slog.Logger, now func() time.Time, run func(http.Handler) error) error {
-	// Azure clients, from AzureWebJobsStorage with explicit endpoints.
-	cs := cfg.Storage.ConnectionString()
-	blobs, err := azblob.NewClientFromConnectionString(cs, nil)
-	if err != nil {
-		return fmt.Errorf("blob client: %w", err)
-	}
-	tables, err := aztables.NewServiceClientFromConnectionString(cs, nil)
-	if err != nil {
-		return fmt.Errorf("table client: %w", err)
-	}
-	queues, err := azqueue.NewServiceClientFromConnectionString(cs, nil)
-	if err != nil {
-		return fmt.Errorf("queue client: %w", err)
-	}
-	// Keys: one Key Vault adapter for customer and platform keys; every
-	// wrap and unwrap of a backup or restore goes through the audit decorator.
-	keys, err := newKeys(cfg, logger)
+	a, err := app.New(ctx, cfg, app.Deps{Logger: logger})
 	if err != nil {
 		return err
 	}
-	n := cfg.Names
-	auditLog := audit.New(tables.NewClient(n.TableKeyAudit), nil)
-	audited := audit.NewWrapper(keys.wrapper, auditLog, logger)
-	byokStore := byok.NewTableStore(tables.NewClient(n.TableByokSettings))
-	catalogStore := catalogtable.New(tables.NewClient(n.TableBackups), tables.NewClient(n.TableRestores))
-	// Same table, own scope: serialises POST …/backups per tenant.
-	requestLeases := lease.New(tables.NewClient(n.TableLeases), &lease.Options{Scope: "backup-request", Logger: logger, Now: now})
-	leases := lease.New(tables.NewClient(n.TableLeases), &lease.Options{Logger: logger, Now: now})
-	tenantDir := tenants.New(tables.NewClient(n.TableTenants), nil)
-	assetStore := assets.New(tables.NewClient(n.TableAssets), blobs.ServiceClient().NewContainerClient(n.ContainerAssets), &assets.Options{Logger: logger})
-	backupBlobs := blobazure.New(blobs.ServiceClient().NewContainerClient(n.ContainerBackups))
-	jobs := jobqueue.New(queues)
-
-	// Tables and containers are created once at startup (queues on first use).
-	for name, create := range map[string]func(context.Context) error{
-		n.TableByokSettings: byokStore.CreateTable, n.TableKeyAudit: auditLog.EnsureTable,
-		n.TableBackups + "/" + n.TableRestores: catalogStore.CreateTables, n.TableLeases: leases.CreateTable,
-		n.TableTenants: tenantDir.CreateTable, n.ContainerBackups: backupBlobs.CreateContainer,
-	} {
-		if err := create(ctx); err != nil {
-			return fmt.Errorf("create %s: %w", name, err)
-		}
-	}
-
-	// BYOK settings and monitor. Validation gets the undecorated adapter:
-	// the audit validator records one `validate` row per validation.
-	byokSvc, err := byok.New(byok.Options{
-		Store:              byokStore,
-		Validator:          audit.NewValidator(keys.wrapper, auditLog, logger),
-		VaultURLTemplate:   cfg.KeyVaultURLTemplate,
-		AppClientID:        cfg.ByokAppClientID,
-		Logger:             logger,
-		MonitorConcurrency: cfg.ByokMonitorConcurrency,
-		Now:                now,
-		OwnershipTag:       cfg.ByokOwnershipTag,
-	})
-	if err != nil {
-		return fmt.Errorf("byok service: %w", err)
-	}
-	schedule, err := config.ParseSchedule(cfg.BackupSchedule)
-	if err != nil {
-		return fmt.Errorf("BACKUP_SCHEDULE: %w", err)
-	}
-	backups, err := backup.New(backup.Options{
-		Source:          assetStore,
-		Catalog:         catalogStore,
-		Blobs:           backupBlobs,
-		Wrapper:         audited,
-		Keys:            byokSvc,
-		PlatformKey:     keys.platform,
-		Leases:          leases,
-		RequestLeases:   requestLeases,
-		Queue:           jobs,
-		Tenants:         tenantDir,
-		Schedule:        schedule,
-		Logger:          logger,
-		ChunkSize:       cfg.BackupChunkSize,
-		Parallelism:     cfg.BackupParallelism,
-		MaxDequeueCount: maxDequeueCount,
-		TransientGrace:  cfg.ByokTransientGrace,
-		// Deletion's circuit breaker (contract §6).
-		MaxDeleteFraction: cfg.RetentionMaxDeleteFraction,
-		Now:               now,
-		// The defaults' ratios: lease as long as the stale age, heartbeat every sixth.
-		LeaseTTL:       cfg.JobStaleAfter,
-		StaleAfter:     cfg.JobStaleAfter,
-		HeartbeatEvery: cfg.JobStaleAfter / 6,
-		SweepGrace:     cfg.JobSweepGrace,
-	})
-	if err != nil {
-		return fmt.Errorf("backup service: %w", err)
-	}
-	restores, err := restore.New(restore.Options{
-		Catalog:         catalogStore,
-		Blobs:           backupBlobs,
-		Target:          restore.StoreTarget(assetStore),
-		Wrapper:         audited,
-		Keys:            byokSvc,
-		PlatformKey:     keys.platform,
-		URLTemplate:     cfg.KeyVaultURLTemplate,
-		ApplicationID:   cfg.ByokAppClientID,
-		Leases:          leases, // the same lease as backups: one job per tenant at a time
-		Queue:           jobs,
-		Logger:          logger,
-		Parallelism:     cfg.BackupParallelism,
-		MaxDequeueCount: maxDequeueCount,
-		Now:             now,
-		SpoolLimit:      int64(cfg.RestoreSpoolLimitMB) << 20,
-		LeaseTTL:        cfg.JobStaleAfter,
-		StaleAfter:      cfg.JobStaleAfter,
-		ProgressEvery:   cfg.JobStaleAfter / 12,
-		SweepGrace:      cfg.JobSweepGrace,
-	})
-	if err != nil {
-		return fmt.Errorf("restore service: %w", err)
-	}
-
-	verifier, err := auth.NewVerifier(ctx, auth.VerifierOptions{
-		JWKSURL:     cfg.Auth.JWKSURL,
-		Issuer:      cfg.Auth.Issuer,
-		Audience:    cfg.Auth.Audience,
-		TenantClaim: cfg.Auth.TenantClaim,
-		RolesClaim:  cfg.Auth.RolesClaim,
-		Logger:      logger,
-	})
+	h, err := a.Handler(ctx)
 	if err != nil {
 		return err
 	}
-
-	srv := server.New(server.Config{
-		Logger:          logger,
-		Auth:            verifier,
+	// The host always calls 127.0.0.1; never listen on other interfaces.
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	logger.Info("listening", "addr", ln.Addr().String())
+	return server.Run(ctx, ln, h, server.RunOptions{
 		FunctionTimeout: cfg.FunctionTimeout,
-		Checks: []server.NamedCheck{
-			{Name: "storage", Checker: byokStore},
-			{Name: "platformKey", Checker: byok.NewPlatformKeyCheck(keys.wrapper, keys.platform, nil)},
-		},
+		DrainTimeout:    60 * time.Second,
+		Logger:          logger,
 	})
-	api.Register(srv, api.Services{Backups: backups, Restores: restores, Byok: byokSvc, Logger: logger})
-
-	return run(srv.Handler())
 }
 
 // warnSettings logs, at warning level, settings that weaken a safeguard.

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twinit/byok-backup/internal/app"
 	"github.com/twinit/byok-backup/internal/config"
 	"github.com/twinit/byok-backup/internal/devstack/azurite"
 	"github.com/twinit/byok-backup/internal/devstack/devauth"
@@ -253,8 +254,8 @@ func TestMaxDequeueCountMatchesHost(t *testing.T) {
 	if err := json.Unmarshal(b, &host); err != nil {
 		t.Fatal(err)
 	}
-	if host.Extensions.Queues.MaxDequeueCount != maxDequeueCount {
-		t.Fatalf("host.json maxDequeueCount = %d, handler assumes %d", host.Extensions.Queues.MaxDequeueCount, maxDequeueCount)
+	if host.Extensions.Queues.MaxDequeueCount != app.MaxDequeueCount {
+		t.Fatalf("host.json maxDequeueCount = %d, handler assumes %d", host.Extensions.Queues.MaxDequeueCount, app.MaxDequeueCount)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/twinit/byok-backup/internal/app"
 	"github.com/twinit/byok-backup/internal/devstack/seed"
 	"log/slog"
 	"net/http"
@@ -27,6 +28,7 @@ import (
 	"github.com/twinit/byok-backup/internal/devstack/devauth"
 	"github.com/twinit/byok-backup/internal/devstack/kvemu"
 	"github.com/twinit/byok-backup/internal/tenants"
+	"github.com/twinit/byok-backup/internal/testing/fatal"
 	"github.com/twinit/byok-backup/internal/testing/logtest"
 )
 
@@ -46,6 +48,7 @@ type sweepEnv struct {
 	tables *aztables.ServiceClient
 	blobs  *azblob.Client
 	queues *azqueue.ServiceClient
+	issuer *devauth.Issuer
 }
 
 func newSweepEnv(t *testing.T) *sweepEnv {
@@ -59,7 +62,7 @@ func newSweepEnv(t *testing.T) *sweepEnv {
 	check(t, kv.Grant("platform-kv", kvemu.PlatformToken, "get", "wrapKey", "unwrapKey"))
 	caFile := filepath.Join(t.TempDir(), "kv-ca.pem")
 	check(t, kv.WriteCA(caFile))
-	e := &sweepEnv{t: t, clock: &fakeClock{}, logs: &logtest.Buffer{}, env: map[string]string{
+	e := &sweepEnv{t: t, clock: &fakeClock{}, logs: &logtest.Buffer{}, issuer: iss, env: map[string]string{
 		"AzureWebJobsStorage":          az.ConnectionString(),
 		"PLATFORM_KEY_ID":              strings.ReplaceAll(kv.URLTemplate(), "{vault}", "platform-kv") + "keys/platform-backup",
 		"PLATFORM_CREDENTIAL":          "emulator",
@@ -97,8 +100,10 @@ func (e *sweepEnv) handler(set map[string]string) (http.Handler, config.Config) 
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	check(e.t, err)
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	var h http.Handler
-	check(e.t, wire(e.t.Context(), cfg, logger, e.clock.Now, func(got http.Handler) error { h = got; return nil }))
+	a, err := app.New(e.t.Context(), cfg, app.Deps{Logger: logger, Now: e.clock.Now})
+	check(e.t, err)
+	h, err := a.Handler(e.t.Context())
+	check(e.t, err)
 	return h, cfg
 }
 
@@ -288,9 +293,5 @@ func TestNoTimerDeletesBackupsWithoutRows(t *testing.T) {
 	checkKept("emptied table")
 }
 
-func check(t testing.TB, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
+// check keeps the call sites short; the helper itself is shared.
+var check = fatal.IfErr

@@ -25,39 +25,37 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/twinit/byok-backup/internal/devstack/seed"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 
-	"github.com/twinit/byok-backup/internal/assets"
-	"github.com/twinit/byok-backup/internal/backup"
+	"github.com/twinit/byok-backup/internal/app"
 	"github.com/twinit/byok-backup/internal/blobstore"
 	blobazure "github.com/twinit/byok-backup/internal/blobstore/azure"
 	"github.com/twinit/byok-backup/internal/byok"
 	"github.com/twinit/byok-backup/internal/catalog"
-	"github.com/twinit/byok-backup/internal/catalog/aztable"
-	"github.com/twinit/byok-backup/internal/credential"
+	"github.com/twinit/byok-backup/internal/config"
 	"github.com/twinit/byok-backup/internal/devstack/azurite"
 	"github.com/twinit/byok-backup/internal/devstack/kvemu"
+	"github.com/twinit/byok-backup/internal/devstack/seed"
 	"github.com/twinit/byok-backup/internal/jobqueue"
 	"github.com/twinit/byok-backup/internal/keywrap"
-	"github.com/twinit/byok-backup/internal/keywrap/keyvault"
-	"github.com/twinit/byok-backup/internal/lease"
 	"github.com/twinit/byok-backup/internal/restore"
 )
 
 const (
 	appID       = "4ab9f542-0305-4d62-94c9-69786fb5d1ec"
 	entraTenant = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	tenant      = "bench"
 )
 
 func main() {
@@ -66,7 +64,7 @@ func main() {
 	fileSize := flag.Int64("file-size", 8<<20, "largest file in bytes")
 	rounds := flag.Int("rounds", 2, "interleaved raw/restore rounds")
 	parallelism := flag.Int("parallelism", 4, "chunks in flight per stream (restore) and blobs in flight (raw)")
-	spool := flag.Int64("spool-limit", 0, "restore spool limit in bytes (0 = default)")
+	spool := flag.Int("spool-limit-mb", 0, "RESTORE_SPOOL_LIMIT_MB (0 = its default)")
 	flag.Parse()
 	if err := run(*files, *records, *fileSize, *rounds, *parallelism, *spool); err != nil {
 		fmt.Fprintln(os.Stderr, "benchrestore:", err)
@@ -74,34 +72,7 @@ func main() {
 	}
 }
 
-type keys struct{ ref keywrap.Ref }
-
-func (k keys) CustomerKey(context.Context, string) (keywrap.Ref, byok.Settings, bool, error) {
-	return k.ref, byok.Settings{KeyVaultName: "bench-kv", KeyName: "bench", TenantID: entraTenant, FallbackToPlatformKey: true}, true, nil
-}
-func (keys) RecordKeyUse(context.Context, string, error) error { return nil }
-
-type queue struct {
-	mu      sync.Mutex
-	backups []jobqueue.BackupJob
-	jobs    []jobqueue.RestoreJob
-}
-
-func (q *queue) Enqueue(_ context.Context, name string, msg any) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	switch m := msg.(type) {
-	case jobqueue.BackupJob:
-		q.backups = append(q.backups, m)
-	case jobqueue.RestoreJob:
-		q.jobs = append(q.jobs, m)
-	default:
-		return fmt.Errorf("unexpected message for %s", name)
-	}
-	return nil
-}
-
-func run(nFiles, nRecords int, fileSize int64, rounds, parallelism int, spoolLimit int64) error {
+func run(nFiles, nRecords int, fileSize int64, rounds, parallelism, spoolLimitMB int) error {
 	ctx := context.Background()
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	az, err := azurite.Start(ctx, azurite.Options{})
@@ -128,87 +99,89 @@ func run(nFiles, nRecords int, fileSize int64, rounds, parallelism int, spoolLim
 			return err
 		}
 	}
-	creds, err := credential.New(credential.Options{Mode: credential.Emulator, AppClientID: appID, PlatformMode: credential.Emulator})
+	// The customer key is tagged for the tenant: BYOK is enabled through
+	// the real validation.
+	if err := emu.SetTags("bench-kv", "bench", "", map[string]string{keywrap.DefaultOwnershipTag: tenant}); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "benchrestore-*")
 	if err != nil {
 		return err
 	}
-	wrapper, err := keyvault.New(keyvault.Options{Credentials: creds, ApplicationID: appID, CAPEM: emu.CAPEM()})
-	if err != nil {
+	defer os.RemoveAll(dir)
+	ca := filepath.Join(dir, "kv-ca.pem")
+	if err := emu.WriteCA(ca); err != nil {
 		return err
 	}
-	vaultURL, err := keywrap.VaultURL(emu.URLTemplate(), "bench-kv")
-	if err != nil {
-		return err
-	}
-	custRef := keywrap.Ref{Source: keywrap.Customer, VaultURL: vaultURL, KeyName: "bench", TenantID: entraTenant}
-	platRef := keywrap.Ref{Source: keywrap.Platform, VaultURL: vaultURL, KeyName: "platform"}
 
-	tables, err := aztables.NewServiceClientFromConnectionString(az.ConnectionString(), nil)
+	// The app as the handler builds it; its HTTP edge is not used, so the
+	// token settings only have to be valid.
+	settings := map[string]string{
+		"FUNCTIONS_CUSTOMHANDLER_PORT": "7072",
+		"AzureWebJobsStorage":          az.ConnectionString(),
+		"PLATFORM_KEY_ID":              emu.VaultURL("bench-kv") + "keys/platform",
+		"PLATFORM_CREDENTIAL":          config.CredEmulator,
+		"BYOK_APP_CLIENT_ID":           appID,
+		"BYOK_CREDENTIAL":              config.CredEmulator,
+		"KEYVAULT_URL_TEMPLATE":        emu.URLTemplate(),
+		"KEYVAULT_CA_FILE":             ca,
+		"AUTH_ISSUER":                  "http://127.0.0.1/",
+		"AUTH_AUDIENCE":                "api://benchrestore",
+		"AUTH_JWKS_URL":                "http://127.0.0.1/jwks.json",
+		"BACKUP_PARALLELISM":           strconv.Itoa(parallelism),
+	}
+	if spoolLimitMB > 0 {
+		settings["RESTORE_SPOOL_LIMIT_MB"] = strconv.Itoa(spoolLimitMB)
+	}
+	cfg, err := config.Load(func(k string) string { return settings[k] })
 	if err != nil {
 		return err
+	}
+	a, err := app.New(ctx, cfg, app.Deps{Logger: log})
+	if err != nil {
+		return err
+	}
+	if _, err := a.BYOK.Configure(ctx, tenant, byok.Settings{KeyVaultName: "bench-kv", KeyName: "bench", TenantID: entraTenant}, ""); err != nil {
+		return fmt.Errorf("enable BYOK: %w", err)
 	}
 	blobSvc, err := azblob.NewClientFromConnectionString(az.ConnectionString(), nil)
 	if err != nil {
 		return err
 	}
-	cat := aztable.New(tables.NewClient("Backups"), tables.NewClient("Restores"))
-	if err := cat.CreateTables(ctx); err != nil {
-		return err
-	}
-	backups := blobazure.New(blobSvc.ServiceClient().NewContainerClient("backups"))
 	scratch := blobazure.New(blobSvc.ServiceClient().NewContainerClient("scratch"))
-	for _, c := range []*blobazure.Store{backups, scratch} {
-		if err := c.CreateContainer(ctx); err != nil {
-			return err
-		}
-	}
-	store := assets.New(tables.NewClient("Assets"), blobSvc.ServiceClient().NewContainerClient("assets"), &assets.Options{Logger: log, UploadConcurrency: parallelism})
-	if err := store.Ensure(ctx); err != nil {
+	if err := scratch.CreateContainer(ctx); err != nil {
 		return err
 	}
-	leases := lease.New(tables.NewClient("Leases"), nil)
-	if err := leases.CreateTable(ctx); err != nil {
+	if err := a.Assets.Ensure(ctx); err != nil {
 		return err
 	}
-	q := &queue{}
 
-	seeded, err := seed.Tenant(ctx, store, "bench", seed.Options{Records: nRecords, Files: nFiles, FileSize: fileSize, Seed: 1})
+	seeded, err := seed.Tenant(ctx, a.Assets, tenant, seed.Options{Records: nRecords, Files: nFiles, FileSize: fileSize, Seed: 1})
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
-	bs, err := backup.New(backup.Options{Source: store, Catalog: cat, Blobs: backups, Wrapper: wrapper, Keys: keys{custRef},
-		PlatformKey: platRef, Leases: leases, Queue: q, Logger: log, Parallelism: parallelism})
+	b, err := a.Backups.Request(ctx, tenant, catalog.ReasonManual)
 	if err != nil {
 		return err
 	}
-	b, err := bs.Request(ctx, "bench", catalog.ReasonManual)
-	if err != nil {
-		return err
-	}
-	if err := bs.Run(ctx, q.backups[0], 1); err != nil {
+	job := jobqueue.BackupJob{Tenant: b.Tenant, BackupID: b.BackupID, Reason: b.Reason, RequestedAt: b.RequestedAt}
+	if err := a.Backups.Run(ctx, job, 1); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	if b, err = cat.GetBackup(ctx, "bench", b.BackupID); err != nil || b.Status != catalog.StatusCompleted {
-		return fmt.Errorf("backup did not complete: %v %+v", err, b)
-	}
-
-	svc, err := restore.New(restore.Options{Catalog: cat, Blobs: backups, Target: restore.StoreTarget(store), Wrapper: wrapper,
-		Keys: keys{custRef}, PlatformKey: platRef, URLTemplate: emu.URLTemplate(), ApplicationID: appID,
-		Leases: leases, Queue: q, Logger: log, Parallelism: parallelism, SpoolLimit: spoolLimit})
-	if err != nil {
-		return err
+	if b, err = a.Catalog.GetBackup(ctx, tenant, b.BackupID); err != nil || b.Status != catalog.StatusCompleted || b.KeySource != keywrap.Customer {
+		return fmt.Errorf("backup did not complete with the customer key: %v %+v", err, b)
 	}
 
 	var rawT, resT []time.Duration
 	var peakHeap uint64
 	for i := range rounds {
-		d, err := raw(ctx, backups, scratch, b, parallelism, i)
+		d, err := raw(ctx, a.BackupBlobs, scratch, b, parallelism, i)
 		if err != nil {
 			return fmt.Errorf("raw: %w", err)
 		}
 		rawT = append(rawT, d)
 		runtime.GC()
-		d, peak, err := restoreOnce(ctx, svc, cat, q, b, fmt.Sprintf("bench-r%d", i))
+		d, peak, err := restoreOnce(ctx, a.Restores, a.Catalog, b, fmt.Sprintf("bench-r%d", i))
 		if err != nil {
 			return fmt.Errorf("restore: %w", err)
 		}
@@ -269,7 +242,7 @@ func raw(ctx context.Context, from, to blobstore.Store, b *catalog.Backup, paral
 
 // restoreOnce runs one replace restore into target through the worker and
 // samples the Go runtime's memory (heap in use plus stacks) meanwhile.
-func restoreOnce(ctx context.Context, svc *restore.Service, cat catalog.Store, q *queue, b *catalog.Backup, target string) (time.Duration, uint64, error) {
+func restoreOnce(ctx context.Context, svc *restore.Service, cat catalog.Store, b *catalog.Backup, target string) (time.Duration, uint64, error) {
 	r := catalog.NewRestore(b.Tenant, b.BackupID, target, catalog.ModeReplace, false, time.Now())
 	if err := cat.CreateRestore(ctx, r); err != nil {
 		return 0, 0, err

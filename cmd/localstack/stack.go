@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	appconfig "github.com/twinit/byok-backup/internal/config"
 	"github.com/twinit/byok-backup/internal/devstack/azurite"
 	"github.com/twinit/byok-backup/internal/devstack/devauth"
 	"github.com/twinit/byok-backup/internal/devstack/kvemu"
@@ -206,7 +207,10 @@ func (s *stack) collectSettings(context.Context) error {
 	for k, v := range owned {
 		s.settings[k] = v
 	}
-	for k, v := range map[string]string{"BACKUP_SCHEDULE": "0 0 2 * * *", "BYOK_MONITOR_SCHEDULE": "0 */15 * * * *"} {
+	// The triggers name these settings (%NAME%): the host, and so the
+	// runner, refuses a function whose setting is unset.
+	for k, v := range map[string]string{"BACKUP_SCHEDULE": appconfig.DefaultBackupSchedule, "BYOK_MONITOR_SCHEDULE": appconfig.DefaultByokMonitorSchedule,
+		"QUEUE_BACKUP_JOBS": appconfig.DefaultQueueBackupJobs, "QUEUE_RESTORE_JOBS": appconfig.DefaultQueueRestoreJobs} {
 		if s.settings[k] == "" {
 			s.settings[k] = v
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/twinit/byok-backup/internal/azerr"
 	"github.com/twinit/byok-backup/internal/errcode"
+	"github.com/twinit/byok-backup/internal/ptr"
 )
 
 // File is one of a tenant's blobs: its tenant-relative path, size and the
@@ -89,19 +90,19 @@ func (s *Store) Files(ctx context.Context, tenant string) iter.Seq2[File, error]
 }
 
 func fileFromItem(it *container.BlobItem, pre string) (File, error) {
-	name := deref(it.Name)
+	name := ptr.Value(it.Name)
 	if !strings.HasPrefix(name, pre) || it.Properties == nil {
 		return File{}, fmt.Errorf("listing under %q returned blob %s outside it", pre, tag(name))
 	}
 	p := it.Properties
 	f := File{
 		Path:               name[len(pre):],
-		Size:               derefInt(p.ContentLength),
-		ContentType:        deref(p.ContentType),
-		ContentEncoding:    deref(p.ContentEncoding),
-		ContentLanguage:    deref(p.ContentLanguage),
-		ContentDisposition: deref(p.ContentDisposition),
-		CacheControl:       deref(p.CacheControl),
+		Size:               ptr.Value(p.ContentLength),
+		ContentType:        ptr.Value(p.ContentType),
+		ContentEncoding:    ptr.Value(p.ContentEncoding),
+		ContentLanguage:    ptr.Value(p.ContentLanguage),
+		ContentDisposition: ptr.Value(p.ContentDisposition),
+		CacheControl:       ptr.Value(p.CacheControl),
 	}
 	if p.ETag != nil {
 		f.ETag = string(*p.ETag)
@@ -109,7 +110,7 @@ func fileFromItem(it *container.BlobItem, pre string) (File, error) {
 	if len(it.Metadata) > 0 {
 		f.Metadata = make(map[string]string, len(it.Metadata))
 		for k, v := range it.Metadata {
-			f.Metadata[k] = deref(v)
+			f.Metadata[k] = ptr.Value(v)
 		}
 	}
 	return f, nil
@@ -161,18 +162,4 @@ func (s *Store) DeleteFile(ctx context.Context, tenant, path string) error {
 		return fmt.Errorf("failed to delete file %s of tenant %q: %w", tag(path), tenant, azerr.Redact(err))
 	}
 	return nil
-}
-
-func deref(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
-}
-
-func derefInt(p *int64) int64 {
-	if p == nil {
-		return 0
-	}
-	return *p
 }

@@ -2,9 +2,7 @@ package assets
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"os"
 	"sync/atomic"
 	"testing"
 
@@ -20,23 +18,8 @@ var (
 	testSeq     atomic.Int64
 )
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	// Fuzzing (-test.fuzz, and its worker processes) only decodes bytes:
-	// starting Azurite in every worker would starve the fuzzer.
-	if f := flag.Lookup("test.fuzz"); f != nil && f.Value.String() != "" {
-		os.Exit(m.Run())
-	}
-	inst, err := azurite.Start(context.Background(), azurite.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "azurite:", err)
-		os.Exit(1)
-	}
-	testAzurite = inst
-	code := m.Run()
-	inst.Stop()
-	os.Exit(code)
-}
+// Fuzz workers only decode bytes and start no Azurite (azurite.Run).
+func TestMain(m *testing.M) { azurite.RunTests(m, &testAzurite) }
 
 // newTestStore returns a Store over a fresh table and container.
 func newTestStore(t testing.TB, opts *Options) *Store {

@@ -230,7 +230,7 @@ func (s *Store) deleteRecords(tenant string) func(context.Context, []string) err
 			return nil
 		}
 		for _, k := range keys {
-			if _, err := s.table.DeleteEntity(ctx, tenant, k, nil); err != nil && !hasTableCode(err, aztables.ResourceNotFound) {
+			if _, err := s.table.DeleteEntity(ctx, tenant, k, nil); err != nil && !azerr.HasTableCode(err, aztables.ResourceNotFound) {
 				return fmt.Errorf("failed to delete record %s of tenant %q: %w", tag(k), tenant, azerr.Redact(err))
 			}
 		}

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"sync"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
@@ -87,7 +86,7 @@ func New(table *aztables.Client, files *container.Client, opts *Options) *Store 
 // Ensure creates the table and the container if they don't exist, so a
 // restore into a fresh account (or the local demo) has somewhere to write.
 func (s *Store) Ensure(ctx context.Context) error {
-	if _, err := s.table.CreateTable(ctx, nil); err != nil && !hasTableCode(err, aztables.TableAlreadyExists) {
+	if _, err := s.table.CreateTable(ctx, nil); err != nil && !azerr.HasTableCode(err, aztables.TableAlreadyExists) {
 		return errcode.Wrap(azerr.Redact(err), errcode.ServiceUnavailable, "The assets table could not be created. Check the storage account and try again.")
 	}
 	if _, err := s.files.Create(ctx, nil); err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
@@ -116,11 +115,6 @@ func CheckTenant(id string) error {
 	return nil
 }
 
-func hasTableCode(err error, code aztables.TableErrorCode) bool {
-	var re *azcore.ResponseError
-	return errors.As(err, &re) && re.ErrorCode == string(code)
-}
-
 // ErrSourceMissing: the assets table or container itself doesn't exist.
 // Reading a tenant's assets from it is a configuration slip (a renamed
 // setting, a wrong account), not an empty tenant: a backup made from it
@@ -143,5 +137,5 @@ func missingContainer(err error) error {
 
 // isTableMissing reports a query on a table that doesn't exist.
 func isTableMissing(err error) bool {
-	return hasTableCode(err, aztables.TableNotFound) || hasTableCode(err, aztables.ResourceNotFound)
+	return azerr.HasTableCode(err, aztables.TableNotFound, aztables.ResourceNotFound)
 }

@@ -16,14 +16,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/twinit/byok-backup/internal/azerr"
 )
 
 // DefaultTable is the audit table's default name.
@@ -79,8 +79,7 @@ func New(client *aztables.Client, clock func() time.Time) *Log {
 // EnsureTable creates the table if it is missing. Wiring calls it once at startup.
 func (l *Log) EnsureTable(ctx context.Context) error {
 	_, err := l.client.CreateTable(ctx, nil)
-	var re *azcore.ResponseError
-	if err != nil && !(errors.As(err, &re) && re.ErrorCode == string(aztables.TableAlreadyExists)) {
+	if err != nil && !azerr.HasTableCode(err, aztables.TableAlreadyExists) {
 		return fmt.Errorf("failed to create the key audit table: %w", err)
 	}
 	return nil

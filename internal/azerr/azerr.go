@@ -15,8 +15,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 )
 
 // ResponseError is a service answer stripped to what an operator may read.
@@ -86,4 +88,11 @@ func Redact(err error) error {
 		return &TransportError{Op: ue.Op, cause: ue.Err, err: err}
 	}
 	return err
+}
+
+// HasTableCode reports whether err's chain holds a Table service answer
+// with one of codes: the one check every Table Storage adapter makes.
+func HasTableCode(err error, codes ...aztables.TableErrorCode) bool {
+	var re *azcore.ResponseError
+	return errors.As(err, &re) && slices.Contains(codes, aztables.TableErrorCode(re.ErrorCode))
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 
 	"github.com/twinit/byok-backup/internal/azerr"
@@ -68,5 +69,18 @@ func TestRedactTransportError(t *testing.T) {
 	plain := errors.New("other")
 	if azerr.Redact(plain) != plain || azerr.Redact(nil) != nil {
 		t.Fatal("errors without SDK text must pass unchanged")
+	}
+}
+
+func TestHasTableCode(t *testing.T) {
+	exists := &azcore.ResponseError{StatusCode: 409, ErrorCode: string(aztables.TableAlreadyExists)}
+	wrapped := fmt.Errorf("create: %w", azerr.Redact(exists))
+	switch {
+	case !azerr.HasTableCode(wrapped, aztables.EntityNotFound, aztables.TableAlreadyExists):
+		t.Error("a wrapped, redacted TableAlreadyExists is not found")
+	case azerr.HasTableCode(wrapped, aztables.EntityNotFound):
+		t.Error("TableAlreadyExists matches EntityNotFound")
+	case azerr.HasTableCode(errors.New("plain"), aztables.TableAlreadyExists), azerr.HasTableCode(nil, aztables.TableAlreadyExists):
+		t.Error("an error without a service answer matches")
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/envelope"
 	"github.com/twinit/byok-backup/internal/job"
+	"github.com/twinit/byok-backup/internal/jobqueue"
 	"github.com/twinit/byok-backup/internal/keywrap"
 	"github.com/twinit/byok-backup/internal/tenants"
 )
@@ -104,7 +105,10 @@ type Options struct {
 	// that race can both queue one.
 	RequestLeases Leases
 	Queue         Queue
-	Tenants       Tenants
+	// QueueName is QUEUE_BACKUP_JOBS, the queue BackupWorker's trigger
+	// reads (default jobqueue.BackupQueue).
+	QueueName string
+	Tenants   Tenants
 	// Schedule, when set, makes scheduled backup ids deterministic per
 	// tenant and schedule slot, so a timer that fires twice for one slot
 	// starts no second backup. Without it the slot is the minute.
@@ -189,6 +193,9 @@ func New(o Options) (*Service, error) {
 	o.PlatformKey.Source = keywrap.Platform
 	if o.ChunkSize == 0 {
 		o.ChunkSize = envelope.DefaultChunkSize
+	}
+	if o.QueueName == "" {
+		o.QueueName = jobqueue.BackupQueue
 	}
 	setDefault(&o.Parallelism, DefaultParallelism)
 	setDefault(&o.MaxDequeueCount, DefaultMaxDequeueCount)

@@ -245,7 +245,7 @@ func TestNoCleartextUnderBackups(t *testing.T) {
 		t.Fatal("the marked file is not in the backup")
 	}
 
-	pager := e.backups.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: ptr(testTenant + "/"),
+	pager := e.backups.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: new(testTenant + "/"),
 		Include: container.ListBlobsInclude{Metadata: true, Tags: true}})
 	blobs := 0
 	for pager.More() {
@@ -338,7 +338,5 @@ func TestMalformedAndOrphanJobs(t *testing.T) {
 		t.Error("adoption not logged exactly once")
 	}
 }
-
-func ptr[T any](v T) *T { return &v }
 
 var _ = context.Background

@@ -45,6 +45,7 @@ import (
 	"github.com/twinit/byok-backup/internal/keywrap/keyvault"
 	"github.com/twinit/byok-backup/internal/lease"
 	"github.com/twinit/byok-backup/internal/tenants"
+	"github.com/twinit/byok-backup/internal/testing/fatal"
 	"github.com/twinit/byok-backup/internal/testing/logtest"
 )
 
@@ -55,17 +56,7 @@ var (
 	seq     atomic.Int64
 )
 
-func TestMain(m *testing.M) {
-	inst, err := azurite.Start(context.Background(), azurite.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "azurite:", err)
-		os.Exit(1)
-	}
-	storage = inst
-	code := m.Run()
-	inst.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { azurite.RunTests(m, &storage) }
 
 const (
 	appID      = "4ab9f542-0305-4d62-94c9-69786fb5d1ec"
@@ -514,9 +505,5 @@ func (e *env) wrapRows(tenant string) []audit.Entry {
 	return out
 }
 
-func must(t testing.TB, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
+// must keeps the call sites short; the helper itself is shared.
+var must = fatal.IfErr

@@ -112,7 +112,7 @@ func (s *Service) enqueueScheduled(ctx context.Context, tenant string, slot, now
 
 func (s *Service) enqueue(ctx context.Context, b *catalog.Backup) error {
 	job := jobqueue.BackupJob{Tenant: b.Tenant, BackupID: b.BackupID, Reason: b.Reason, RequestedAt: b.RequestedAt}
-	if err := s.o.Queue.Enqueue(ctx, jobqueue.BackupQueue, job); err != nil {
+	if err := s.o.Queue.Enqueue(ctx, s.o.QueueName, job); err != nil {
 		return fmt.Errorf("failed to enqueue the backup job: %w", err)
 	}
 	return nil

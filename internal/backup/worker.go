@@ -155,7 +155,7 @@ func (s *Service) requeue(ctx context.Context, a *job.Attempt[*catalog.Backup], 
 	if !ok {
 		return false, nil
 	}
-	if err := dq.EnqueueAfter(wctx, jobqueue.BackupQueue, bj, delay); err != nil {
+	if err := dq.EnqueueAfter(wctx, s.o.QueueName, bj, delay); err != nil {
 		return false, fmt.Errorf("failed to enqueue the delayed retry (%w) after: %w", err, wait)
 	}
 	then := "it is made with the platform key"

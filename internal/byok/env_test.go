@@ -12,6 +12,7 @@ import (
 	"github.com/twinit/byok-backup/internal/devstack/kvemu"
 	"github.com/twinit/byok-backup/internal/keywrap"
 	"github.com/twinit/byok-backup/internal/keywrap/keyvault"
+	"github.com/twinit/byok-backup/internal/testing/fatal"
 	"github.com/twinit/byok-backup/internal/testing/logtest"
 )
 
@@ -113,12 +114,8 @@ func settingsFor(vault string) Settings {
 	return Settings{KeyVaultName: vault, KeyName: "k", TenantID: entraA, FallbackToPlatformKey: true}
 }
 
-func must(t testing.TB, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
+// must keeps the call sites short; the helper itself is shared.
+var must = fatal.IfErr
 
 func version(kid string) string { return kid[strings.LastIndexByte(kid, '/')+1:] }
 

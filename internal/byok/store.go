@@ -9,6 +9,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/twinit/byok-backup/internal/azerr"
 )
 
 // ErrConflict means a conditional write lost against another writer.
@@ -48,7 +50,7 @@ func NewTableStore(table *aztables.Client) *TableStore {
 // CreateTable creates the table if it does not exist yet.
 func (s *TableStore) CreateTable(ctx context.Context) error {
 	_, err := s.table.CreateTable(ctx, nil)
-	if err != nil && !hasTableCode(err, aztables.TableAlreadyExists) {
+	if err != nil && !azerr.HasTableCode(err, aztables.TableAlreadyExists) {
 		return fmt.Errorf("failed to create the ByokSettings table: %w", err)
 	}
 	return nil
@@ -58,7 +60,7 @@ func (s *TableStore) CreateTable(ctx context.Context) error {
 // query): the Health checker for storage.
 func (s *TableStore) Check(ctx context.Context) error {
 	top := int32(1)
-	pager := s.table.NewListEntitiesPager(&aztables.ListEntitiesOptions{Top: &top, Select: ptr("PartitionKey")})
+	pager := s.table.NewListEntitiesPager(&aztables.ListEntitiesOptions{Top: &top, Select: new("PartitionKey")})
 	if _, err := pager.NextPage(ctx); err != nil {
 		return fmt.Errorf("failed to query the ByokSettings table: %w", err)
 	}
@@ -68,7 +70,7 @@ func (s *TableStore) Check(ctx context.Context) error {
 // Get implements [Store].
 func (s *TableStore) Get(ctx context.Context, tenant string) (Record, error) {
 	resp, err := s.table.GetEntity(ctx, tenant, rowKey, nil)
-	if hasTableCode(err, aztables.EntityNotFound, aztables.ResourceNotFound, aztables.TableNotFound) {
+	if azerr.HasTableCode(err, aztables.EntityNotFound, aztables.ResourceNotFound, aztables.TableNotFound) {
 		return Record{Tenant: tenant}, nil
 	}
 	if err != nil {
@@ -90,7 +92,7 @@ func (s *TableStore) Put(ctx context.Context, rec Record) (Record, error) {
 	}
 	if !rec.stored() {
 		resp, err := s.table.AddEntity(ctx, body, nil)
-		if hasTableCode(err, aztables.EntityAlreadyExists) {
+		if azerr.HasTableCode(err, aztables.EntityAlreadyExists) {
 			return Record{}, ErrConflict
 		}
 		if err != nil {
@@ -101,7 +103,7 @@ func (s *TableStore) Put(ctx context.Context, rec Record) (Record, error) {
 	}
 	etag := rec.etag
 	resp, err := s.table.UpdateEntity(ctx, body, &aztables.UpdateEntityOptions{IfMatch: &etag, UpdateMode: aztables.UpdateModeReplace})
-	if hasTableCode(err, aztables.UpdateConditionNotSatisfied, aztables.EntityNotFound, aztables.ResourceNotFound) {
+	if azerr.HasTableCode(err, aztables.UpdateConditionNotSatisfied, aztables.EntityNotFound, aztables.ResourceNotFound) {
 		return Record{}, ErrConflict
 	}
 	if err != nil {
@@ -118,7 +120,7 @@ func (s *TableStore) ListEnabled(ctx context.Context) ([]Record, error) {
 	var out []Record
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
-		if hasTableCode(err, aztables.TableNotFound, aztables.ResourceNotFound) {
+		if azerr.HasTableCode(err, aztables.TableNotFound, aztables.ResourceNotFound) {
 			return nil, nil
 		}
 		if err != nil {
@@ -237,19 +239,3 @@ func parseTime(s string) (time.Time, error) {
 	}
 	return t.UTC(), nil
 }
-
-// hasTableCode reports whether err is a Table service error with one of codes.
-func hasTableCode(err error, codes ...aztables.TableErrorCode) bool {
-	var re *azcore.ResponseError
-	if !errors.As(err, &re) {
-		return false
-	}
-	for _, c := range codes {
-		if re.ErrorCode == string(c) {
-			return true
-		}
-	}
-	return false
-}
-
-func ptr[T any](v T) *T { return &v }

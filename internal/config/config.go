@@ -11,6 +11,10 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/twinit/byok-backup/internal/keywrap"
 )
 
 // Credential kinds (contract §4).
@@ -36,10 +40,15 @@ type Config struct {
 
 	BackupSchedule      string `json:"backupSchedule"`
 	ByokMonitorSchedule string `json:"byokMonitorSchedule"`
+	// BackupCron and ByokMonitorCron are the schedules, parsed once by Load.
+	BackupCron      cron.Schedule `json:"-"`
+	ByokMonitorCron cron.Schedule `json:"-"`
 
-	PlatformKeyID            string `json:"platformKeyId"`
-	PlatformCredential       string `json:"platformCredential"`
-	PlatformIdentityClientID string `json:"platformIdentityClientId,omitempty"`
+	PlatformKeyID string `json:"platformKeyId"`
+	// PlatformKey is PLATFORM_KEY_ID, parsed by Load.
+	PlatformKey              keywrap.Ref `json:"-"`
+	PlatformCredential       string      `json:"platformCredential"`
+	PlatformIdentityClientID string      `json:"platformIdentityClientId,omitempty"`
 
 	ByokAppClientID               string `json:"byokAppClientId"`
 	ByokCredential                string `json:"byokCredential"`
@@ -52,6 +61,9 @@ type Config struct {
 
 	KeyVaultURLTemplate string `json:"keyVaultUrlTemplate"`
 	KeyVaultCAFile      string `json:"keyVaultCaFile,omitempty"`
+	// KeyVaultCAPEM is KEYVAULT_CA_FILE's content, read and checked once by
+	// Load, so the wiring never reads the file a second time.
+	KeyVaultCAPEM []byte `json:"-"`
 
 	Auth Auth `json:"auth"`
 
@@ -79,6 +91,8 @@ type Config struct {
 	// a failed backup's blobs. Short values exist for the kill -9 soak.
 	JobStaleAfter time.Duration `json:"jobStaleAfter"`
 	JobSweepGrace time.Duration `json:"jobSweepGrace"`
+	// RestoreSpoolLimit is RestoreSpoolLimitMB in bytes.
+	RestoreSpoolLimit int64 `json:"-"`
 }
 
 // BYOK_TRANSIENT_GRACE bounds.
@@ -109,8 +123,8 @@ type Names struct {
 	ContainerAssets   string `json:"containerAssets"`
 	ContainerBackups  string `json:"containerBackups"`
 	// QueueBackupJobs and QueueRestoreJobs are where jobs are enqueued; the
-	// triggers in functions/*/function.json name the queues literally, so an
-	// override must be matched there.
+	// triggers in functions/*/function.json read the same settings
+	// (%QUEUE_BACKUP_JOBS%, %QUEUE_RESTORE_JOBS%), so one setting moves both.
 	QueueBackupJobs  string `json:"queueBackupJobs"`
 	QueueRestoreJobs string `json:"queueRestoreJobs"`
 }
@@ -120,6 +134,8 @@ const (
 	DefaultBackupSchedule      = "0 0 2 * * *"
 	DefaultByokMonitorSchedule = "0 */15 * * * *"
 	DefaultKeyVaultURLTemplate = "https://{vault}.vault.azure.net/"
+	DefaultQueueBackupJobs     = "backup-jobs"
+	DefaultQueueRestoreJobs    = "restore-jobs"
 	DefaultFunctionTimeout     = 30 * time.Minute
 	KiB                        = 1 << 10
 	MiB                        = 1 << 20

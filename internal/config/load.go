@@ -125,12 +125,13 @@ func ParseSchedule(s string) (cron.Schedule, error) {
 	return cronParser.Parse(s)
 }
 
-func (l *loader) schedule(name, def string) string {
+func (l *loader) schedule(name, def string) (string, cron.Schedule) {
 	v := l.str(name, def)
-	if _, err := ParseSchedule(v); err != nil {
+	s, err := ParseSchedule(v)
+	if err != nil {
 		l.problem(name, "must be an NCRONTAB schedule with seconds such as %q, got %q (%v)", def, v, err)
 	}
-	return v
+	return v, s
 }
 
 // Load reads and validates every setting. On any problem it returns an
@@ -197,16 +198,18 @@ func LoadEnv(lookup func(string) (string, bool)) (Config, error) {
 		TableLeases:       l.tableName("TABLE_LEASES", "Leases"),
 		ContainerAssets:   l.bucketName("CONTAINER_ASSETS", "assets", "blob container"),
 		ContainerBackups:  l.bucketName("CONTAINER_BACKUPS", "backups", "blob container"),
-		QueueBackupJobs:   l.bucketName("QUEUE_BACKUP_JOBS", "backup-jobs", "queue"),
-		QueueRestoreJobs:  l.bucketName("QUEUE_RESTORE_JOBS", "restore-jobs", "queue"),
+		QueueBackupJobs:   l.bucketName("QUEUE_BACKUP_JOBS", DefaultQueueBackupJobs, "queue"),
+		QueueRestoreJobs:  l.bucketName("QUEUE_RESTORE_JOBS", DefaultQueueRestoreJobs, "queue"),
 	}
 
-	c.BackupSchedule = l.schedule("BACKUP_SCHEDULE", DefaultBackupSchedule)
-	c.ByokMonitorSchedule = l.schedule("BYOK_MONITOR_SCHEDULE", DefaultByokMonitorSchedule)
+	c.BackupSchedule, c.BackupCron = l.schedule("BACKUP_SCHEDULE", DefaultBackupSchedule)
+	c.ByokMonitorSchedule, c.ByokMonitorCron = l.schedule("BYOK_MONITOR_SCHEDULE", DefaultByokMonitorSchedule)
 
 	if id := l.required("PLATFORM_KEY_ID", "the platform key's Key Vault key id, https://<vault>.vault.azure.net/keys/<name>[/<version>]"); id != "" {
-		if _, _, _, err := keywrap.ParseKeyID(id); err != nil {
+		if vaultURL, name, version, err := keywrap.ParseKeyID(id); err != nil {
 			l.problem("PLATFORM_KEY_ID", "must be a Key Vault key id https://<vault-host>/keys/<name>[/<version>], got %q", id)
+		} else {
+			c.PlatformKey = keywrap.Ref{Source: keywrap.Platform, VaultURL: vaultURL, KeyName: name, Version: version}
 		}
 		c.PlatformKeyID = id
 	}
@@ -259,6 +262,8 @@ func LoadEnv(lookup func(string) (string, bool)) (Config, error) {
 			l.problem("KEYVAULT_CA_FILE", "can't be read: %v", err)
 		} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {
 			l.problem("KEYVAULT_CA_FILE", "holds no PEM certificate")
+		} else {
+			c.KeyVaultCAPEM = pem
 		}
 	}
 
@@ -305,6 +310,7 @@ func LoadEnv(lookup func(string) (string, bool)) (Config, error) {
 		// A sweep must never fail a job that a redelivery could still take over.
 		l.problem("JOB_SWEEP_GRACE", "must not be shorter than JOB_STALE_AFTER (%s), got %s", c.JobStaleAfter, c.JobSweepGrace)
 	}
+	c.RestoreSpoolLimit = int64(c.RestoreSpoolLimitMB) << 20
 
 	if len(l.problems) > 0 {
 		return c, &Error{Problems: l.problems}

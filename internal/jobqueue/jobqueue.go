@@ -1,5 +1,6 @@
-// Package jobqueue puts job messages on the `backup-jobs` and `restore-jobs`
-// queues and strictly decodes them for the workers (contract §1).
+// Package jobqueue puts job messages on the job queues (by default
+// `backup-jobs` and `restore-jobs`) and strictly decodes them for the
+// workers (contract §1).
 //
 // Messages are JSON, base64-encoded on the queue: host.json declares
 // `extensions.queues.messageEncoding: base64` (the host's default), and the

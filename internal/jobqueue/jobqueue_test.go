@@ -1,11 +1,9 @@
 package jobqueue_test
 
 import (
-	"context"
 	"encoding/base64"
 	"errors"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -20,30 +18,19 @@ import (
 	"github.com/twinit/byok-backup/internal/jobqueue"
 )
 
-// Azurite starts on first use rather than in TestMain, so fuzz workers
-// (each a copy of the test binary) of the decoder fuzz tests don't start one.
-var (
-	azOnce sync.Once
-	az     *azurite.Instance
-	azErr  error
-)
+// One Azurite for the package; fuzz workers of the decoder fuzz tests
+// (each a copy of the test binary) start none (azurite.Run).
+var az *azurite.Instance
 
 func storage(t *testing.T) *azurite.Instance {
 	t.Helper()
-	azOnce.Do(func() { az, azErr = azurite.Start(context.Background(), azurite.Options{}) })
-	if azErr != nil {
-		t.Fatalf("azurite: %v", azErr)
+	if az == nil {
+		t.Fatal("azurite is not running (a fuzz worker starts none)")
 	}
 	return az
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if az != nil {
-		az.Stop()
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { azurite.RunTests(m, &az) }
 
 // countCreates counts Create Queue requests (PUT on the queue itself).
 type countCreates struct{ n atomic.Int32 }

@@ -12,7 +12,9 @@ import (
 	"github.com/twinit/byok-backup/internal/tenants"
 )
 
-// Queue names (contract §1).
+// Default queue names (contract §1); QUEUE_BACKUP_JOBS and
+// QUEUE_RESTORE_JOBS override them (backup.Options.QueueName,
+// restore.Options.QueueName).
 const (
 	BackupQueue  = "backup-jobs"
 	RestoreQueue = "restore-jobs"

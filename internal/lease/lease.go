@@ -29,6 +29,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/twinit/byok-backup/internal/azerr"
 )
 
 var (
@@ -91,7 +93,7 @@ func New(client *aztables.Client, opts *Options) *Manager {
 
 // CreateTable creates the lease table if it is missing.
 func (m *Manager) CreateTable(ctx context.Context) error {
-	if _, err := m.client.CreateTable(ctx, nil); err != nil && !hasCode(err, aztables.TableAlreadyExists) {
+	if _, err := m.client.CreateTable(ctx, nil); err != nil && !azerr.HasTableCode(err, aztables.TableAlreadyExists) {
 		return fmt.Errorf("failed to create lease table: %w", err)
 	}
 	return nil
@@ -131,26 +133,13 @@ func (m *Manager) entity(tenant, holder string, expires time.Time) []byte {
 	return b
 }
 
-func hasCode(err error, codes ...aztables.TableErrorCode) bool {
-	var re *azcore.ResponseError
-	if !errors.As(err, &re) {
-		return false
-	}
-	for _, c := range codes {
-		if aztables.TableErrorCode(re.ErrorCode) == c {
-			return true
-		}
-	}
-	return false
-}
-
 func isPrecondition(err error) bool {
 	var re *azcore.ResponseError
-	return hasCode(err, aztables.UpdateConditionNotSatisfied) || errors.As(err, &re) && re.StatusCode == 412
+	return azerr.HasTableCode(err, aztables.UpdateConditionNotSatisfied) || errors.As(err, &re) && re.StatusCode == 412
 }
 
 func isNotFound(err error) bool {
-	return hasCode(err, aztables.EntityNotFound, aztables.ResourceNotFound)
+	return azerr.HasTableCode(err, aztables.EntityNotFound, aztables.ResourceNotFound)
 }
 
 func (m *Manager) read(ctx context.Context, tenant string) (row, error) {
@@ -184,7 +173,7 @@ func (m *Manager) Acquire(ctx context.Context, tenant, holder string, ttl time.D
 		if err == nil {
 			return &Lease{Tenant: tenant, Holder: holder, expires: expires, etag: resp.ETag}, nil
 		}
-		if !hasCode(err, aztables.EntityAlreadyExists) {
+		if !azerr.HasTableCode(err, aztables.EntityAlreadyExists) {
 			return nil, fmt.Errorf("failed to acquire lease of tenant %s: %w", tenant, err)
 		}
 		cur, err := m.read(ctx, tenant)

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -39,33 +38,23 @@ import (
 	"github.com/twinit/byok-backup/internal/keywrap/keyvault"
 	"github.com/twinit/byok-backup/internal/lease"
 	"github.com/twinit/byok-backup/internal/restore"
+	"github.com/twinit/byok-backup/internal/testing/fatal"
 	"github.com/twinit/byok-backup/internal/testing/logtest"
 )
 
-// storage is the package's one Azurite, started on first use rather than
-// in TestMain so the fuzz workers (copies of this test binary) start none.
-var (
-	storageOnce sync.Once
-	storage     *azurite.Instance
-	storageErr  error
-)
+// storage is the package's one Azurite; fuzz workers (copies of this test
+// binary) start none (azurite.Run).
+var storage *azurite.Instance
 
 func azuriteFor(t testing.TB) *azurite.Instance {
 	t.Helper()
-	storageOnce.Do(func() { storage, storageErr = azurite.Start(context.Background(), azurite.Options{}) })
-	if storageErr != nil {
-		t.Fatalf("azurite: %v", storageErr)
+	if storage == nil {
+		t.Fatal("azurite is not running (a fuzz worker starts none)")
 	}
 	return storage
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if storage != nil {
-		storage.Stop()
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { azurite.RunTests(m, &storage) }
 
 const (
 	appID       = "4ab9f542-0305-4d62-94c9-69786fb5d1ec"
@@ -249,12 +238,8 @@ func (e *env) wire(keys restore.KeySettings, install ...func(handleAPI api.Handl
 	e.handler = srv.Handler()
 }
 
-func must(t testing.TB, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
+// must keeps the call sites short; the helper itself is shared.
+var must = fatal.IfErr
 
 func (e *env) token(tenant string, roles ...string) string {
 	tok, err := e.iss.Token(tenant, roles...)

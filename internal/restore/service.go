@@ -11,6 +11,7 @@ import (
 	"github.com/twinit/byok-backup/internal/byok"
 	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/job"
+	"github.com/twinit/byok-backup/internal/jobqueue"
 	"github.com/twinit/byok-backup/internal/keywrap"
 )
 
@@ -50,7 +51,10 @@ type Options struct {
 	ApplicationID string
 	Leases        Leases
 	Queue         Queue
-	Logger        *slog.Logger
+	// QueueName is QUEUE_RESTORE_JOBS, the queue RestoreWorker's trigger
+	// reads (default jobqueue.RestoreQueue).
+	QueueName string
+	Logger    *slog.Logger
 
 	// Parallelism is the number of chunks of one stream in flight (default
 	// 4); both streams run at once.
@@ -122,6 +126,9 @@ func New(o Options) (*Service, error) {
 	setDefault(&o.SweepGrace, DefaultSweepGrace)
 	if o.SpoolLimit == 0 {
 		o.SpoolLimit = DefaultSpoolLimit
+	}
+	if o.QueueName == "" {
+		o.QueueName = jobqueue.RestoreQueue
 	}
 	if o.SpoolDir == "" {
 		o.SpoolDir = os.TempDir()

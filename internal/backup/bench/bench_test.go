@@ -6,10 +6,8 @@ import (
 	"crypto/md5"
 	"crypto/rand"
 	"fmt"
-	"github.com/twinit/byok-backup/internal/devstack/seed"
 	"io"
 	"iter"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,22 +23,20 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 
+	"github.com/twinit/byok-backup/internal/app"
 	"github.com/twinit/byok-backup/internal/assets"
 	"github.com/twinit/byok-backup/internal/backup"
-	blobazure "github.com/twinit/byok-backup/internal/blobstore/azure"
 	"github.com/twinit/byok-backup/internal/byok"
 	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/catalog/aztable"
-	"github.com/twinit/byok-backup/internal/credential"
+	"github.com/twinit/byok-backup/internal/config"
 	"github.com/twinit/byok-backup/internal/devstack/azurite"
 	"github.com/twinit/byok-backup/internal/devstack/kvemu"
+	"github.com/twinit/byok-backup/internal/devstack/seed"
 	"github.com/twinit/byok-backup/internal/jobqueue"
-	"github.com/twinit/byok-backup/internal/keycheck"
 	"github.com/twinit/byok-backup/internal/keywrap"
-	"github.com/twinit/byok-backup/internal/keywrap/keyvault"
-	"github.com/twinit/byok-backup/internal/lease"
+	"github.com/twinit/byok-backup/internal/testing/fatal"
 )
 
 const (
@@ -115,17 +111,9 @@ func newRig(b *testing.B, par int) *rig {
 	must(b, err)
 	bsvc, err := azblob.NewClientFromConnectionString(cs, nil)
 	must(b, err)
-	qsvc, err := azqueue.NewServiceClientFromConnectionString(cs, nil)
-	must(b, err)
-	table := func(name string) *aztables.Client {
-		c := tsvc.NewClient(name)
-		if _, err := c.CreateTable(ctx, nil); err != nil {
-			b.Fatal(err)
-		}
-		return c
-	}
 
-	// Key Vault: the tenant's BYOK key and the platform key.
+	// Key Vault: the tenant's BYOK key (tagged for the tenant) and the
+	// platform key.
 	emu := kvemu.TestStart(b)
 	must(b, emu.CreateVault("platform-kv", "00000000-0000-4000-8000-000000000001", kvemu.AccessPolicy))
 	_, err = emu.CreateKey("platform-kv", "platform", "RSA", 2048, nil)
@@ -134,31 +122,40 @@ func newRig(b *testing.B, par int) *rig {
 	must(b, emu.CreateVault("cust-kv", entraA, kvemu.AccessPolicy))
 	_, err = emu.CreateKey("cust-kv", "k", "RSA", 3072, nil)
 	must(b, err)
+	must(b, emu.SetTags("cust-kv", "k", "", map[string]string{keywrap.DefaultOwnershipTag: tenant}))
 	must(b, emu.Grant("cust-kv", kvemu.CustomerToken(appID, entraA), "get", "wrapKey", "unwrapKey"))
-	creds, err := credential.New(credential.Options{Mode: credential.Emulator, AppClientID: appID, PlatformMode: credential.Emulator})
-	must(b, err)
-	kv, err := keyvault.New(keyvault.Options{Credentials: creds, ApplicationID: appID, CAPEM: emu.CAPEM()})
-	must(b, err)
-	keys, err := byok.New(byok.Options{Store: byok.NewTableStore(table("ByokSettings")),
-		Validator:        byok.ValidatorFunc(func(ctx context.Context, ref keywrap.Ref) keycheck.Result { return keycheck.Validate(ctx, kv, ref) }),
-		VaultURLTemplate: emu.URLTemplate(), AppClientID: appID, Logger: slog.New(slog.DiscardHandler)})
-	must(b, err)
-	_, err = keys.Configure(ctx, tenant, byok.Settings{KeyVaultName: "cust-kv", KeyName: "k", TenantID: entraA, FallbackToPlatformKey: true}, "")
-	must(b, err)
+	ca := filepath.Join(b.TempDir(), "kv-ca.pem")
+	must(b, emu.WriteCA(ca))
 
-	src := assets.New(tsvc.NewClient("Assets"), bsvc.ServiceClient().NewContainerClient("assets"), nil)
-	must(b, src.Ensure(ctx))
-	cat := aztable.New(table("Backups"), table("Restores"))
-	blobs := blobazure.New(bsvc.ServiceClient().NewContainerClient("backups"))
-	must(b, blobs.CreateContainer(ctx))
-	leases := 0
-	return &rig{store: store, tsvc: tsvc, bsvc: bsvc, emu: emu, src: src, cat: cat, par: par,
+	// The app as the handler builds it; its HTTP edge is not used, so the
+	// token settings only have to be valid.
+	settings := map[string]string{
+		"FUNCTIONS_CUSTOMHANDLER_PORT": "7072",
+		"AzureWebJobsStorage":          cs,
+		"PLATFORM_KEY_ID":              emu.VaultURL("platform-kv") + "keys/platform",
+		"PLATFORM_CREDENTIAL":          config.CredEmulator,
+		"BYOK_APP_CLIENT_ID":           appID,
+		"BYOK_CREDENTIAL":              config.CredEmulator,
+		"KEYVAULT_URL_TEMPLATE":        emu.URLTemplate(),
+		"KEYVAULT_CA_FILE":             ca,
+		"AUTH_ISSUER":                  "http://127.0.0.1/",
+		"AUTH_AUDIENCE":                "api://bench",
+		"AUTH_JWKS_URL":                "http://127.0.0.1/jwks.json",
+		"BACKUP_CHUNK_SIZE":            strconv.Itoa(chunk),
+		"BACKUP_PARALLELISM":           strconv.Itoa(par),
+	}
+	cfg, err := config.Load(func(k string) string { return settings[k] })
+	must(b, err)
+	a, err := app.New(ctx, cfg, app.Deps{})
+	must(b, err)
+	_, err = a.BYOK.Configure(ctx, tenant, byok.Settings{KeyVaultName: "cust-kv", KeyName: "k", TenantID: entraA, FallbackToPlatformKey: true}, "")
+	must(b, err)
+	must(b, a.Assets.Ensure(ctx))
+	return &rig{store: store, tsvc: tsvc, bsvc: bsvc, emu: emu, src: a.Assets, cat: a.Catalog, par: par,
 		new: func(source backup.Source) *backup.Service {
-			leases++
-			svc, err := backup.New(backup.Options{Source: source, Catalog: cat, Blobs: blobs, Wrapper: kv, Keys: keys,
-				PlatformKey: keywrap.Ref{VaultURL: emu.VaultURL("platform-kv"), KeyName: "platform"},
-				Leases:      lease.New(table(fmt.Sprintf("Leases%d", leases)), nil),
-				Queue:       jobqueue.New(qsvc), ChunkSize: chunk, Parallelism: par})
+			o := a.BackupOptions()
+			o.Source = source
+			svc, err := backup.New(o)
 			must(b, err)
 			return svc
 		}}
@@ -570,9 +567,5 @@ func humanSize(n int64) string {
 	return fmt.Sprintf("%dMiB", n>>20)
 }
 
-func must(b testing.TB, err error) {
-	b.Helper()
-	if err != nil {
-		b.Fatal(err)
-	}
-}
+// must keeps the call sites short; the helper itself is shared.
+var must = fatal.IfErr

@@ -55,7 +55,7 @@ func (s *Store) PutBlob(ctx context.Context, name string, data []byte) error {
 		TransactionalValidation: blob.TransferValidationTypeMD5(sum[:]),
 		HTTPHeaders: &blob.HTTPHeaders{
 			BlobContentMD5:  sum[:],
-			BlobContentType: ptr("application/octet-stream"),
+			BlobContentType: new("application/octet-stream"),
 		},
 	})
 	if err != nil {
@@ -212,5 +212,3 @@ func classify(err error) error {
 	}
 	return err
 }
-
-func ptr[T any](v T) *T { return &v }

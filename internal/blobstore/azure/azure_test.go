@@ -3,7 +3,6 @@ package azure_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -17,17 +16,7 @@ import (
 
 var inst *azurite.Instance
 
-func TestMain(m *testing.M) {
-	var err error
-	inst, err = azurite.Start(context.Background(), azurite.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "azurite:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	inst.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { azurite.RunTests(m, &inst) }
 
 func open(t *testing.T, connStr, name string, opts *container.ClientOptions) *azure.Store {
 	t.Helper()

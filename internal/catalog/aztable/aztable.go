@@ -15,6 +15,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/twinit/byok-backup/internal/azerr"
 	"github.com/twinit/byok-backup/internal/catalog"
 )
 
@@ -34,19 +35,11 @@ func New(backups, restores *aztables.Client) *Store {
 // CreateTables creates both tables if they are missing; call it once at startup.
 func (s *Store) CreateTables(ctx context.Context) error {
 	for _, c := range []*aztables.Client{s.backups, s.restores} {
-		if _, err := c.CreateTable(ctx, nil); err != nil && !hasCode(err, aztables.TableAlreadyExists) {
+		if _, err := c.CreateTable(ctx, nil); err != nil && !azerr.HasTableCode(err, aztables.TableAlreadyExists) {
 			return fmt.Errorf("failed to create catalog table: %w", err)
 		}
 	}
 	return nil
-}
-
-func hasCode(err error, codes ...aztables.TableErrorCode) bool {
-	var re *azcore.ResponseError
-	if !errors.As(err, &re) {
-		return false
-	}
-	return slices.Contains(codes, aztables.TableErrorCode(re.ErrorCode))
 }
 
 // classify maps a storage error to a catalog sentinel, keeping the cause in
@@ -58,11 +51,11 @@ func classify(err error) error {
 		return err
 	}
 	switch {
-	case hasCode(err, aztables.EntityAlreadyExists):
+	case azerr.HasTableCode(err, aztables.EntityAlreadyExists):
 		return fmt.Errorf("%w: %w", catalog.ErrExists, err)
-	case hasCode(err, aztables.EntityNotFound, aztables.ResourceNotFound):
+	case azerr.HasTableCode(err, aztables.EntityNotFound, aztables.ResourceNotFound):
 		return fmt.Errorf("%w: %w", catalog.ErrNotFound, err)
-	case hasCode(err, aztables.UpdateConditionNotSatisfied), re.StatusCode == 412:
+	case azerr.HasTableCode(err, aztables.UpdateConditionNotSatisfied), re.StatusCode == 412:
 		return fmt.Errorf("%w: %w", catalog.ErrConflict, err)
 	}
 	return err

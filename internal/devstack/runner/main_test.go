@@ -39,13 +39,7 @@ func testMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "building the fake handler: %v\n%s", err, out)
 		return 1
 	}
-	az, err = azurite.Start(context.Background(), azurite.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "azurite:", err)
-		return 1
-	}
-	defer az.Stop()
-	return m.Run()
+	return azurite.Run(m, &az)
 }
 
 // record is what the fake handler reports (testdata/fakehandler.Record).

@@ -15,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/queueerror"
 
 	"github.com/twinit/byok-backup/internal/devstack/runner/approot"
+	"github.com/twinit/byok-backup/internal/ptr"
 )
 
 // queueTrigger is one queue-triggered function and the queues it uses.
@@ -95,16 +96,16 @@ func (r *Runner) pump(ctx context.Context, q *queueTrigger) {
 		got := 0
 		if free > 0 {
 			resp, err := q.queue.DequeueMessages(ctx, &azqueue.DequeueMessagesOptions{
-				NumberOfMessages:  ptr(int32(free)),
-				VisibilityTimeout: ptr(r.leaseSeconds()),
+				NumberOfMessages:  new(int32(free)),
+				VisibilityTimeout: new(r.leaseSeconds()),
 			})
 			if err != nil && ctx.Err() == nil {
 				r.log.Warn("queue poll failed", "queue", q.name, "err", err)
 			}
 			for _, m := range resp.Messages {
-				msg := message{id: deref(m.MessageID), popReceipt: deref(m.PopReceipt), raw: deref(m.MessageText),
-					dequeueCount: derefInt(m.DequeueCount), inserted: derefTime(m.InsertionTime),
-					expires: derefTime(m.ExpirationTime), nextVisible: derefTime(m.TimeNextVisible)}
+				msg := message{id: ptr.Value(m.MessageID), popReceipt: ptr.Value(m.PopReceipt), raw: ptr.Value(m.MessageText),
+					dequeueCount: ptr.Value(m.DequeueCount), inserted: ptr.Value(m.InsertionTime),
+					expires: ptr.Value(m.ExpirationTime), nextVisible: ptr.Value(m.TimeNextVisible)}
 				got++
 				sem <- struct{}{}
 				wg.Add(1)
@@ -179,7 +180,7 @@ func (r *Runner) toPoison(ctx context.Context, q *queueTrigger, m message, log i
 	Warn(string, ...any)
 	Error(string, ...any)
 }) {
-	if _, err := q.poison.EnqueueMessage(ctx, m.raw, &azqueue.EnqueueMessageOptions{TimeToLive: ptr(int32(-1))}); err != nil {
+	if _, err := q.poison.EnqueueMessage(ctx, m.raw, &azqueue.EnqueueMessageOptions{TimeToLive: new(int32(-1))}); err != nil {
 		log.Error("failed to move a message to the poison queue", "err", err)
 		return
 	}
@@ -283,27 +284,4 @@ func (r *Runner) enqueue(ctx context.Context, b approot.Binding, msgs []string) 
 		}
 	}
 	return nil
-}
-
-func ptr[T any](v T) *T { return &v }
-
-func deref(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
-}
-
-func derefInt(p *int64) int64 {
-	if p == nil {
-		return 0
-	}
-	return *p
-}
-
-func derefTime(p *time.Time) time.Time {
-	if p == nil {
-		return time.Time{}
-	}
-	return *p
 }

@@ -39,7 +39,7 @@ func enqueueRaw(t *testing.T, queue, raw string) {
 // peekAll returns the visible messages' raw text.
 func peekAll(t *testing.T, queue string) []string {
 	t.Helper()
-	resp, err := queueClient(t, queue).PeekMessages(context.Background(), &azqueue.PeekMessagesOptions{NumberOfMessages: ptr(int32(32))})
+	resp, err := queueClient(t, queue).PeekMessages(context.Background(), &azqueue.PeekMessagesOptions{NumberOfMessages: new(int32(32))})
 	if queueerror.HasCode(err, queueerror.QueueNotFound) {
 		return nil
 	}

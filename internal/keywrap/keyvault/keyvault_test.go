@@ -20,6 +20,7 @@ import (
 	"github.com/twinit/byok-backup/internal/devstack/kvemu"
 	"github.com/twinit/byok-backup/internal/errcode"
 	"github.com/twinit/byok-backup/internal/keywrap"
+	"github.com/twinit/byok-backup/internal/testing/fatal"
 )
 
 const (
@@ -68,12 +69,8 @@ func setup(t *testing.T, change ...func(*Options)) *env {
 	return &env{emu: emu, w: w, kid: kid, logs: logs}
 }
 
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
+// must keeps the call sites short; the helper itself is shared.
+var must = fatal.IfErr
 
 func (e *env) ref(t *testing.T, vaultName, key string) keywrap.Ref {
 	t.Helper()

@@ -1,9 +1,8 @@
-package main
+package app
 
 import (
 	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/twinit/byok-backup/internal/config"
 	"github.com/twinit/byok-backup/internal/credential"
@@ -32,27 +31,15 @@ func newKeys(cfg config.Config, logger *slog.Logger) (keys, error) {
 	if err != nil {
 		return keys{}, fmt.Errorf("credentials: %w", err)
 	}
-	var ca []byte
-	if cfg.KeyVaultCAFile != "" {
-		if ca, err = os.ReadFile(cfg.KeyVaultCAFile); err != nil {
-			return keys{}, fmt.Errorf("KEYVAULT_CA_FILE: %w", err)
-		}
-	}
 	w, err := keyvault.New(keyvault.Options{
 		Credentials:   creds,
 		ApplicationID: cfg.ByokAppClientID,
-		CAPEM:         ca,
+		CAPEM:         cfg.KeyVaultCAPEM,
 		Logger:        logger,
 		OwnershipTag:  cfg.ByokOwnershipTag,
 	})
 	if err != nil {
 		return keys{}, fmt.Errorf("key vault adapter: %w", err)
 	}
-	vaultURL, name, version, err := keywrap.ParseKeyID(cfg.PlatformKeyID)
-	if err != nil {
-		return keys{}, fmt.Errorf("PLATFORM_KEY_ID: %w", err)
-	}
-	return keys{wrapper: w, platform: keywrap.Ref{
-		Source: keywrap.Platform, VaultURL: vaultURL, KeyName: name, Version: version,
-	}}, nil
+	return keys{wrapper: w, platform: cfg.PlatformKey}, nil
 }
