@@ -179,6 +179,8 @@ func TestEveryDocumentedSettingChangesBehaviour(t *testing.T) {
 		"BYOK_TRANSIENT_GRACE":              {value: "2h"},
 		"RETENTION_MAX_DELETE_FRACTION":     {value: "0.25"},
 		"RESTORE_SPOOL_LIMIT_MB":            {value: "64"},
+		"JOB_STALE_AFTER":                   {value: "30s"},
+		"JOB_SWEEP_GRACE":                   {value: "2h"},
 		"FUNCTION_TIMEOUT":                  {value: "10m"},
 		"LOG_LEVEL":                         {value: "debug"},
 		"TABLE_TENANTS":                     {value: "OtherTenants"},

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/twinit/byok-backup/internal/config"
 	"io"
 	"log/slog"
 	"os"
@@ -150,6 +151,10 @@ func start(ctx context.Context, o Options) (_ *stack, err error) {
 		"BACKUP_CHUNK_SIZE":     "1MiB", // several chunks per backup
 		"JOB_STALE_AFTER":       staleAfter.String(),
 		"JOB_SWEEP_GRACE":       o.SweepGrace.String(),
+		// The queue triggers name these settings (%NAME%); the runner, like
+		// the host, refuses a function whose setting is unset.
+		"QUEUE_BACKUP_JOBS":  config.DefaultQueueBackupJobs,
+		"QUEUE_RESTORE_JOBS": config.DefaultQueueRestoreJobs,
 	}
 	var logFile io.Writer = io.Discard
 	if o.HandlerLog != "" {
