@@ -38,7 +38,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 
-	"github.com/twinit/byok-backup/internal/assets"
+	assetsazure "github.com/twinit/byok-backup/internal/assets/azure"
 	"github.com/twinit/byok-backup/internal/backup"
 	"github.com/twinit/byok-backup/internal/blobstore"
 	blobazure "github.com/twinit/byok-backup/internal/blobstore/azure"
@@ -163,7 +163,7 @@ func run(nFiles, nRecords int, fileSize int64, rounds, parallelism int, spoolLim
 			return err
 		}
 	}
-	store := assets.New(tables.NewClient("Assets"), blobSvc.ServiceClient().NewContainerClient("assets"), &assets.Options{Logger: log, UploadConcurrency: parallelism})
+	store := assetsazure.New(tables.NewClient("Assets"), blobSvc.ServiceClient().NewContainerClient("assets"), &assetsazure.Options{Logger: log, UploadConcurrency: parallelism})
 	if err := store.Ensure(ctx); err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 
 	"github.com/twinit/byok-backup/internal/assets"
+	assetsazure "github.com/twinit/byok-backup/internal/assets/azure"
 	"github.com/twinit/byok-backup/internal/audit"
 	"github.com/twinit/byok-backup/internal/backup"
 	"github.com/twinit/byok-backup/internal/blobstore"
@@ -92,7 +93,7 @@ type env struct {
 	wrapper *audit.Wrapper
 	audit   *audit.Log
 	byok    *byok.Service
-	assets  *assets.Store
+	assets  *assetsazure.Store
 	cat     *aztable.Store
 	blobs   *blobazure.Store
 	backups *container.Client
@@ -164,7 +165,7 @@ func newEnv(t *testing.T, mods ...func(*backup.Options)) *env {
 		Validator: audit.NewValidator(e.kv, e.audit, logger), VaultURLTemplate: e.emu.URLTemplate(),
 		AppClientID: appID, Logger: logger, OwnershipTag: keywrap.DefaultOwnershipTag, ValidateBurst: 1000})
 	must(t, err)
-	e.assets = assets.New(tsvc.NewClient(fmt.Sprintf("Assets%d", n)),
+	e.assets = assetsazure.New(tsvc.NewClient(fmt.Sprintf("Assets%d", n)),
 		bsvc.ServiceClient().NewContainerClient(fmt.Sprintf("assets-%d", n)), nil)
 	must(t, e.assets.Ensure(ctx))
 	e.cat = aztable.New(tsvc.NewClient(fmt.Sprintf("Backups%d", n)), tsvc.NewClient(fmt.Sprintf("Restores%d", n)))

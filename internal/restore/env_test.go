@@ -21,6 +21,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 
 	"github.com/twinit/byok-backup/internal/assets"
+	assetsazure "github.com/twinit/byok-backup/internal/assets/azure"
 	"github.com/twinit/byok-backup/internal/blobstore"
 	blobazure "github.com/twinit/byok-backup/internal/blobstore/azure"
 	"github.com/twinit/byok-backup/internal/byok"
@@ -133,7 +134,7 @@ type env struct {
 	wrapper keywrap.Wrapper
 	cat     *aztable.Store
 	blobs   blobstore.Store
-	store   *assets.Store
+	store   *assetsazure.Store
 	target  *faultTarget
 	keys    *keySettings
 	queue   *recordQueue
@@ -200,7 +201,7 @@ func newEnv(t *testing.T) *env {
 	bs := blobazure.New(blobSvc.ServiceClient().NewContainerClient(fmt.Sprintf("backups%d", n)))
 	must(t, bs.CreateContainer(ctx))
 	e.blobs = bs
-	e.store = assets.New(tables.NewClient(fmt.Sprintf("Assets%d", n)), blobSvc.ServiceClient().NewContainerClient(fmt.Sprintf("assets%d", n)), &assets.Options{Logger: log})
+	e.store = assetsazure.New(tables.NewClient(fmt.Sprintf("Assets%d", n)), blobSvc.ServiceClient().NewContainerClient(fmt.Sprintf("assets%d", n)), &assetsazure.Options{Logger: log})
 	must(t, e.store.Ensure(ctx))
 	e.target = &faultTarget{Target: restore.StoreTarget(e.store)}
 	leases := lease.New(tables.NewClient(fmt.Sprintf("Leases%d", n)), nil)

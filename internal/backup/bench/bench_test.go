@@ -28,6 +28,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 
 	"github.com/twinit/byok-backup/internal/assets"
+	assetsazure "github.com/twinit/byok-backup/internal/assets/azure"
 	"github.com/twinit/byok-backup/internal/backup"
 	blobazure "github.com/twinit/byok-backup/internal/blobstore/azure"
 	"github.com/twinit/byok-backup/internal/byok"
@@ -101,7 +102,7 @@ type rig struct {
 	tsvc  *aztables.ServiceClient
 	bsvc  *azblob.Client
 	emu   *kvemu.Emulator
-	src   *assets.Store
+	src   *assetsazure.Store
 	cat   *aztable.Store
 	new   func(backup.Source) *backup.Service
 	par   int
@@ -146,7 +147,7 @@ func newRig(b *testing.B, par int) *rig {
 	_, err = keys.Configure(ctx, tenant, byok.Settings{KeyVaultName: "cust-kv", KeyName: "k", TenantID: entraA, FallbackToPlatformKey: true}, "")
 	must(b, err)
 
-	src := assets.New(tsvc.NewClient("Assets"), bsvc.ServiceClient().NewContainerClient("assets"), nil)
+	src := assetsazure.New(tsvc.NewClient("Assets"), bsvc.ServiceClient().NewContainerClient("assets"), nil)
 	must(b, src.Ensure(ctx))
 	cat := aztable.New(table("Backups"), table("Restores"))
 	blobs := blobazure.New(bsvc.ServiceClient().NewContainerClient("backups"))
@@ -315,7 +316,7 @@ func runSmall(b *testing.B, n int, size int64, records, par int) {
 }
 
 // seedFiles writes n files of exactly size random bytes, par at a time.
-func seedFiles(b *testing.B, src *assets.Store, n int, size int64, par int) {
+func seedFiles(b *testing.B, src *assetsazure.Store, n int, size int64, par int) {
 	ctx := context.Background()
 	var next atomic.Int64
 	var wg sync.WaitGroup

@@ -1,4 +1,4 @@
-package assets
+package azure
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"errors"
 	"fmt"
+	"github.com/twinit/byok-backup/internal/assets"
 	"io"
 	"log/slog"
 	"slices"
@@ -31,7 +32,7 @@ func collect[T any](t testing.TB, seq func(func(T, error) bool)) []T {
 	return out
 }
 
-func putRecords(t testing.TB, s *Store, tenant string, recs ...Record) {
+func putRecords(t testing.TB, s *Store, tenant string, recs ...assets.Record) {
 	t.Helper()
 	ctx := context.Background()
 	w, err := s.NewRecordWriter(tenant)
@@ -51,7 +52,7 @@ func putRecords(t testing.TB, s *Store, tenant string, recs ...Record) {
 func putFiles(t testing.TB, s *Store, tenant string, files ...testFile) {
 	t.Helper()
 	for _, f := range files {
-		if err := s.PutFile(context.Background(), tenant, f.File, bytes.NewReader(f.content)); err != nil {
+		if err := s.PutFile(context.Background(), tenant, f.File, bytes.NewReader(f.Content)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -70,7 +71,7 @@ func readFiles(t testing.TB, s *Store, tenant string) []testFile {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, testFile{f, b})
+		out = append(out, newTestFile(f, b))
 	}
 	return out
 }
@@ -80,7 +81,7 @@ func readFiles(t testing.TB, s *Store, tenant string) []testFile {
 // type and value (doubles by bits).
 func TestRecordsKeepEveryEDMType(t *testing.T) {
 	s := newTestStore(t, nil)
-	want := []Record{edgeRecord("a"), edgeRecord("b"), {RowKey: "bare"}}
+	want := []assets.Record{edgeRecord("a"), edgeRecord("b"), {RowKey: "bare"}}
 	putRecords(t, s, "t1", want...)
 	got := collect(t, s.Records(context.Background(), "t1"))
 	if len(got) != len(want) {
@@ -115,11 +116,11 @@ func TestRecordsReadServiceWrittenJSON(t *testing.T) {
 	if len(got) != 1 {
 		t.Fatalf("%d records", len(got))
 	}
-	want := Record{RowKey: "r", Properties: []Property{
-		{Name: "whole", Type: TypeDouble, Value: 3.0}, {Name: "int", Type: TypeInt32, Value: int32(3)},
-		{Name: "big", Type: TypeDouble, Value: 1e300}, {Name: "neg", Type: TypeDouble, Value: -2.5},
-		{Name: "txt", Type: TypeString, Value: "3.0"}, {Name: "n64", Type: TypeInt64, Value: int64(12)},
-		{Name: "ok", Type: TypeBoolean, Value: false},
+	want := assets.Record{RowKey: "r", Properties: []assets.Property{
+		{Name: "whole", Type: assets.TypeDouble, Value: 3.0}, {Name: "int", Type: assets.TypeInt32, Value: int32(3)},
+		{Name: "big", Type: assets.TypeDouble, Value: 1e300}, {Name: "neg", Type: assets.TypeDouble, Value: -2.5},
+		{Name: "txt", Type: assets.TypeString, Value: "3.0"}, {Name: "n64", Type: assets.TypeInt64, Value: int64(12)},
+		{Name: "ok", Type: assets.TypeBoolean, Value: false},
 	}}
 	want.SortProperties()
 	if !want.Equal(got[0]) {
@@ -141,7 +142,7 @@ func TestRoundTripIntoAnotherTenant(t *testing.T) {
 	seeded.Records++
 
 	var stream bytes.Buffer
-	enc := NewEncoder(&stream)
+	enc := assets.NewEncoder(&stream)
 	for r, err := range s.Records(ctx, "src") {
 		if err != nil {
 			t.Fatal(err)
@@ -179,10 +180,10 @@ func TestRoundTripIntoAnotherTenant(t *testing.T) {
 }
 
 // restoreStream is the restore pipeline in miniature (doc.go "Replace").
-func restoreStream(t testing.TB, s *Store, r io.Reader, tenant string, replace bool) Counts {
+func restoreStream(t testing.TB, s *Store, r io.Reader, tenant string, replace bool) assets.Counts {
 	t.Helper()
 	ctx := context.Background()
-	dec := NewDecoder(r)
+	dec := assets.NewDecoder(r)
 	rw, err := s.NewRecordWriter(tenant)
 	if err != nil {
 		t.Fatal(err)
@@ -198,7 +199,7 @@ func restoreStream(t testing.TB, s *Store, r io.Reader, tenant string, replace b
 			t.Fatal(err)
 		}
 		switch k {
-		case KindRecord:
+		case assets.KindRecord:
 			if err := rw.Put(ctx, dec.Record()); err != nil {
 				t.Fatal(err)
 			}
@@ -207,7 +208,7 @@ func restoreStream(t testing.TB, s *Store, r io.Reader, tenant string, replace b
 					t.Fatal(err)
 				}
 			}
-		case KindFile:
+		case assets.KindFile:
 			if err := rw.Flush(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -238,7 +239,7 @@ func restoreStream(t testing.TB, s *Store, r io.Reader, tenant string, replace b
 func assertSameAssets(t *testing.T, s *Store, a, b string) {
 	t.Helper()
 	ra, rb := collect(t, s.Records(context.Background(), a)), collect(t, s.Records(context.Background(), b))
-	if !slices.EqualFunc(ra, rb, Record.Equal) {
+	if !slices.EqualFunc(ra, rb, assets.Record.Equal) {
 		t.Errorf("records of %q and %q differ: %d vs %d", a, b, len(ra), len(rb))
 		for i := range min(len(ra), len(rb)) {
 			if !ra[i].Equal(rb[i]) {
@@ -252,7 +253,7 @@ func assertSameAssets(t *testing.T, s *Store, a, b string) {
 		t.Fatalf("files of %q and %q: %d vs %d", a, b, len(fa), len(fb))
 	}
 	for i := range fa {
-		if !sameFile(fa[i].File, fb[i].File) || !bytes.Equal(fa[i].content, fb[i].content) {
+		if !sameFile(fa[i].File, fb[i].File) || !bytes.Equal(fa[i].Content, fb[i].Content) {
 			t.Errorf("file %q differs:\n%+v\n%+v", fa[i].Path, fa[i].File, fb[i].File)
 		}
 	}
@@ -260,17 +261,17 @@ func assertSameAssets(t *testing.T, s *Store, a, b string) {
 
 func TestReplaceAndMerge(t *testing.T) {
 	s := newTestStore(t, &Options{RecordPageSize: 2, FilePageSize: 2, BatchSize: 3})
-	backupRecs := []Record{edgeRecord("b"), edgeRecord("d"), {RowKey: "f"}}
+	backupRecs := []assets.Record{edgeRecord("b"), edgeRecord("d"), {RowKey: "f"}}
 	backupFiles := sampleFiles()
 	stream := encodeSample(t, backupRecs, backupFiles)
 
 	seedTarget := func(tenant string) {
 		// Extra keys before, between and after the backup's, and a
 		// backup key with different content.
-		putRecords(t, s, tenant, Record{RowKey: "a"}, Record{RowKey: "c"}, Record{RowKey: "d", Properties: []Property{
-			{Name: "old", Type: TypeString, Value: "x"}}}, Record{RowKey: "e"}, Record{RowKey: "g"}, Record{RowKey: "h"})
-		putFiles(t, s, tenant, testFile{File{Path: "0-first"}, nil}, testFile{File{Path: "a.txt", Size: 3}, []byte("old")},
-			testFile{File{Path: "c"}, nil}, testFile{File{Path: "zzz", Size: 1}, []byte("z")})
+		putRecords(t, s, tenant, assets.Record{RowKey: "a"}, assets.Record{RowKey: "c"}, assets.Record{RowKey: "d", Properties: []assets.Property{
+			{Name: "old", Type: assets.TypeString, Value: "x"}}}, assets.Record{RowKey: "e"}, assets.Record{RowKey: "g"}, assets.Record{RowKey: "h"})
+		putFiles(t, s, tenant, newTestFile(assets.File{Path: "0-first"}, nil), newTestFile(assets.File{Path: "a.txt", Size: 3}, []byte("old")),
+			newTestFile(assets.File{Path: "c"}, nil), newTestFile(assets.File{Path: "zzz", Size: 1}, []byte("z")))
 	}
 	seedTarget("rep")
 	seedTarget("mrg")
@@ -279,7 +280,7 @@ func TestReplaceAndMerge(t *testing.T) {
 
 	// replace: exactly the backup.
 	got := collect(t, s.Records(context.Background(), "rep"))
-	if !slices.EqualFunc(got, backupRecs, Record.Equal) {
+	if !slices.EqualFunc(got, backupRecs, assets.Record.Equal) {
 		t.Errorf("replace records: %v", keysOf(got))
 	}
 	gotFiles := readFiles(t, s, "rep")
@@ -287,7 +288,7 @@ func TestReplaceAndMerge(t *testing.T) {
 		t.Fatalf("replace files: %d, want %d", len(gotFiles), len(backupFiles))
 	}
 	for i := range backupFiles {
-		if !sameFile(gotFiles[i].File, backupFiles[i].File) || !bytes.Equal(gotFiles[i].content, backupFiles[i].content) {
+		if !sameFile(gotFiles[i].File, backupFiles[i].File) || !bytes.Equal(gotFiles[i].Content, backupFiles[i].Content) {
 			t.Errorf("replace file %d: %+v", i, gotFiles[i].File)
 		}
 	}
@@ -297,14 +298,14 @@ func TestReplaceAndMerge(t *testing.T) {
 	if k := keysOf(got); !slices.Equal(k, []string{"a", "b", "c", "d", "e", "f", "g", "h"}) {
 		t.Errorf("merge records: %v", k)
 	}
-	if d, _ := slices.BinarySearchFunc(got, "d", func(r Record, k string) int { return strings.Compare(r.RowKey, k) }); !got[d].Equal(backupRecs[1]) {
+	if d, _ := slices.BinarySearchFunc(got, "d", func(r assets.Record, k string) int { return strings.Compare(r.RowKey, k) }); !got[d].Equal(backupRecs[1]) {
 		t.Errorf("merge did not replace record d: %+v", got[d])
 	}
 	var paths []string
 	for _, f := range readFiles(t, s, "mrg") {
 		paths = append(paths, f.Path)
-		if f.Path == "a.txt" && string(f.content) != "hello" {
-			t.Errorf("merge did not overwrite a.txt: %q", f.content)
+		if f.Path == "a.txt" && string(f.Content) != "hello" {
+			t.Errorf("merge did not overwrite a.txt: %q", f.Content)
 		}
 	}
 	if want := []string{"0-first", "a.txt", "c", "dir/empty", "dir/sub/ü.bin", "zzz"}; !slices.Equal(paths, want) {
@@ -312,7 +313,7 @@ func TestReplaceAndMerge(t *testing.T) {
 	}
 }
 
-func keysOf(rs []Record) []string {
+func keysOf(rs []assets.Record) []string {
 	var k []string
 	for _, r := range rs {
 		k = append(k, r.RowKey)
@@ -324,13 +325,13 @@ func keysOf(rs []Record) []string {
 // backup into an empty target deletes nothing.
 func TestReplaceIntoEmptyAndToEmpty(t *testing.T) {
 	s := newTestStore(t, &Options{RecordPageSize: 2, FilePageSize: 2})
-	putRecords(t, s, "t1", Record{RowKey: "a"}, Record{RowKey: "b"}, Record{RowKey: "c"})
+	putRecords(t, s, "t1", assets.Record{RowKey: "a"}, assets.Record{RowKey: "b"}, assets.Record{RowKey: "c"})
 	putFiles(t, s, "t1", sampleFiles()...)
 	restoreStream(t, s, bytes.NewReader(encodeSample(t, nil, nil)), "t1", true)
 	if n := len(collect(t, s.Records(context.Background(), "t1"))) + len(collect(t, s.Files(context.Background(), "t1"))); n != 0 {
 		t.Fatalf("%d assets left after replacing with an empty backup", n)
 	}
-	restoreStream(t, s, bytes.NewReader(encodeSample(t, []Record{{RowKey: "x"}}, sampleFiles())), "t2", true)
+	restoreStream(t, s, bytes.NewReader(encodeSample(t, []assets.Record{{RowKey: "x"}}, sampleFiles())), "t2", true)
 	if n := len(collect(t, s.Records(context.Background(), "t2"))); n != 1 {
 		t.Fatalf("%d records", n)
 	}
@@ -341,11 +342,11 @@ func TestReplaceIntoEmptyAndToEmpty(t *testing.T) {
 func TestTenantIsolation(t *testing.T) {
 	s := newTestStore(t, nil)
 	for _, tenant := range []string{"a", "ab", "a-b", "b"} {
-		putRecords(t, s, tenant, Record{RowKey: tenant + "-r", Properties: []Property{{Name: "T", Type: TypeString, Value: tenant}}})
-		putFiles(t, s, tenant, testFile{File{Path: tenant + "-f", Size: int64(len(tenant))}, []byte(tenant)})
+		putRecords(t, s, tenant, assets.Record{RowKey: tenant + "-r", Properties: []assets.Property{{Name: "T", Type: assets.TypeString, Value: tenant}}})
+		putFiles(t, s, tenant, newTestFile(assets.File{Path: tenant + "-f", Size: int64(len(tenant))}, []byte(tenant)))
 	}
 	// A blob whose name merely starts with "a" (no slash) isn't a's.
-	putFiles(t, s, "ab", testFile{File{Path: "x"}, nil})
+	putFiles(t, s, "ab", newTestFile(assets.File{Path: "x"}, nil))
 	if _, err := s.files.NewBlockBlobClient("a.txt").Upload(context.Background(), nopSeeker(""), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -364,7 +365,7 @@ func TestTenantIsolation(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "A", "a/b", "a'b", "-a", strings.Repeat("x", 64)} {
-		if err := CheckTenant(bad); errcode.CodeOf(err) != errcode.InvalidRequest {
+		if err := assets.CheckTenant(bad); errcode.CodeOf(err) != errcode.InvalidRequest {
 			t.Errorf("CheckTenant(%q) = %v", bad, err)
 		}
 		for _, err := range s.Records(context.Background(), bad) {
@@ -389,19 +390,19 @@ func TestListingOrderMatchesCompareKeys(t *testing.T) {
 	// U+E000 and U+FFFF sort after 😀 in UTF-16 order, before it in byte
 	// order. U+FFFF isn't allowed in XML, so the blob listing can't carry it.
 	keys := []string{"\uffff", "\ue000", "😀", "é", "Z", "a", "a b", "a-b", "ab", "A", "0", "€", "z~"}
-	var recs []Record
+	var recs []assets.Record
 	var files []testFile
 	for _, k := range keys {
-		recs = append(recs, Record{RowKey: k})
+		recs = append(recs, assets.Record{RowKey: k})
 		if k != "\uffff" {
-			files = append(files, testFile{File{Path: "p/" + k}, nil})
+			files = append(files, newTestFile(assets.File{Path: "p/" + k}, nil))
 		}
 	}
 	putRecords(t, s, "t1", recs...)
 	putFiles(t, s, "t1", files...)
 	check := func(what string, got []string) {
 		want := slices.Clone(got)
-		slices.SortFunc(want, CompareKeys)
+		slices.SortFunc(want, assets.CompareKeys)
 		if !slices.Equal(got, want) || len(got) < len(keys)-1 {
 			t.Errorf("%s listed %q, CompareKeys order is %q", what, got, want)
 		}
@@ -416,13 +417,13 @@ func TestListingOrderMatchesCompareKeys(t *testing.T) {
 
 func TestPrunerRejectsUnsortedBackupKeys(t *testing.T) {
 	s := newTestStore(t, &Options{BatchSize: 1}) // delete at once, to see what was deleted
-	putRecords(t, s, "t1", Record{RowKey: "a"}, Record{RowKey: "b"}, Record{RowKey: "c"})
+	putRecords(t, s, "t1", assets.Record{RowKey: "a"}, assets.Record{RowKey: "b"}, assets.Record{RowKey: "c"})
 	p, _ := s.NewRecordPruner("t1")
 	ctx := context.Background()
 	if err := p.Keep(ctx, "c"); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Keep(ctx, "b"); !errors.Is(err, ErrOutOfOrder) {
+	if err := p.Keep(ctx, "b"); !errors.Is(err, assets.ErrOutOfOrder) {
 		t.Fatalf("Keep after a larger key: %v, want ErrOutOfOrder", err)
 	}
 	// Only keys proven absent were deleted: a and b (b was below c).
@@ -437,13 +438,13 @@ func TestPrunerRejectsUnsortedBackupKeys(t *testing.T) {
 func TestBatchFallsBackToSingleUpserts(t *testing.T) {
 	var logs bytes.Buffer
 	s := newTestStore(t, &Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
-	big := Record{RowKey: "big"}
+	big := assets.Record{RowKey: "big"}
 	for i := range 20 {
-		big.Properties = append(big.Properties, Property{Name: fmt.Sprintf("p%02d", i), Type: TypeString, Value: strings.Repeat("x", 60000)})
+		big.Properties = append(big.Properties, assets.Property{Name: fmt.Sprintf("p%02d", i), Type: assets.TypeString, Value: strings.Repeat("x", 60000)})
 	}
 	w, _ := s.NewRecordWriter("t1")
 	ctx := context.Background()
-	for _, r := range []Record{{RowKey: "a"}, big, {RowKey: "c"}} {
+	for _, r := range []assets.Record{{RowKey: "a"}, big, {RowKey: "c"}} {
 		if err := w.Put(ctx, r); err != nil {
 			t.Fatal(err)
 		}
@@ -476,16 +477,16 @@ func TestPutFileStagedBlocks(t *testing.T) {
 			s := newTestStore(t, &Options{BlockSize: 64 << 10, UploadConcurrency: 3})
 			content := make([]byte, size)
 			(&prngReader{r: newRand(uint64(size))}).Read(content)
-			f := File{Path: "dir/big file.bin", Size: size, ContentType: "application/x-twin", ContentEncoding: "gzip",
+			f := assets.File{Path: "dir/big file.bin", Size: size, ContentType: "application/x-twin", ContentEncoding: "gzip",
 				ContentLanguage: "fr", ContentDisposition: `attachment; filename="x"`, CacheControl: "no-store",
 				Metadata: map[string]string{"CamelCase": "v1", "lower_2": "v 2; x=y"}}
-			putFiles(t, s, "t1", testFile{f, content})
+			putFiles(t, s, "t1", newTestFile(f, content))
 			got := readFiles(t, s, "t1")
 			// azblob lowercases metadata names in listings (names are
 			// case-insensitive in Azure); see doc.go.
 			f.Metadata = map[string]string{"camelcase": "v1", "lower_2": "v 2; x=y"}
-			if len(got) != 1 || !sameFile(got[0].File, f) || !bytes.Equal(got[0].content, content) {
-				t.Fatalf("got %+v (%d bytes)", got, len(got[0].content))
+			if len(got) != 1 || !sameFile(got[0].File, f) || !bytes.Equal(got[0].Content, content) {
+				t.Fatalf("got %+v (%d bytes)", got, len(got[0].Content))
 			}
 			props, err := s.files.NewBlobClient("t1/dir/big file.bin").GetProperties(context.Background(), nil)
 			if err != nil {
@@ -501,8 +502,8 @@ func TestPutFileStagedBlocks(t *testing.T) {
 func TestPutFileShortContent(t *testing.T) {
 	s := newTestStore(t, &Options{BlockSize: 64 << 10})
 	for _, size := range []int64{10, 200 << 10} {
-		err := s.PutFile(context.Background(), "t1", File{Path: "x", Size: size}, strings.NewReader("abc"))
-		if !errors.Is(err, ErrShortContent) {
+		err := s.PutFile(context.Background(), "t1", assets.File{Path: "x", Size: size}, strings.NewReader("abc"))
+		if !errors.Is(err, assets.ErrShortContent) {
 			t.Errorf("size %d: %v, want ErrShortContent", size, err)
 		}
 	}
@@ -514,10 +515,10 @@ func TestPutFileShortContent(t *testing.T) {
 // TestOpenFileChanged: a file rewritten after listing isn't read mixed.
 func TestOpenFileChanged(t *testing.T) {
 	s := newTestStore(t, nil)
-	putFiles(t, s, "t1", testFile{File{Path: "f", Size: 3}, []byte("one")})
+	putFiles(t, s, "t1", newTestFile(assets.File{Path: "f", Size: 3}, []byte("one")))
 	listed := collect(t, s.Files(context.Background(), "t1"))
-	putFiles(t, s, "t1", testFile{File{Path: "f", Size: 3}, []byte("two")})
-	if _, err := s.OpenFile(context.Background(), "t1", listed[0]); !errors.Is(err, ErrFileChanged) {
+	putFiles(t, s, "t1", newTestFile(assets.File{Path: "f", Size: 3}, []byte("two")))
+	if _, err := s.OpenFile(context.Background(), "t1", listed[0]); !errors.Is(err, assets.ErrFileChanged) {
 		t.Fatalf("err = %v, want ErrFileChanged", err)
 	}
 	if err := s.DeleteFile(context.Background(), "t1", "f"); err != nil {
@@ -525,12 +526,12 @@ func TestOpenFileChanged(t *testing.T) {
 	}
 	unpinned := listed[0]
 	unpinned.ETag = ""
-	if _, err := s.OpenFile(context.Background(), "t1", unpinned); !errors.Is(err, ErrFileGone) {
+	if _, err := s.OpenFile(context.Background(), "t1", unpinned); !errors.Is(err, assets.ErrFileGone) {
 		t.Fatalf("err = %v, want ErrFileGone", err)
 	}
 	// Pinned to its listed ETag, Azurite answers 412 (not 404) for the
 	// deleted blob; it is still reported gone, not changed.
-	if _, err := s.OpenFile(context.Background(), "t1", listed[0]); !errors.Is(err, ErrFileGone) {
+	if _, err := s.OpenFile(context.Background(), "t1", listed[0]); !errors.Is(err, assets.ErrFileGone) {
 		t.Fatalf("pinned read of a deleted file: err = %v, want ErrFileGone", err)
 	}
 }
@@ -542,7 +543,7 @@ func TestOpenFileChanged(t *testing.T) {
 func TestMissingTableAndContainerAreErrors(t *testing.T) {
 	s := newTestStore(t, nil)
 	ctx := context.Background()
-	putRecords(t, s, "other", Record{RowKey: "a"})
+	putRecords(t, s, "other", assets.Record{RowKey: "a"})
 	if n := len(collect(t, s.Records(ctx, "t1"))) + len(collect(t, s.Files(ctx, "t1"))); n != 0 {
 		t.Fatalf("empty tenant: %d assets", n)
 	}
@@ -555,7 +556,7 @@ func TestMissingTableAndContainerAreErrors(t *testing.T) {
 	check := func(what, setting string, err error, n int) {
 		t.Helper()
 		code, msg := errcode.Public(err)
-		if !errors.Is(err, ErrSourceMissing) || n != 0 || code != errcode.ServiceUnavailable || !strings.Contains(msg, setting) {
+		if !errors.Is(err, assets.ErrSourceMissing) || n != 0 || code != errcode.ServiceUnavailable || !strings.Contains(msg, setting) {
 			t.Errorf("missing %s: %d items, err %v (%s %q); want ErrSourceMissing naming %s", what, n, err, code, msg, setting)
 		}
 	}
@@ -586,14 +587,14 @@ func TestOptionsTakeEffect(t *testing.T) {
 		t.Fatalf("options not kept: %+v", s.opts)
 	}
 	// The page size reaches the service: one page holds 2 records.
-	putRecords(t, s, "t1", Record{RowKey: "a"}, Record{RowKey: "b"}, Record{RowKey: "c"})
+	putRecords(t, s, "t1", assets.Record{RowKey: "a"}, assets.Record{RowKey: "b"}, assets.Record{RowKey: "c"})
 	pager := s.table.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: to.Ptr(partitionFilter("t1")), Top: to.Ptr(s.opts.RecordPageSize)})
 	page, err := pager.NextPage(context.Background())
 	if err != nil || len(page.Entities) != 2 {
 		t.Fatalf("first page: %d entities, %v", len(page.Entities), err)
 	}
 	// The block size reaches the upload: a 2.5 KiB file has 3 blocks.
-	putFiles(t, s, "t1", testFile{File{Path: "f", Size: 2560}, bytes.Repeat([]byte{1}, 2560)})
+	putFiles(t, s, "t1", newTestFile(assets.File{Path: "f", Size: 2560}, bytes.Repeat([]byte{1}, 2560)))
 	bl, err := s.files.NewBlockBlobClient("t1/f").GetBlockList(context.Background(), blockblob.BlockListTypeCommitted, nil)
 	if err != nil || len(bl.CommittedBlocks) != 3 {
 		t.Fatalf("%d committed blocks, %v", len(bl.CommittedBlocks), err)
