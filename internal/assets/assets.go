@@ -3,6 +3,7 @@ package assets
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"iter"
 	"regexp"
@@ -37,6 +38,19 @@ func CheckTenant(id string) error {
 // tenant. An existing table or container without the tenant's records or
 // files is an empty tenant, and no error.
 var ErrSourceMissing = errors.New("assets: the assets table or container does not exist")
+
+// MissingTableError and MissingContainerError are the errors Records and
+// Files yield for a missing source, wrapping cause; the message names the
+// setting to check.
+func MissingTableError(cause error) error {
+	return errcode.Wrap(fmt.Errorf("%w: table: %w", ErrSourceMissing, cause), errcode.ServiceUnavailable,
+		"The assets table (setting TABLE_ASSETS, default \"Assets\") does not exist, so the tenant's records could not be read. No backup was made: check the setting and the storage account.")
+}
+
+func MissingContainerError(cause error) error {
+	return errcode.Wrap(fmt.Errorf("%w: container: %w", ErrSourceMissing, cause), errcode.ServiceUnavailable,
+		"The assets blob container (setting CONTAINER_ASSETS, default \"assets\") does not exist, so the tenant's files could not be read. No backup was made: check the setting and the storage account.")
+}
 
 // File is one of a tenant's blobs: its tenant-relative path, size and the
 // properties a restore keeps.

@@ -2,10 +2,11 @@ package azure
 
 import (
 	"context"
-	"github.com/twinit/byok-backup/internal/assets"
 	"io"
 	"runtime"
 	"testing"
+
+	"github.com/twinit/byok-backup/internal/assets"
 )
 
 // allocPerMiB reports heap bytes allocated per MiB of file content: the

@@ -6,8 +6,9 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"fmt"
-	"github.com/twinit/byok-backup/internal/assets"
 	"testing"
+
+	"github.com/twinit/byok-backup/internal/assets"
 )
 
 // TestStageThenCommitFile: blocks staged over an existing file leave it

@@ -22,7 +22,6 @@ package azure
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 
@@ -122,17 +121,8 @@ func hasTableCode(err error, code aztables.TableErrorCode) bool {
 	return errors.As(err, &re) && re.ErrorCode == string(code)
 }
 
-// missingTable and missingContainer are the errors Records and Files
-// yield for a missing source; the message names the setting to check.
-func missingTable(err error) error {
-	return errcode.Wrap(fmt.Errorf("%w: table: %w", assets.ErrSourceMissing, err), errcode.ServiceUnavailable,
-		"The assets table (setting TABLE_ASSETS, default \"Assets\") does not exist, so the tenant's records could not be read. No backup was made: check the setting and the storage account.")
-}
-
-func missingContainer(err error) error {
-	return errcode.Wrap(fmt.Errorf("%w: container: %w", assets.ErrSourceMissing, err), errcode.ServiceUnavailable,
-		"The assets blob container (setting CONTAINER_ASSETS, default \"assets\") does not exist, so the tenant's files could not be read. No backup was made: check the setting and the storage account.")
-}
+func missingTable(err error) error     { return assets.MissingTableError(err) }
+func missingContainer(err error) error { return assets.MissingContainerError(err) }
 
 // isTableMissing reports a query on a table that doesn't exist.
 func isTableMissing(err error) bool {

@@ -6,7 +6,6 @@ import (
 	"crypto/md5"
 	"errors"
 	"fmt"
-	"github.com/twinit/byok-backup/internal/assets"
 	"io"
 	"log/slog"
 	"slices"
@@ -17,88 +16,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
+	"github.com/twinit/byok-backup/internal/assets"
 	"github.com/twinit/byok-backup/internal/errcode"
 )
-
-func collect[T any](t testing.TB, seq func(func(T, error) bool)) []T {
-	t.Helper()
-	var out []T
-	for v, err := range seq {
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, v)
-	}
-	return out
-}
-
-func putRecords(t testing.TB, s *Store, tenant string, recs ...assets.Record) {
-	t.Helper()
-	ctx := context.Background()
-	w, err := s.NewRecordWriter(tenant)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range recs {
-		if err := w.Put(ctx, r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func putFiles(t testing.TB, s *Store, tenant string, files ...testFile) {
-	t.Helper()
-	for _, f := range files {
-		if err := s.PutFile(context.Background(), tenant, f.File, bytes.NewReader(f.Content)); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-func readFiles(t testing.TB, s *Store, tenant string) []testFile {
-	t.Helper()
-	var out []testFile
-	for _, f := range collect(t, s.Files(context.Background(), tenant)) {
-		rc, err := s.OpenFile(context.Background(), tenant, f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, newTestFile(f, b))
-	}
-	return out
-}
-
-// TestRecordsKeepEveryEDMType writes records with every EDM type and edge
-// values through RecordWriter, reads them back with Records and compares
-// type and value (doubles by bits).
-func TestRecordsKeepEveryEDMType(t *testing.T) {
-	s := newTestStore(t, nil)
-	want := []assets.Record{edgeRecord("a"), edgeRecord("b"), {RowKey: "bare"}}
-	putRecords(t, s, "t1", want...)
-	got := collect(t, s.Records(context.Background(), "t1"))
-	if len(got) != len(want) {
-		t.Fatalf("%d records, want %d", len(got), len(want))
-	}
-	for i := range want {
-		for _, p := range want[i].Properties {
-			q, ok := got[i].Get(p.Name)
-			if !ok || !p.Equal(q) {
-				t.Errorf("record %q property %q: got %+v, want %+v", want[i].RowKey, p.Name, q, p)
-			}
-		}
-		if !want[i].Equal(got[i]) {
-			t.Errorf("record %q differs:\n got %+v\nwant %+v", want[i].RowKey, got[i], want[i])
-		}
-	}
-}
 
 // TestRecordsReadServiceWrittenJSON reads entities written by another
 // client (the app), as raw JSON: a whole double, an unannotated Int32, a
@@ -179,63 +99,6 @@ func TestRoundTripIntoAnotherTenant(t *testing.T) {
 	assertSameAssets(t, s, "src", "dst")
 }
 
-// restoreStream is the restore pipeline in miniature (doc.go "Replace").
-func restoreStream(t testing.TB, s *Store, r io.Reader, tenant string, replace bool) assets.Counts {
-	t.Helper()
-	ctx := context.Background()
-	dec := assets.NewDecoder(r)
-	rw, err := s.NewRecordWriter(tenant)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rp, _ := s.NewRecordPruner(tenant)
-	fp, _ := s.NewFilePruner(tenant)
-	for {
-		k, err := dec.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch k {
-		case assets.KindRecord:
-			if err := rw.Put(ctx, dec.Record()); err != nil {
-				t.Fatal(err)
-			}
-			if replace {
-				if err := rp.Keep(ctx, dec.Record().RowKey); err != nil {
-					t.Fatal(err)
-				}
-			}
-		case assets.KindFile:
-			if err := rw.Flush(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.PutFile(ctx, tenant, dec.File(), dec.Content()); err != nil {
-				t.Fatal(err)
-			}
-			if replace {
-				if err := fp.Keep(ctx, dec.File().Path); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-	}
-	if err := rw.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if replace {
-		if _, err := rp.Finish(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := fp.Finish(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dec.Counts()
-}
-
 func assertSameAssets(t *testing.T, s *Store, a, b string) {
 	t.Helper()
 	ra, rb := collect(t, s.Records(context.Background(), a)), collect(t, s.Records(context.Background(), b))
@@ -256,84 +119,6 @@ func assertSameAssets(t *testing.T, s *Store, a, b string) {
 		if !sameFile(fa[i].File, fb[i].File) || !bytes.Equal(fa[i].Content, fb[i].Content) {
 			t.Errorf("file %q differs:\n%+v\n%+v", fa[i].Path, fa[i].File, fb[i].File)
 		}
-	}
-}
-
-func TestReplaceAndMerge(t *testing.T) {
-	s := newTestStore(t, &Options{RecordPageSize: 2, FilePageSize: 2, BatchSize: 3})
-	backupRecs := []assets.Record{edgeRecord("b"), edgeRecord("d"), {RowKey: "f"}}
-	backupFiles := sampleFiles()
-	stream := encodeSample(t, backupRecs, backupFiles)
-
-	seedTarget := func(tenant string) {
-		// Extra keys before, between and after the backup's, and a
-		// backup key with different content.
-		putRecords(t, s, tenant, assets.Record{RowKey: "a"}, assets.Record{RowKey: "c"}, assets.Record{RowKey: "d", Properties: []assets.Property{
-			{Name: "old", Type: assets.TypeString, Value: "x"}}}, assets.Record{RowKey: "e"}, assets.Record{RowKey: "g"}, assets.Record{RowKey: "h"})
-		putFiles(t, s, tenant, newTestFile(assets.File{Path: "0-first"}, nil), newTestFile(assets.File{Path: "a.txt", Size: 3}, []byte("old")),
-			newTestFile(assets.File{Path: "c"}, nil), newTestFile(assets.File{Path: "zzz", Size: 1}, []byte("z")))
-	}
-	seedTarget("rep")
-	seedTarget("mrg")
-	restoreStream(t, s, bytes.NewReader(stream), "rep", true)
-	restoreStream(t, s, bytes.NewReader(stream), "mrg", false)
-
-	// replace: exactly the backup.
-	got := collect(t, s.Records(context.Background(), "rep"))
-	if !slices.EqualFunc(got, backupRecs, assets.Record.Equal) {
-		t.Errorf("replace records: %v", keysOf(got))
-	}
-	gotFiles := readFiles(t, s, "rep")
-	if len(gotFiles) != len(backupFiles) {
-		t.Fatalf("replace files: %d, want %d", len(gotFiles), len(backupFiles))
-	}
-	for i := range backupFiles {
-		if !sameFile(gotFiles[i].File, backupFiles[i].File) || !bytes.Equal(gotFiles[i].Content, backupFiles[i].Content) {
-			t.Errorf("replace file %d: %+v", i, gotFiles[i].File)
-		}
-	}
-	// merge: the backup's records and files upserted (d replaced whole),
-	// the others kept.
-	got = collect(t, s.Records(context.Background(), "mrg"))
-	if k := keysOf(got); !slices.Equal(k, []string{"a", "b", "c", "d", "e", "f", "g", "h"}) {
-		t.Errorf("merge records: %v", k)
-	}
-	if d, _ := slices.BinarySearchFunc(got, "d", func(r assets.Record, k string) int { return strings.Compare(r.RowKey, k) }); !got[d].Equal(backupRecs[1]) {
-		t.Errorf("merge did not replace record d: %+v", got[d])
-	}
-	var paths []string
-	for _, f := range readFiles(t, s, "mrg") {
-		paths = append(paths, f.Path)
-		if f.Path == "a.txt" && string(f.Content) != "hello" {
-			t.Errorf("merge did not overwrite a.txt: %q", f.Content)
-		}
-	}
-	if want := []string{"0-first", "a.txt", "c", "dir/empty", "dir/sub/ü.bin", "zzz"}; !slices.Equal(paths, want) {
-		t.Errorf("merge files: %v, want %v", paths, want)
-	}
-}
-
-func keysOf(rs []assets.Record) []string {
-	var k []string
-	for _, r := range rs {
-		k = append(k, r.RowKey)
-	}
-	return k
-}
-
-// TestReplaceIntoEmptyAndToEmpty: an empty backup empties the target; a
-// backup into an empty target deletes nothing.
-func TestReplaceIntoEmptyAndToEmpty(t *testing.T) {
-	s := newTestStore(t, &Options{RecordPageSize: 2, FilePageSize: 2})
-	putRecords(t, s, "t1", assets.Record{RowKey: "a"}, assets.Record{RowKey: "b"}, assets.Record{RowKey: "c"})
-	putFiles(t, s, "t1", sampleFiles()...)
-	restoreStream(t, s, bytes.NewReader(encodeSample(t, nil, nil)), "t1", true)
-	if n := len(collect(t, s.Records(context.Background(), "t1"))) + len(collect(t, s.Files(context.Background(), "t1"))); n != 0 {
-		t.Fatalf("%d assets left after replacing with an empty backup", n)
-	}
-	restoreStream(t, s, bytes.NewReader(encodeSample(t, []assets.Record{{RowKey: "x"}}, sampleFiles())), "t2", true)
-	if n := len(collect(t, s.Records(context.Background(), "t2"))); n != 1 {
-		t.Fatalf("%d records", n)
 	}
 }
 
@@ -381,38 +166,6 @@ func nopSeeker(s string) io.ReadSeekCloser {
 		io.ReadSeeker
 		io.Closer
 	}{strings.NewReader(s), io.NopCloser(nil)}
-}
-
-// TestListingOrderMatchesCompareKeys: the emulator lists row keys and blob
-// names in CompareKeys order, which the pruner's merge relies on.
-func TestListingOrderMatchesCompareKeys(t *testing.T) {
-	s := newTestStore(t, &Options{RecordPageSize: 3, FilePageSize: 3})
-	// U+E000 and U+FFFF sort after 😀 in UTF-16 order, before it in byte
-	// order. U+FFFF isn't allowed in XML, so the blob listing can't carry it.
-	keys := []string{"\uffff", "\ue000", "😀", "é", "Z", "a", "a b", "a-b", "ab", "A", "0", "€", "z~"}
-	var recs []assets.Record
-	var files []testFile
-	for _, k := range keys {
-		recs = append(recs, assets.Record{RowKey: k})
-		if k != "\uffff" {
-			files = append(files, newTestFile(assets.File{Path: "p/" + k}, nil))
-		}
-	}
-	putRecords(t, s, "t1", recs...)
-	putFiles(t, s, "t1", files...)
-	check := func(what string, got []string) {
-		want := slices.Clone(got)
-		slices.SortFunc(want, assets.CompareKeys)
-		if !slices.Equal(got, want) || len(got) < len(keys)-1 {
-			t.Errorf("%s listed %q, CompareKeys order is %q", what, got, want)
-		}
-	}
-	check("records", keysOf(collect(t, s.Records(context.Background(), "t1"))))
-	var paths []string
-	for _, f := range collect(t, s.Files(context.Background(), "t1")) {
-		paths = append(paths, f.Path)
-	}
-	check("files", paths)
 }
 
 func TestPrunerRejectsUnsortedBackupKeys(t *testing.T) {
@@ -496,43 +249,6 @@ func TestPutFileStagedBlocks(t *testing.T) {
 				t.Errorf("Content-MD5 %x, want %x", props.ContentMD5, sum)
 			}
 		})
-	}
-}
-
-func TestPutFileShortContent(t *testing.T) {
-	s := newTestStore(t, &Options{BlockSize: 64 << 10})
-	for _, size := range []int64{10, 200 << 10} {
-		err := s.PutFile(context.Background(), "t1", assets.File{Path: "x", Size: size}, strings.NewReader("abc"))
-		if !errors.Is(err, assets.ErrShortContent) {
-			t.Errorf("size %d: %v, want ErrShortContent", size, err)
-		}
-	}
-	if n := len(collect(t, s.Files(context.Background(), "t1"))); n != 0 {
-		t.Fatalf("%d files after failed uploads", n)
-	}
-}
-
-// TestOpenFileChanged: a file rewritten after listing isn't read mixed.
-func TestOpenFileChanged(t *testing.T) {
-	s := newTestStore(t, nil)
-	putFiles(t, s, "t1", newTestFile(assets.File{Path: "f", Size: 3}, []byte("one")))
-	listed := collect(t, s.Files(context.Background(), "t1"))
-	putFiles(t, s, "t1", newTestFile(assets.File{Path: "f", Size: 3}, []byte("two")))
-	if _, err := s.OpenFile(context.Background(), "t1", listed[0]); !errors.Is(err, assets.ErrFileChanged) {
-		t.Fatalf("err = %v, want ErrFileChanged", err)
-	}
-	if err := s.DeleteFile(context.Background(), "t1", "f"); err != nil {
-		t.Fatal(err)
-	}
-	unpinned := listed[0]
-	unpinned.ETag = ""
-	if _, err := s.OpenFile(context.Background(), "t1", unpinned); !errors.Is(err, assets.ErrFileGone) {
-		t.Fatalf("err = %v, want ErrFileGone", err)
-	}
-	// Pinned to its listed ETag, Azurite answers 412 (not 404) for the
-	// deleted blob; it is still reported gone, not changed.
-	if _, err := s.OpenFile(context.Background(), "t1", listed[0]); !errors.Is(err, assets.ErrFileGone) {
-		t.Fatalf("pinned read of a deleted file: err = %v, want ErrFileGone", err)
 	}
 }
 
