@@ -26,7 +26,6 @@ func newTestFile(f assets.File, content []byte) testFile {
 }
 
 func edgeRecord(key string) assets.Record { return assetstest.EdgeRecord(key) }
-func sampleFiles() []testFile             { return assetstest.SampleFiles() }
 func sameFile(a, b assets.File) bool      { return assetstest.SameFile(a, b) }
 func keysOf(rs []assets.Record) []string  { return assetstest.KeysOf(rs) }
 
