@@ -21,9 +21,10 @@ import (
 )
 
 // A BYOK tenant's backup is wrapped once with the customer key, and its
-// content is the tenant's assets exactly.
+// content is the tenant's assets exactly. The service's end-to-end test:
+// every dependency real (Azurite, the Key Vault emulator through azkeys).
 func TestCustomerKeyBackup(t *testing.T) {
-	e := newEnv(t)
+	e := newAzureEnv(t)
 	e.seed(testTenant, 40, 7)
 	e.enableBYOK(testTenant, true)
 	job := e.request(testTenant)

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/twinit/byok-backup/internal/devstack/seed"
 	"io"
 	"log/slog"
 	"net/http"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/twinit/byok-backup/internal/assets"
 	assetsazure "github.com/twinit/byok-backup/internal/assets/azure"
+	assetsmem "github.com/twinit/byok-backup/internal/assets/mem"
 	"github.com/twinit/byok-backup/internal/audit"
 	"github.com/twinit/byok-backup/internal/backup"
 	"github.com/twinit/byok-backup/internal/blobstore"
@@ -37,6 +37,7 @@ import (
 	"github.com/twinit/byok-backup/internal/devstack/azurite"
 	"github.com/twinit/byok-backup/internal/devstack/devauth"
 	"github.com/twinit/byok-backup/internal/devstack/kvemu"
+	"github.com/twinit/byok-backup/internal/devstack/seed"
 	"github.com/twinit/byok-backup/internal/edge/auth"
 	"github.com/twinit/byok-backup/internal/edge/server"
 	"github.com/twinit/byok-backup/internal/envelope"
@@ -44,6 +45,7 @@ import (
 	"github.com/twinit/byok-backup/internal/keywrap"
 	"github.com/twinit/byok-backup/internal/keywrap/keyvault"
 	"github.com/twinit/byok-backup/internal/lease"
+	leasemem "github.com/twinit/byok-backup/internal/lease/mem"
 	"github.com/twinit/byok-backup/internal/tenants"
 	"github.com/twinit/byok-backup/internal/testing/logtest"
 )
@@ -93,7 +95,7 @@ type env struct {
 	wrapper *audit.Wrapper
 	audit   *audit.Log
 	byok    *byok.Service
-	assets  *assetsazure.Store
+	assets  assets.Store // in memory, or Azure for the end-to-end test
 	cat     *aztable.Store
 	blobs   *blobazure.Store
 	backups *container.Client
@@ -113,7 +115,24 @@ type env struct {
 	handler  http.Handler
 }
 
+// newEnv builds the env with the tenant's assets and the leases in memory
+// (assets/mem, lease/mem: held to their Azure adapters by
+// assets/assetstest and lease/leasetest); catalog, blobs, queue and keys
+// stay real. [newAzureEnv] is the end-to-end variant.
 func newEnv(t *testing.T, mods ...func(*backup.Options)) *env {
+	t.Helper()
+	return newEnvOn(t, false, mods...)
+}
+
+// newAzureEnv builds the env with every dependency real: the assets in
+// Azurite's table and container and the leases in its table, for the
+// service's one Azurite + emulator end-to-end test.
+func newAzureEnv(t *testing.T, mods ...func(*backup.Options)) *env {
+	t.Helper()
+	return newEnvOn(t, true, mods...)
+}
+
+func newEnvOn(t *testing.T, azure bool, mods ...func(*backup.Options)) *env {
 	t.Helper()
 	ctx := t.Context()
 	n := seq.Add(1)
@@ -165,17 +184,22 @@ func newEnv(t *testing.T, mods ...func(*backup.Options)) *env {
 		Validator: audit.NewValidator(e.kv, e.audit, logger), VaultURLTemplate: e.emu.URLTemplate(),
 		AppClientID: appID, Logger: logger, OwnershipTag: keywrap.DefaultOwnershipTag, ValidateBurst: 1000})
 	must(t, err)
-	e.assets = assetsazure.New(tsvc.NewClient(fmt.Sprintf("Assets%d", n)),
-		bsvc.ServiceClient().NewContainerClient(fmt.Sprintf("assets-%d", n)), nil)
+	var leaseTable lease.Table = leasemem.New()
+	if azure {
+		e.assets = assetsazure.New(tsvc.NewClient(fmt.Sprintf("Assets%d", n)),
+			bsvc.ServiceClient().NewContainerClient(fmt.Sprintf("assets-%d", n)), nil)
+		leaseTable = lease.AzureTable(table("Leases"))
+	} else {
+		e.assets = assetsmem.New()
+	}
 	must(t, e.assets.Ensure(ctx))
 	e.cat = aztable.New(tsvc.NewClient(fmt.Sprintf("Backups%d", n)), tsvc.NewClient(fmt.Sprintf("Restores%d", n)))
 	must(t, e.cat.CreateTables(ctx))
 	e.backups = bsvc.ServiceClient().NewContainerClient(fmt.Sprintf("backups-%d", n))
 	e.blobs = blobazure.New(e.backups)
 	must(t, e.blobs.CreateContainer(ctx))
-	leasesT := table("Leases")
-	e.leases = lease.New(leasesT, &lease.Options{Now: e.clock.Now})
-	e.reqs = lease.New(leasesT, &lease.Options{Scope: "backup-request", Now: e.clock.Now})
+	e.leases = lease.NewWith(leaseTable, &lease.Options{Now: e.clock.Now})
+	e.reqs = lease.NewWith(leaseTable, &lease.Options{Scope: "backup-request", Now: e.clock.Now})
 	e.queue = &renamedQueue{q: jobqueue.New(qsvc), name: fmt.Sprintf("backup-jobs-%d", n)}
 	e.tenantT = table("Tenants")
 	e.dir = tenants.New(e.tenantT, nil)
