@@ -22,6 +22,7 @@ import (
 
 	"github.com/twinit/byok-backup/internal/assets"
 	assetsazure "github.com/twinit/byok-backup/internal/assets/azure"
+	assetsmem "github.com/twinit/byok-backup/internal/assets/mem"
 	"github.com/twinit/byok-backup/internal/blobstore"
 	blobazure "github.com/twinit/byok-backup/internal/blobstore/azure"
 	"github.com/twinit/byok-backup/internal/byok"
@@ -38,6 +39,7 @@ import (
 	"github.com/twinit/byok-backup/internal/keywrap"
 	"github.com/twinit/byok-backup/internal/keywrap/keyvault"
 	"github.com/twinit/byok-backup/internal/lease"
+	leasemem "github.com/twinit/byok-backup/internal/lease/mem"
 	"github.com/twinit/byok-backup/internal/restore"
 	"github.com/twinit/byok-backup/internal/testing/logtest"
 )
@@ -134,7 +136,7 @@ type env struct {
 	wrapper keywrap.Wrapper
 	cat     *aztable.Store
 	blobs   blobstore.Store
-	store   *assetsazure.Store
+	store   assets.Store // in memory, or Azure for the end-to-end test
 	target  *faultTarget
 	keys    *keySettings
 	queue   *recordQueue
@@ -154,7 +156,23 @@ type env struct {
 	backupChunkSize int
 }
 
+// newEnv builds the env with the target tenant's assets and the leases in
+// memory (assets/mem, lease/mem: held to their Azure adapters by
+// assets/assetstest and lease/leasetest); catalog, backups container and
+// keys stay real. [newAzureEnv] is the end-to-end variant.
 func newEnv(t *testing.T) *env {
+	t.Helper()
+	return newEnvOn(t, false)
+}
+
+// newAzureEnv builds the env with every dependency real: assets and leases
+// in Azurite too, for the service's one Azurite + emulator end-to-end test.
+func newAzureEnv(t *testing.T) *env {
+	t.Helper()
+	return newEnvOn(t, true)
+}
+
+func newEnvOn(t *testing.T, azure bool) *env {
 	t.Helper()
 	ctx := t.Context()
 	n := seq.Add(1)
@@ -201,12 +219,16 @@ func newEnv(t *testing.T) *env {
 	bs := blobazure.New(blobSvc.ServiceClient().NewContainerClient(fmt.Sprintf("backups%d", n)))
 	must(t, bs.CreateContainer(ctx))
 	e.blobs = bs
-	e.store = assetsazure.New(tables.NewClient(fmt.Sprintf("Assets%d", n)), blobSvc.ServiceClient().NewContainerClient(fmt.Sprintf("assets%d", n)), &assetsazure.Options{Logger: log})
+	if azure {
+		e.store = assetsazure.New(tables.NewClient(fmt.Sprintf("Assets%d", n)), blobSvc.ServiceClient().NewContainerClient(fmt.Sprintf("assets%d", n)), &assetsazure.Options{Logger: log})
+		e.leases = lease.New(tables.NewClient(fmt.Sprintf("Leases%d", n)), nil)
+	} else {
+		e.store = assetsmem.New()
+		e.leases = lease.NewWith(leasemem.New(), nil)
+	}
 	must(t, e.store.Ensure(ctx))
 	e.target = &faultTarget{Target: restore.StoreTarget(e.store)}
-	leases := lease.New(tables.NewClient(fmt.Sprintf("Leases%d", n)), nil)
-	must(t, leases.CreateTable(ctx))
-	e.leases = leases
+	must(t, e.leases.CreateTable(ctx))
 	e.log = log
 
 	e.iss = devauth.TestStart(t)
