@@ -25,9 +25,11 @@ import (
 	assetsmem "github.com/twinit/byok-backup/internal/assets/mem"
 	"github.com/twinit/byok-backup/internal/blobstore"
 	blobazure "github.com/twinit/byok-backup/internal/blobstore/azure"
+	blobmem "github.com/twinit/byok-backup/internal/blobstore/mem"
 	"github.com/twinit/byok-backup/internal/byok"
 	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/catalog/aztable"
+	catmem "github.com/twinit/byok-backup/internal/catalog/mem"
 	"github.com/twinit/byok-backup/internal/credential"
 	"github.com/twinit/byok-backup/internal/devstack/azurite"
 	"github.com/twinit/byok-backup/internal/devstack/devauth"
@@ -134,7 +136,7 @@ type env struct {
 	t       *testing.T
 	emu     *kvemu.Emulator
 	wrapper keywrap.Wrapper
-	cat     *aztable.Store
+	cat     catalog.Store
 	blobs   blobstore.Store
 	store   assets.Store // in memory, or Azure for the end-to-end test
 	target  *faultTarget
@@ -156,17 +158,17 @@ type env struct {
 	backupChunkSize int
 }
 
-// newEnv builds the env with the target tenant's assets and the leases in
-// memory (assets/mem, lease/mem: held to their Azure adapters by
-// assets/assetstest and lease/leasetest); catalog, backups container and
-// keys stay real. [newAzureEnv] is the end-to-end variant.
+// newEnv builds the env with the target tenant's assets, the leases, the
+// catalog and the backups container in memory (assets/mem, lease/mem,
+// catalog/mem, blobstore/mem: each held to its Azure adapter by a
+// conformance suite); the keys stay real (the emulator). [newAzureEnv] is the end-to-end variant.
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	return newEnvOn(t, false)
 }
 
-// newAzureEnv builds the env with every dependency real: assets and leases
-// in Azurite too, for the service's one Azurite + emulator end-to-end test.
+// newAzureEnv builds the env with every dependency real: all storage in
+// Azurite, for the service's one Azurite + emulator end-to-end test.
 func newAzureEnv(t *testing.T) *env {
 	t.Helper()
 	return newEnvOn(t, true)
@@ -214,11 +216,15 @@ func newEnvOn(t *testing.T, azure bool) *env {
 	must(t, err)
 	blobSvc, err := azblob.NewClientFromConnectionString(az.ConnectionString(), nil)
 	must(t, err)
-	e.cat = aztable.New(tables.NewClient(fmt.Sprintf("Backups%d", n)), tables.NewClient(fmt.Sprintf("Restores%d", n)))
-	must(t, e.cat.CreateTables(ctx))
-	bs := blobazure.New(blobSvc.ServiceClient().NewContainerClient(fmt.Sprintf("backups%d", n)))
-	must(t, bs.CreateContainer(ctx))
-	e.blobs = bs
+	if azure {
+		cat := aztable.New(tables.NewClient(fmt.Sprintf("Backups%d", n)), tables.NewClient(fmt.Sprintf("Restores%d", n)))
+		must(t, cat.CreateTables(ctx))
+		bs := blobazure.New(blobSvc.ServiceClient().NewContainerClient(fmt.Sprintf("backups%d", n)))
+		must(t, bs.CreateContainer(ctx))
+		e.cat, e.blobs = cat, bs
+	} else {
+		e.cat, e.blobs = catmem.New(), blobmem.New()
+	}
 	if azure {
 		e.store = assetsazure.New(tables.NewClient(fmt.Sprintf("Assets%d", n)), blobSvc.ServiceClient().NewContainerClient(fmt.Sprintf("assets%d", n)), &assetsazure.Options{Logger: log})
 		e.leases = lease.New(tables.NewClient(fmt.Sprintf("Leases%d", n)), nil)
