@@ -30,9 +30,11 @@ import (
 	"github.com/twinit/byok-backup/internal/backup"
 	"github.com/twinit/byok-backup/internal/blobstore"
 	blobazure "github.com/twinit/byok-backup/internal/blobstore/azure"
+	blobmem "github.com/twinit/byok-backup/internal/blobstore/mem"
 	"github.com/twinit/byok-backup/internal/byok"
 	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/catalog/aztable"
+	catmem "github.com/twinit/byok-backup/internal/catalog/mem"
 	"github.com/twinit/byok-backup/internal/credential"
 	"github.com/twinit/byok-backup/internal/devstack/azurite"
 	"github.com/twinit/byok-backup/internal/devstack/devauth"
@@ -96,9 +98,9 @@ type env struct {
 	audit   *audit.Log
 	byok    *byok.Service
 	assets  assets.Store // in memory, or Azure for the end-to-end test
-	cat     *aztable.Store
-	blobs   *blobazure.Store
-	backups *container.Client
+	cat     catalog.Store
+	blobs   blobstore.Store
+	backups *container.Client // the Azure backups container; nil in memory
 	leases  *lease.Manager
 	reqs    *lease.Manager // POST …/backups request leases
 	queue   *renamedQueue
@@ -115,10 +117,10 @@ type env struct {
 	handler  http.Handler
 }
 
-// newEnv builds the env with the tenant's assets and the leases in memory
-// (assets/mem, lease/mem: held to their Azure adapters by
-// assets/assetstest and lease/leasetest); catalog, blobs, queue and keys
-// stay real. [newAzureEnv] is the end-to-end variant.
+// newEnv builds the env with the tenant's assets, the leases, the catalog
+// and the backups container in memory (assets/mem, lease/mem, catalog/mem,
+// blobstore/mem: each held to its Azure adapter by a conformance suite);
+// the queue, the settings and audit tables and the keys stay real. [newAzureEnv] is the end-to-end variant.
 func newEnv(t *testing.T, mods ...func(*backup.Options)) *env {
 	t.Helper()
 	return newEnvOn(t, false, mods...)
@@ -193,11 +195,16 @@ func newEnvOn(t *testing.T, azure bool, mods ...func(*backup.Options)) *env {
 		e.assets = assetsmem.New()
 	}
 	must(t, e.assets.Ensure(ctx))
-	e.cat = aztable.New(tsvc.NewClient(fmt.Sprintf("Backups%d", n)), tsvc.NewClient(fmt.Sprintf("Restores%d", n)))
-	must(t, e.cat.CreateTables(ctx))
-	e.backups = bsvc.ServiceClient().NewContainerClient(fmt.Sprintf("backups-%d", n))
-	e.blobs = blobazure.New(e.backups)
-	must(t, e.blobs.CreateContainer(ctx))
+	if azure {
+		cat := aztable.New(tsvc.NewClient(fmt.Sprintf("Backups%d", n)), tsvc.NewClient(fmt.Sprintf("Restores%d", n)))
+		must(t, cat.CreateTables(ctx))
+		e.backups = bsvc.ServiceClient().NewContainerClient(fmt.Sprintf("backups-%d", n))
+		blobs := blobazure.New(e.backups)
+		must(t, blobs.CreateContainer(ctx))
+		e.cat, e.blobs = cat, blobs
+	} else {
+		e.cat, e.blobs = catmem.New(), blobmem.New()
+	}
 	e.leases = lease.NewWith(leaseTable, &lease.Options{Now: e.clock.Now})
 	e.reqs = lease.NewWith(leaseTable, &lease.Options{Scope: "backup-request", Now: e.clock.Now})
 	e.queue = &renamedQueue{q: jobqueue.New(qsvc), name: fmt.Sprintf("backup-jobs-%d", n)}
