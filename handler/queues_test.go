@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	assetsazure "github.com/twinit/byok-backup/internal/assets/azure"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,7 +11,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/queueerror"
 
-	"github.com/twinit/byok-backup/internal/assets"
 	"github.com/twinit/byok-backup/internal/devstack/seed"
 	"github.com/twinit/byok-backup/internal/jobqueue"
 	"github.com/twinit/byok-backup/internal/tenants"
@@ -28,7 +28,7 @@ func TestQueueSettingsNameTheJobQueues(t *testing.T) {
 	}
 
 	dir := tenants.New(e.tables.NewClient(cfg.Names.TableTenants), nil)
-	store := assets.New(e.tables.NewClient(cfg.Names.TableAssets), e.blobs.ServiceClient().NewContainerClient(cfg.Names.ContainerAssets), nil)
+	store := assetsazure.New(e.tables.NewClient(cfg.Names.TableAssets), e.blobs.ServiceClient().NewContainerClient(cfg.Names.ContainerAssets), nil)
 	check(t, store.Ensure(ctx))
 	check(t, dir.Put(ctx, tenants.Tenant{ID: "acme", BackupEnabled: true}))
 	_, err := seed.Tenant(ctx, store, "acme", seed.Options{Records: 5, Files: 1, FileSize: 4 << 10, Seed: 3})

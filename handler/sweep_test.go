@@ -22,7 +22,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 
-	"github.com/twinit/byok-backup/internal/assets"
+	assetsazure "github.com/twinit/byok-backup/internal/assets/azure"
 	"github.com/twinit/byok-backup/internal/config"
 	"github.com/twinit/byok-backup/internal/devstack/azurite"
 	"github.com/twinit/byok-backup/internal/devstack/devauth"
@@ -216,7 +216,7 @@ func TestNoTimerDeletesBackupsWithoutRows(t *testing.T) {
 
 	// Real completed backups: two tenants, three scheduled days each.
 	dir := tenants.New(e.tables.NewClient(cfg.Names.TableTenants), nil)
-	store := assets.New(e.tables.NewClient(cfg.Names.TableAssets), e.blobs.ServiceClient().NewContainerClient(cfg.Names.ContainerAssets), nil)
+	store := assetsazure.New(e.tables.NewClient(cfg.Names.TableAssets), e.blobs.ServiceClient().NewContainerClient(cfg.Names.ContainerAssets), nil)
 	check(t, store.Ensure(ctx))
 	for _, tenant := range []string{"acme", "globex"} {
 		check(t, dir.Put(ctx, tenants.Tenant{ID: tenant, BackupEnabled: true}))

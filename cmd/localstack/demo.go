@@ -15,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 
 	"github.com/twinit/byok-backup/internal/assets"
+	assetsazure "github.com/twinit/byok-backup/internal/assets/azure"
 	"github.com/twinit/byok-backup/internal/devstack/kvemu"
 )
 
@@ -310,7 +311,7 @@ func (s *stack) call(ctx context.Context, method, path, token, body string, v an
 	return resp.StatusCode, string(bytes.TrimSpace(b)), nil
 }
 
-func (s *stack) assetStore() (*assets.Store, error) {
+func (s *stack) assetStore() (*assetsazure.Store, error) {
 	cs := s.az.ConnectionString()
 	tables, err := aztables.NewServiceClientFromConnectionString(cs, nil)
 	if err != nil {
@@ -326,13 +327,13 @@ func (s *stack) assetStore() (*assets.Store, error) {
 		}
 		return def
 	}
-	return assets.New(tables.NewClient(name("TABLE_ASSETS", "Assets")),
+	return assetsazure.New(tables.NewClient(name("TABLE_ASSETS", "Assets")),
 		blobs.ServiceClient().NewContainerClient(name("CONTAINER_ASSETS", "assets")), nil), nil
 }
 
 // clearTenant removes a tenant's assets, so each demo run starts the same.
-func clearTenant(ctx context.Context, store *assets.Store, tenant string) error {
-	for _, mk := range []func(string) (*assets.Pruner, error){store.NewRecordPruner, store.NewFilePruner} {
+func clearTenant(ctx context.Context, store *assetsazure.Store, tenant string) error {
+	for _, mk := range []func(string) (assets.Pruner, error){store.NewRecordPruner, store.NewFilePruner} {
 		p, err := mk(tenant)
 		if err != nil {
 			return err
@@ -344,7 +345,7 @@ func clearTenant(ctx context.Context, store *assets.Store, tenant string) error 
 	return nil
 }
 
-func countTenant(ctx context.Context, store *assets.Store, tenant string) (assets.Counts, error) {
+func countTenant(ctx context.Context, store *assetsazure.Store, tenant string) (assets.Counts, error) {
 	var c assets.Counts
 	for _, err := range store.Records(ctx, tenant) {
 		if err != nil {

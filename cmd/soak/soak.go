@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	assetsazure "github.com/twinit/byok-backup/internal/assets/azure"
 	"github.com/twinit/byok-backup/internal/devstack/seed"
 	"io"
 	"log/slog"
@@ -739,7 +740,7 @@ func (s *stack) call(ctx context.Context, method, path, token, body string, v an
 // digest is a SHA-256 over a tenant's assets in the backup's own canonical
 // encoding: every record with its properties' names, EDM types and values,
 // then every file's path, properties, metadata and content.
-func digest(ctx context.Context, store *assets.Store, tenant string) (string, error) {
+func digest(ctx context.Context, store *assetsazure.Store, tenant string) (string, error) {
 	h := sha256.New()
 	enc := assets.NewEncoder(h)
 	for r, err := range store.Records(ctx, tenant) {

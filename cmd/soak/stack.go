@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	assetsazure "github.com/twinit/byok-backup/internal/assets/azure"
 	"github.com/twinit/byok-backup/internal/config"
 	"io"
 	"log/slog"
@@ -18,7 +19,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 
-	"github.com/twinit/byok-backup/internal/assets"
 	"github.com/twinit/byok-backup/internal/catalog/aztable"
 	"github.com/twinit/byok-backup/internal/devstack/azurite"
 	"github.com/twinit/byok-backup/internal/devstack/devauth"
@@ -57,7 +57,7 @@ type stack struct {
 	kv      *kvemu.Emulator
 	issuer  *devauth.Issuer
 	run     *runner.Runner
-	store   *assets.Store
+	store   *assetsazure.Store
 	cat     *aztable.Store
 	blobs   *azblob.Client
 	queues  *azqueue.ServiceClient
@@ -201,7 +201,7 @@ func start(ctx context.Context, o Options) (_ *stack, err error) {
 	if s.queues, err = azqueue.NewServiceClientFromConnectionString(cs, nil); err != nil {
 		return nil, err
 	}
-	s.store = assets.New(tables.NewClient("Assets"), s.blobs.ServiceClient().NewContainerClient("assets"), nil)
+	s.store = assetsazure.New(tables.NewClient("Assets"), s.blobs.ServiceClient().NewContainerClient("assets"), nil)
 	if err := s.store.Ensure(ctx); err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ package app
 import (
 	"context"
 	"fmt"
+	assetsazure "github.com/twinit/byok-backup/internal/assets/azure"
 	"log/slog"
 	"net/http"
 	"time"
@@ -16,7 +17,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 
-	"github.com/twinit/byok-backup/internal/assets"
 	"github.com/twinit/byok-backup/internal/audit"
 	"github.com/twinit/byok-backup/internal/backup"
 	blobazure "github.com/twinit/byok-backup/internal/blobstore/azure"
@@ -58,7 +58,7 @@ type App struct {
 	// use: the Backups/Restores tables, the tenants' assets, the backups
 	// container and the job queues.
 	Catalog     *catalogtable.Store
-	Assets      *assets.Store
+	Assets      *assetsazure.Store
 	BackupBlobs *blobazure.Store
 	Jobs        *jobqueue.Queue
 	// Wrapper is the Key Vault adapter (undecorated) and PlatformKey the
@@ -108,7 +108,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (*App, error) {
 	a := &App{
 		Config:      cfg,
 		Catalog:     catalogtable.New(tables.NewClient(n.TableBackups), tables.NewClient(n.TableRestores)),
-		Assets:      assets.New(tables.NewClient(n.TableAssets), blobs.ServiceClient().NewContainerClient(n.ContainerAssets), &assets.Options{Logger: logger}),
+		Assets:      assetsazure.New(tables.NewClient(n.TableAssets), blobs.ServiceClient().NewContainerClient(n.ContainerAssets), &assetsazure.Options{Logger: logger}),
 		BackupBlobs: blobazure.New(blobs.ServiceClient().NewContainerClient(n.ContainerBackups)),
 		Jobs:        jobqueue.New(queues),
 		Wrapper:     keys.wrapper,

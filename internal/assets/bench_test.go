@@ -1,7 +1,6 @@
 package assets
 
 import (
-	"context"
 	"io"
 	"runtime"
 	"testing"
@@ -44,31 +43,6 @@ func BenchmarkCodecFile(b *testing.B) {
 				if _, err := d.Next(); err != io.EOF {
 					b.Fatal(err)
 				}
-			})
-		})
-	}
-}
-
-// BenchmarkFileAzurite uploads a file in staged blocks and streams it back
-// (Azurite, so throughput is Azurite's; the metric of interest is B/MiB).
-func BenchmarkFileAzurite(b *testing.B) {
-	for _, size := range []int64{2 * mib, 16 * mib} {
-		b.Run(byteSize(size), func(b *testing.B) {
-			s := newTestStore(b, &Options{BlockSize: mib, UploadConcurrency: 2})
-			ctx := context.Background()
-			f := File{Path: "big", Size: size, ContentType: "application/octet-stream"}
-			allocPerMiB(b, size, func() {
-				if err := s.PutFile(ctx, "t1", f, &prngReader{r: newRand(2)}); err != nil {
-					b.Fatal(err)
-				}
-				rc, err := s.OpenFile(ctx, "t1", f)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if n, err := io.Copy(io.Discard, rc); err != nil || n != size {
-					b.Fatal(n, err)
-				}
-				rc.Close()
 			})
 		})
 	}

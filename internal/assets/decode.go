@@ -225,7 +225,7 @@ var errOverflow = errors.New("uvarint overflows 64 bits or is not minimal")
 
 func (d *Decoder) order(key string, off int64) error {
 	if d.haveLast && CompareKeys(d.last, key) >= 0 {
-		return formatErr(off, ErrOutOfOrder, "key %s after %s", tag(key), tag(d.last))
+		return formatErr(off, ErrOutOfOrder, "key %s after %s", Tag(key), Tag(d.last))
 	}
 	d.last, d.haveLast = key, true
 	return nil

@@ -4,19 +4,13 @@
 // `<tenant>/<path>`), plus the plaintext stream format that carries them
 // inside the encrypted envelope.
 //
-// # Reading (backup)
+// # Ports and adapters
 //
-// [Store.Records] pages through the tenant's partition (RowKey order) and
-// keeps every property's EDM type: it reads full-metadata JSON from the
-// raw response, because aztables re-marshals entities through float64 and
-// a whole Double (`3.0` on the wire) would come back as an Int32.
-// [Store.Files] pages through the blobs under `<tenant>/` with properties
-// and metadata; [Store.OpenFile] streams one file, pinned to the listed
-// ETag, with an explicit Accept-Encoding so net/http never gunzips a blob
-// stored with Content-Encoding: gzip. Nothing holds more than one listing
-// page or one buffer. Metadata names come back lowercased: azblob's
-// listing decoder lowercases them (Azure treats them case-insensitively),
-// so a restore writes them lowercased.
+// This package is the domain: [Record], [File], the stream codec, and the
+// interfaces the services use: [Source] (backup), [Target] (restore) and
+// [Store] (both, plus whole-file writes for seeding). It imports no Azure
+// SDK. The Azure adapter is assets/azure; an in-memory store for tests is
+// assets/mem; assets/assetstest holds the two to the same behaviour.
 //
 // # Stream format
 //
@@ -50,10 +44,10 @@
 //
 // # Writing (restore)
 //
-// [RecordWriter] upserts (replace semantics per entity, so a restored
+// A [RecordWriter] upserts (replace semantics per entity, so a restored
 // record has exactly the backup's properties) in transactions of up to
-// 100, retrying one by one when a transaction fails. [Store.PutFile]
-// uploads from a stream of known size with bounded memory.
+// 100 in the Azure adapter, retrying one by one when a transaction fails;
+// [Store] PutFile uploads from a stream of known size with bounded memory.
 //
 // # Replace
 //

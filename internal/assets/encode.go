@@ -45,7 +45,7 @@ func (e *Encoder) start() {
 
 func (e *Encoder) order(key string) error {
 	if e.haveLast && CompareKeys(e.last, key) >= 0 {
-		return fmt.Errorf("key %s after %s: %w", tag(key), tag(e.last), ErrOutOfOrder)
+		return fmt.Errorf("key %s after %s: %w", Tag(key), Tag(e.last), ErrOutOfOrder)
 	}
 	e.last, e.haveLast = key, true
 	return nil

@@ -121,6 +121,10 @@ func checkKey(k string) error {
 // reservedNames are the system properties: never part of a record.
 var reservedNames = map[string]bool{"PartitionKey": true, "RowKey": true, "Timestamp": true}
 
+// IsReserved reports whether n is a system property name (PartitionKey,
+// RowKey, Timestamp), which is never a record property.
+func IsReserved(n string) bool { return reservedNames[n] }
+
 func checkPropertyName(n string) error {
 	switch {
 	case n == "" || len(n) > MaxPropertyName:

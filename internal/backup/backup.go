@@ -3,7 +3,6 @@ package backup
 import (
 	"context"
 	"errors"
-	"io"
 	"iter"
 	"log/slog"
 	"time"
@@ -36,12 +35,9 @@ func StreamName(id uint32) string {
 	return "files"
 }
 
-// Source reads a tenant's assets; *assets.Store implements it.
-type Source interface {
-	Records(ctx context.Context, tenant string) iter.Seq2[assets.Record, error]
-	Files(ctx context.Context, tenant string) iter.Seq2[assets.File, error]
-	OpenFile(ctx context.Context, tenant string, f assets.File) (io.ReadCloser, error)
-}
+// Source reads a tenant's assets; the Azure adapter (assets/azure) and the
+// in-memory store (assets/mem) implement it.
+type Source = assets.Source
 
 // KeySettings tells which key wraps a tenant's data key and records how
 // using it went; *byok.Service implements it.

@@ -21,9 +21,10 @@ import (
 )
 
 // A BYOK tenant's backup is wrapped once with the customer key, and its
-// content is the tenant's assets exactly.
+// content is the tenant's assets exactly. The service's end-to-end test:
+// every dependency real (Azurite, the Key Vault emulator through azkeys).
 func TestCustomerKeyBackup(t *testing.T) {
-	e := newEnv(t)
+	e := newAzureEnv(t)
 	e.seed(testTenant, 40, 7)
 	e.enableBYOK(testTenant, true)
 	job := e.request(testTenant)
@@ -191,7 +192,8 @@ func TestStrictRefusal(t *testing.T) {
 // value, file path or content: not the blob bytes, not the blob names, not
 // the blob metadata.
 func TestNoCleartextUnderBackups(t *testing.T) {
-	e := newEnv(t)
+	// On Azurite: the blob metadata it checks is the Azure container's.
+	e := newAzureEnv(t)
 	ctx := t.Context()
 	e.seed(testTenant, 20, 4)
 	w, err := e.assets.NewRecordWriter(testTenant)

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/twinit/byok-backup/internal/devstack/seed"
 	"io"
 	"log/slog"
 	"net/http"
@@ -25,18 +24,23 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 
 	"github.com/twinit/byok-backup/internal/assets"
+	assetsazure "github.com/twinit/byok-backup/internal/assets/azure"
+	assetsmem "github.com/twinit/byok-backup/internal/assets/mem"
 	"github.com/twinit/byok-backup/internal/audit"
 	"github.com/twinit/byok-backup/internal/backup"
 	"github.com/twinit/byok-backup/internal/blobstore"
 	blobazure "github.com/twinit/byok-backup/internal/blobstore/azure"
+	blobmem "github.com/twinit/byok-backup/internal/blobstore/mem"
 	"github.com/twinit/byok-backup/internal/byok"
 	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/catalog/aztable"
+	catmem "github.com/twinit/byok-backup/internal/catalog/mem"
 	"github.com/twinit/byok-backup/internal/credential"
 	"github.com/twinit/byok-backup/internal/devstack/azurite"
 	"github.com/twinit/byok-backup/internal/devstack/devauth"
 	"github.com/twinit/byok-backup/internal/devstack/kvemu"
 	"github.com/twinit/byok-backup/internal/edge/api"
+	"github.com/twinit/byok-backup/internal/devstack/seed"
 	"github.com/twinit/byok-backup/internal/edge/auth"
 	"github.com/twinit/byok-backup/internal/edge/server"
 	"github.com/twinit/byok-backup/internal/envelope"
@@ -44,6 +48,7 @@ import (
 	"github.com/twinit/byok-backup/internal/keywrap"
 	"github.com/twinit/byok-backup/internal/keywrap/keyvault"
 	"github.com/twinit/byok-backup/internal/lease"
+	leasemem "github.com/twinit/byok-backup/internal/lease/mem"
 	"github.com/twinit/byok-backup/internal/tenants"
 	"github.com/twinit/byok-backup/internal/testing/fatal"
 	"github.com/twinit/byok-backup/internal/testing/logtest"
@@ -84,10 +89,10 @@ type env struct {
 	wrapper *audit.Wrapper
 	audit   *audit.Log
 	byok    *byok.Service
-	assets  *assets.Store
-	cat     *aztable.Store
-	blobs   *blobazure.Store
-	backups *container.Client
+	assets  assets.Store // in memory, or Azure for the end-to-end test
+	cat     catalog.Store
+	blobs   blobstore.Store
+	backups *container.Client // the Azure backups container; nil in memory
 	leases  *lease.Manager
 	reqs    *lease.Manager // POST …/backups request leases
 	queue   *renamedQueue
@@ -104,7 +109,24 @@ type env struct {
 	handler  http.Handler
 }
 
+// newEnv builds the env with the tenant's assets, the leases, the catalog
+// and the backups container in memory (assets/mem, lease/mem, catalog/mem,
+// blobstore/mem: each held to its Azure adapter by a conformance suite);
+// the queue, the settings and audit tables and the keys stay real. [newAzureEnv] is the end-to-end variant.
 func newEnv(t *testing.T, mods ...func(*backup.Options)) *env {
+	t.Helper()
+	return newEnvOn(t, false, mods...)
+}
+
+// newAzureEnv builds the env with every dependency real: the assets in
+// Azurite's table and container and the leases in its table, for the
+// service's one Azurite + emulator end-to-end test.
+func newAzureEnv(t *testing.T, mods ...func(*backup.Options)) *env {
+	t.Helper()
+	return newEnvOn(t, true, mods...)
+}
+
+func newEnvOn(t *testing.T, azure bool, mods ...func(*backup.Options)) *env {
 	t.Helper()
 	ctx := t.Context()
 	n := seq.Add(1)
@@ -156,17 +178,27 @@ func newEnv(t *testing.T, mods ...func(*backup.Options)) *env {
 		Validator: audit.NewValidator(e.kv, e.audit, logger), VaultURLTemplate: e.emu.URLTemplate(),
 		AppClientID: appID, Logger: logger, OwnershipTag: keywrap.DefaultOwnershipTag, ValidateBurst: 1000})
 	must(t, err)
-	e.assets = assets.New(tsvc.NewClient(fmt.Sprintf("Assets%d", n)),
-		bsvc.ServiceClient().NewContainerClient(fmt.Sprintf("assets-%d", n)), nil)
+	var leaseTable lease.Table = leasemem.New()
+	if azure {
+		e.assets = assetsazure.New(tsvc.NewClient(fmt.Sprintf("Assets%d", n)),
+			bsvc.ServiceClient().NewContainerClient(fmt.Sprintf("assets-%d", n)), nil)
+		leaseTable = lease.AzureTable(table("Leases"))
+	} else {
+		e.assets = assetsmem.New()
+	}
 	must(t, e.assets.Ensure(ctx))
-	e.cat = aztable.New(tsvc.NewClient(fmt.Sprintf("Backups%d", n)), tsvc.NewClient(fmt.Sprintf("Restores%d", n)))
-	must(t, e.cat.CreateTables(ctx))
-	e.backups = bsvc.ServiceClient().NewContainerClient(fmt.Sprintf("backups-%d", n))
-	e.blobs = blobazure.New(e.backups)
-	must(t, e.blobs.CreateContainer(ctx))
-	leasesT := table("Leases")
-	e.leases = lease.New(leasesT, &lease.Options{Now: e.clock.Now})
-	e.reqs = lease.New(leasesT, &lease.Options{Scope: "backup-request", Now: e.clock.Now})
+	if azure {
+		cat := aztable.New(tsvc.NewClient(fmt.Sprintf("Backups%d", n)), tsvc.NewClient(fmt.Sprintf("Restores%d", n)))
+		must(t, cat.CreateTables(ctx))
+		e.backups = bsvc.ServiceClient().NewContainerClient(fmt.Sprintf("backups-%d", n))
+		blobs := blobazure.New(e.backups)
+		must(t, blobs.CreateContainer(ctx))
+		e.cat, e.blobs = cat, blobs
+	} else {
+		e.cat, e.blobs = catmem.New(), blobmem.New()
+	}
+	e.leases = lease.NewWith(leaseTable, &lease.Options{Now: e.clock.Now})
+	e.reqs = lease.NewWith(leaseTable, &lease.Options{Scope: "backup-request", Now: e.clock.Now})
 	e.queue = &renamedQueue{q: jobqueue.New(qsvc), name: fmt.Sprintf("backup-jobs-%d", n)}
 	e.tenantT = table("Tenants")
 	e.dir = tenants.New(e.tenantT, nil)

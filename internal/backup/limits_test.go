@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	assetsazure "github.com/twinit/byok-backup/internal/assets/azure"
 	"github.com/twinit/byok-backup/internal/devstack/seed"
 	"net/http"
 	"strings"
@@ -14,7 +15,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 
-	"github.com/twinit/byok-backup/internal/assets"
 	"github.com/twinit/byok-backup/internal/backup"
 	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/errcode"
@@ -168,7 +168,7 @@ func TestMissingSourceFailsBackup(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			n := seq.Add(1)
 			table, cont := tsvc.NewClient(fmt.Sprintf("SrcAssets%d", n)), bsvc.ServiceClient().NewContainerClient(fmt.Sprintf("src-assets-%d", n))
-			src := assets.New(table, cont, nil)
+			src := assetsazure.New(table, cont, nil)
 			must(t, src.Ensure(t.Context()))
 			_, err := seed.Tenant(t.Context(), src, testTenant, seed.Options{Records: 3, Files: 2, FileSize: 1 << 10, Seed: 1})
 			must(t, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/twinit/byok-backup/internal/keywrap"
 	"github.com/twinit/byok-backup/internal/keywrap/keyvault"
 	"github.com/twinit/byok-backup/internal/testing/fatal"
+	keywrapmem "github.com/twinit/byok-backup/internal/keywrap/mem"
 	"github.com/twinit/byok-backup/internal/testing/logtest"
 )
 
@@ -22,13 +23,16 @@ const (
 	entraB = "7c1e3f0a-1111-4222-8333-944455556666"
 )
 
-// env is one test's world: the Key Vault emulator, a fresh ByokSettings
-// table in the package's Azurite, the real keyvault wrapper and the service.
+// env is one test's world: the Key Vault emulator and the real keyvault
+// wrapper (or, with inMemoryKeys, the in-memory wrapper keywrap/mem, held
+// to the adapter by keywrap/wraptest), a fresh ByokSettings table in the
+// package's Azurite, and the service.
 type env struct {
 	t       testing.TB
-	emu     *kvemu.Emulator
+	emu     *kvemu.Emulator // nil with inMemoryKeys
+	kv      keyControl      // the emulator or the in-memory wrapper
 	store   *TableStore
-	wrapper *keyvault.Wrapper
+	wrapper keywrap.Wrapper
 	svc     *Service
 	logs    *logtest.Buffer
 	audit   *audit.Log
@@ -43,6 +47,19 @@ type envOptions struct {
 	// that validate often aren't throttled.
 	validateBurst int
 	now           func() time.Time
+	// inMemoryKeys runs the service on keywrap/mem instead of the
+	// emulator: for tests of the service's logic that need no grants,
+	// sign-ins, faults or request log.
+	inMemoryKeys bool
+}
+
+// keyControl changes keys: the methods the emulator and keywrap/mem share.
+type keyControl interface {
+	CreateKey(vaultName, name, kty string, size int, ops []string) (string, error)
+	RotateKey(vaultName, name string) (string, error)
+	SetTags(vaultName, name, version string, tags map[string]string) error
+	SetEnabled(vaultName, name, version string, enabled bool) error
+	SetKeyOps(vaultName, name, version string, ops []string) error
 }
 
 // owners is the ownership tag value keys get from [env.vault]: the tenants
@@ -51,11 +68,6 @@ const owners = "acme pinned gone h1 h2 h3 h4 h5 down slow"
 
 func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
-	emu := kvemu.TestStart(t)
-	creds, err := credential.New(credential.Options{Mode: credential.Emulator, AppClientID: appID, PlatformMode: credential.Emulator})
-	if err != nil {
-		t.Fatal(err)
-	}
 	tag := keywrap.DefaultOwnershipTag
 	if o.noOwnership {
 		tag = ""
@@ -63,24 +75,22 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if o.validateBurst == 0 {
 		o.validateBurst = 1000
 	}
-	if o.maxRetries == 0 {
-		o.maxRetries = -1 // no retries: faults show at once
-	}
-	w, err := keyvault.New(keyvault.Options{
-		Credentials: creds, ApplicationID: appID, CAPEM: emu.CAPEM(),
-		MaxRetries: o.maxRetries, RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 50 * time.Millisecond,
-		TryTimeout: 5 * time.Second, DialTimeout: time.Second,
-		OwnershipTag: tag,
-	})
-	if err != nil {
-		t.Fatal(err)
+	e := &env{t: t}
+	var urlTemplate string
+	if o.inMemoryKeys {
+		m := keywrapmem.New(keywrapmem.Options{OwnershipTag: tag})
+		e.kv, e.wrapper, urlTemplate = m, m, keywrapmem.URLTemplate
+	} else {
+		e.emu = kvemu.TestStart(t)
+		e.kv, urlTemplate = e.emu, e.emu.URLTemplate()
+		e.wrapper = e.emulatorWrapper(o, tag)
 	}
 	logs := &logtest.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	auditLog := newTestAudit(t)
 	svc, err := New(Options{
-		Store: newTestStore(t), Validator: audit.NewValidator(w, auditLog, logger),
-		VaultURLTemplate: emu.URLTemplate(), AppClientID: appID,
+		Store: newTestStore(t), Validator: audit.NewValidator(e.wrapper, auditLog, logger),
+		VaultURLTemplate: urlTemplate, AppClientID: appID,
 		Logger:             logger,
 		MonitorConcurrency: o.concurrency, CheckTimeout: o.checkTimeout,
 		OwnershipTag: tag, ValidateBurst: o.validateBurst, Now: o.now,
@@ -88,7 +98,32 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, emu: emu, store: svc.store.(*TableStore), wrapper: w, svc: svc, logs: logs, audit: auditLog}
+	e.store, e.svc, e.logs, e.audit = svc.store.(*TableStore), svc, logs, auditLog
+	return e
+}
+
+// emulatorWrapper is the keyvault wrapper over the emulator, wired as
+// production is, with o's retries and the ownership tag.
+func (e *env) emulatorWrapper(o envOptions, tag string) *keyvault.Wrapper {
+	t := e.t
+	t.Helper()
+	creds, err := credential.New(credential.Options{Mode: credential.Emulator, AppClientID: appID, PlatformMode: credential.Emulator})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.maxRetries == 0 {
+		o.maxRetries = -1 // no retries: faults show at once
+	}
+	w, err := keyvault.New(keyvault.Options{
+		Credentials: creds, ApplicationID: appID, CAPEM: e.emu.CAPEM(),
+		MaxRetries: o.maxRetries, RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 50 * time.Millisecond,
+		TryTimeout: 5 * time.Second, DialTimeout: time.Second,
+		OwnershipTag: tag,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
 }
 
 // vault creates a vault owned by Entra tenant entraA with an RSA key "k"
@@ -96,18 +131,24 @@ func newEnv(t testing.TB, o envOptions) *env {
 // wrapKey and unwrapKey.
 func (e *env) vault(name string, bits int) (kid string) {
 	e.t.Helper()
-	must(e.t, e.emu.CreateVault(name, entraA, kvemu.AccessPolicy))
-	kid, err := e.emu.CreateKey(name, "k", "RSA", bits, nil)
+	if e.emu == nil {
+		e.kv.(*keywrapmem.Wrapper).CreateVault(name)
+	} else {
+		must(e.t, e.emu.CreateVault(name, entraA, kvemu.AccessPolicy))
+	}
+	kid, err := e.kv.CreateKey(name, "k", "RSA", bits, nil)
 	must(e.t, err)
 	e.tag(name, "k", owners)
-	must(e.t, e.emu.Grant(name, kvemu.CustomerToken(appID, entraA), "get", "wrapKey", "unwrapKey"))
+	if e.emu != nil {
+		must(e.t, e.emu.Grant(name, kvemu.CustomerToken(appID, entraA), "get", "wrapKey", "unwrapKey"))
+	}
 	return kid
 }
 
 // tag sets the ownership tag of the current version of key in vault.
 func (e *env) tag(vault, key, tenants string) {
 	e.t.Helper()
-	must(e.t, e.emu.SetTags(vault, key, "", map[string]string{keywrap.DefaultOwnershipTag: tenants}))
+	must(e.t, e.kv.SetTags(vault, key, "", map[string]string{keywrap.DefaultOwnershipTag: tenants}))
 }
 
 func settingsFor(vault string) Settings {

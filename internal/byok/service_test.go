@@ -225,7 +225,7 @@ func TestConcurrentConfigure(t *testing.T) {
 // TestSystemWriteDoesNotStaleETag: the monitor and key use don't change the
 // ETag an admin holds.
 func TestSystemWriteDoesNotStaleETag(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	e := newEnv(t, envOptions{inMemoryKeys: true})
 	e.vault("acme-kv", 2048)
 	st, err := e.svc.Configure(bg(), "acme", settingsFor("acme-kv"), "")
 	must(t, err)
@@ -273,10 +273,10 @@ func TestDisable(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	e := newEnv(t, envOptions{inMemoryKeys: true})
 	e.vault("acme-kv", 2048)
 	e.vault("off-kv", 2048)
-	must(t, e.emu.SetEnabled("off-kv", "k", "", false))
+	must(t, e.kv.SetEnabled("off-kv", "k", "", false))
 
 	if _, err := e.svc.Validate(bg(), "acme", nil); errcode.CodeOf(err) != errcode.NotFound {
 		t.Fatalf("Validate with nothing stored = %v, want NotFound", err)
@@ -299,7 +299,7 @@ func TestValidate(t *testing.T) {
 	// Stored settings are validated when there is no body.
 	_, err = e.svc.Configure(bg(), "acme", set, "")
 	must(t, err)
-	must(t, e.emu.SetEnabled("acme-kv", "k", "", false))
+	must(t, e.kv.SetEnabled("acme-kv", "k", "", false))
 	res, err = e.svc.Validate(bg(), "acme", nil)
 	must(t, err)
 	if res.OK || res.Error.Code != errcode.KeyDisabled {
@@ -311,7 +311,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestRecordKeyUse(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	e := newEnv(t, envOptions{inMemoryKeys: true})
 	e.vault("acme-kv", 2048)
 	_, err := e.svc.Configure(bg(), "acme", settingsFor("acme-kv"), "")
 	must(t, err)

@@ -20,17 +20,13 @@ package lease
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
-
-	"github.com/twinit/byok-backup/internal/azerr"
 )
 
 var (
@@ -68,15 +64,21 @@ type Options struct {
 
 // Manager acquires, renews and releases leases. Safe for concurrent use.
 type Manager struct {
-	client *aztables.Client
-	scope  string
-	now    func() time.Time
-	log    *slog.Logger
+	table Table
+	scope string
+	now   func() time.Time
+	log   *slog.Logger
 }
 
 // New returns a Manager over the lease table client (e.g. "Leases").
 func New(client *aztables.Client, opts *Options) *Manager {
-	m := &Manager{client: client, scope: "backup", now: time.Now, log: slog.New(slog.DiscardHandler)}
+	return NewWith(azureTable{client}, opts)
+}
+
+// NewWith returns a Manager over any [Table]: the Table Storage one ([New])
+// or the in-memory one (lease/mem). The lease logic is the same.
+func NewWith(t Table, opts *Options) *Manager {
+	m := &Manager{table: t, scope: "backup", now: time.Now, log: slog.New(slog.DiscardHandler)}
 	if opts != nil {
 		if opts.Scope != "" {
 			m.scope = opts.Scope
@@ -93,7 +95,7 @@ func New(client *aztables.Client, opts *Options) *Manager {
 
 // CreateTable creates the lease table if it is missing.
 func (m *Manager) CreateTable(ctx context.Context) error {
-	if _, err := m.client.CreateTable(ctx, nil); err != nil && !azerr.HasTableCode(err, aztables.TableAlreadyExists) {
+	if err := m.table.Create(ctx); err != nil {
 		return fmt.Errorf("failed to create lease table: %w", err)
 	}
 	return nil
@@ -106,7 +108,7 @@ type Lease struct {
 
 	mu      sync.Mutex
 	expires time.Time
-	etag    azcore.ETag
+	etag    string
 }
 
 // Expires is the expiry written by the last successful acquire or renewal.
@@ -116,49 +118,6 @@ func (l *Lease) Expires() time.Time {
 	return l.expires
 }
 
-type row struct {
-	Holder  string
-	Expires time.Time
-	etag    azcore.ETag
-}
-
-func (m *Manager) entity(tenant, holder string, expires time.Time) []byte {
-	b, _ := json.Marshal(aztables.EDMEntity{
-		Entity: aztables.Entity{PartitionKey: m.scope, RowKey: tenant},
-		Properties: map[string]any{
-			"Holder":    holder,
-			"ExpiresAt": aztables.EDMDateTime(expires.UTC()),
-		},
-	})
-	return b
-}
-
-func isPrecondition(err error) bool {
-	var re *azcore.ResponseError
-	return azerr.HasTableCode(err, aztables.UpdateConditionNotSatisfied) || errors.As(err, &re) && re.StatusCode == 412
-}
-
-func isNotFound(err error) bool {
-	return azerr.HasTableCode(err, aztables.EntityNotFound, aztables.ResourceNotFound)
-}
-
-func (m *Manager) read(ctx context.Context, tenant string) (row, error) {
-	resp, err := m.client.GetEntity(ctx, m.scope, tenant, nil)
-	if err != nil {
-		return row{}, err
-	}
-	var e aztables.EDMEntity
-	if err := json.Unmarshal(resp.Value, &e); err != nil {
-		return row{}, fmt.Errorf("failed to decode lease of tenant %s: %w", tenant, err)
-	}
-	r := row{etag: resp.ETag}
-	r.Holder, _ = e.Properties["Holder"].(string)
-	if t, ok := e.Properties["ExpiresAt"].(aztables.EDMDateTime); ok {
-		r.Expires = time.Time(t)
-	}
-	return r, nil
-}
-
 // Acquire takes the tenant's lease for holder until now+ttl. If another
 // holder has an unexpired lease it returns a *HeldError (errors.Is ErrHeld).
 // The same holder re-acquiring its own lease succeeds.
@@ -166,18 +125,18 @@ func (m *Manager) Acquire(ctx context.Context, tenant, holder string, ttl time.D
 	// Each round is insert-if-absent or replace-if-unchanged; a lost race
 	// re-reads and decides again. Three rounds suffice unless the lease is
 	// contended, and then the last reader's view is the answer.
-	var last row
+	var last Row
 	for range 3 {
 		expires := m.now().Add(ttl)
-		resp, err := m.client.AddEntity(ctx, m.entity(tenant, holder, expires), nil)
+		etag, err := m.table.Add(ctx, m.scope, tenant, Row{Holder: holder, Expires: expires})
 		if err == nil {
-			return &Lease{Tenant: tenant, Holder: holder, expires: expires, etag: resp.ETag}, nil
+			return &Lease{Tenant: tenant, Holder: holder, expires: expires, etag: etag}, nil
 		}
-		if !azerr.HasTableCode(err, aztables.EntityAlreadyExists) {
+		if !errors.Is(err, ErrRowExists) {
 			return nil, fmt.Errorf("failed to acquire lease of tenant %s: %w", tenant, err)
 		}
-		cur, err := m.read(ctx, tenant)
-		if isNotFound(err) {
+		cur, curTag, err := m.table.Get(ctx, m.scope, tenant)
+		if errors.Is(err, ErrRowNotFound) {
 			continue // released meanwhile
 		}
 		if err != nil {
@@ -188,12 +147,11 @@ func (m *Manager) Acquire(ctx context.Context, tenant, holder string, ttl time.D
 			return nil, &HeldError{Tenant: tenant, Holder: cur.Holder, Expires: cur.Expires}
 		}
 		expires = m.now().Add(ttl)
-		upd, err := m.client.UpdateEntity(ctx, m.entity(tenant, holder, expires),
-			&aztables.UpdateEntityOptions{IfMatch: &cur.etag, UpdateMode: aztables.UpdateModeReplace})
+		etag, err = m.table.Replace(ctx, m.scope, tenant, Row{Holder: holder, Expires: expires}, curTag)
 		if err == nil {
-			return &Lease{Tenant: tenant, Holder: holder, expires: expires, etag: upd.ETag}, nil
+			return &Lease{Tenant: tenant, Holder: holder, expires: expires, etag: etag}, nil
 		}
-		if !isPrecondition(err) && !isNotFound(err) {
+		if !errors.Is(err, ErrRowChanged) {
 			return nil, fmt.Errorf("failed to take over lease of tenant %s: %w", tenant, err)
 		}
 	}
@@ -206,14 +164,12 @@ func (m *Manager) Renew(ctx context.Context, l *Lease, ttl time.Duration) error 
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	expires := m.now().Add(ttl)
-	etag := l.etag
-	resp, err := m.client.UpdateEntity(ctx, m.entity(l.Tenant, l.Holder, expires),
-		&aztables.UpdateEntityOptions{IfMatch: &etag, UpdateMode: aztables.UpdateModeReplace})
+	etag, err := m.table.Replace(ctx, m.scope, l.Tenant, Row{Holder: l.Holder, Expires: expires}, l.etag)
 	switch {
 	case err == nil:
-		l.etag, l.expires = resp.ETag, expires
+		l.etag, l.expires = etag, expires
 		return nil
-	case isPrecondition(err) || isNotFound(err):
+	case errors.Is(err, ErrRowChanged):
 		return fmt.Errorf("failed to renew lease of tenant %s: %w: %w", l.Tenant, ErrLost, err)
 	}
 	return fmt.Errorf("failed to renew lease of tenant %s: %w", l.Tenant, err)
@@ -224,12 +180,11 @@ func (m *Manager) Renew(ctx context.Context, l *Lease, ttl time.Duration) error 
 func (m *Manager) Release(ctx context.Context, l *Lease) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	etag := l.etag
-	_, err := m.client.DeleteEntity(ctx, m.scope, l.Tenant, &aztables.DeleteEntityOptions{IfMatch: &etag})
+	err := m.table.Delete(ctx, m.scope, l.Tenant, l.etag)
 	switch {
 	case err == nil:
 		return nil
-	case isPrecondition(err) || isNotFound(err):
+	case errors.Is(err, ErrRowChanged):
 		return fmt.Errorf("failed to release lease of tenant %s: %w: %w", l.Tenant, ErrLost, err)
 	}
 	return fmt.Errorf("failed to release lease of tenant %s: %w", l.Tenant, err)

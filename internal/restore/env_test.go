@@ -20,11 +20,15 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 
 	"github.com/twinit/byok-backup/internal/assets"
+	assetsazure "github.com/twinit/byok-backup/internal/assets/azure"
+	assetsmem "github.com/twinit/byok-backup/internal/assets/mem"
 	"github.com/twinit/byok-backup/internal/blobstore"
 	blobazure "github.com/twinit/byok-backup/internal/blobstore/azure"
+	blobmem "github.com/twinit/byok-backup/internal/blobstore/mem"
 	"github.com/twinit/byok-backup/internal/byok"
 	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/catalog/aztable"
+	catmem "github.com/twinit/byok-backup/internal/catalog/mem"
 	"github.com/twinit/byok-backup/internal/credential"
 	"github.com/twinit/byok-backup/internal/devstack/azurite"
 	"github.com/twinit/byok-backup/internal/devstack/devauth"
@@ -37,6 +41,7 @@ import (
 	"github.com/twinit/byok-backup/internal/keywrap"
 	"github.com/twinit/byok-backup/internal/keywrap/keyvault"
 	"github.com/twinit/byok-backup/internal/lease"
+	leasemem "github.com/twinit/byok-backup/internal/lease/mem"
 	"github.com/twinit/byok-backup/internal/restore"
 	"github.com/twinit/byok-backup/internal/testing/fatal"
 	"github.com/twinit/byok-backup/internal/testing/logtest"
@@ -131,9 +136,9 @@ type env struct {
 	t       *testing.T
 	emu     *kvemu.Emulator
 	wrapper keywrap.Wrapper
-	cat     *aztable.Store
+	cat     catalog.Store
 	blobs   blobstore.Store
-	store   *assets.Store
+	store   assets.Store // in memory, or Azure for the end-to-end test
 	target  *faultTarget
 	keys    *keySettings
 	queue   *recordQueue
@@ -153,7 +158,23 @@ type env struct {
 	backupChunkSize int
 }
 
+// newEnv builds the env with the target tenant's assets, the leases, the
+// catalog and the backups container in memory (assets/mem, lease/mem,
+// catalog/mem, blobstore/mem: each held to its Azure adapter by a
+// conformance suite); the keys stay real (the emulator). [newAzureEnv] is the end-to-end variant.
 func newEnv(t *testing.T) *env {
+	t.Helper()
+	return newEnvOn(t, false)
+}
+
+// newAzureEnv builds the env with every dependency real: all storage in
+// Azurite, for the service's one Azurite + emulator end-to-end test.
+func newAzureEnv(t *testing.T) *env {
+	t.Helper()
+	return newEnvOn(t, true)
+}
+
+func newEnvOn(t *testing.T, azure bool) *env {
 	t.Helper()
 	ctx := t.Context()
 	n := seq.Add(1)
@@ -195,17 +216,25 @@ func newEnv(t *testing.T) *env {
 	must(t, err)
 	blobSvc, err := azblob.NewClientFromConnectionString(az.ConnectionString(), nil)
 	must(t, err)
-	e.cat = aztable.New(tables.NewClient(fmt.Sprintf("Backups%d", n)), tables.NewClient(fmt.Sprintf("Restores%d", n)))
-	must(t, e.cat.CreateTables(ctx))
-	bs := blobazure.New(blobSvc.ServiceClient().NewContainerClient(fmt.Sprintf("backups%d", n)))
-	must(t, bs.CreateContainer(ctx))
-	e.blobs = bs
-	e.store = assets.New(tables.NewClient(fmt.Sprintf("Assets%d", n)), blobSvc.ServiceClient().NewContainerClient(fmt.Sprintf("assets%d", n)), &assets.Options{Logger: log})
+	if azure {
+		cat := aztable.New(tables.NewClient(fmt.Sprintf("Backups%d", n)), tables.NewClient(fmt.Sprintf("Restores%d", n)))
+		must(t, cat.CreateTables(ctx))
+		bs := blobazure.New(blobSvc.ServiceClient().NewContainerClient(fmt.Sprintf("backups%d", n)))
+		must(t, bs.CreateContainer(ctx))
+		e.cat, e.blobs = cat, bs
+	} else {
+		e.cat, e.blobs = catmem.New(), blobmem.New()
+	}
+	if azure {
+		e.store = assetsazure.New(tables.NewClient(fmt.Sprintf("Assets%d", n)), blobSvc.ServiceClient().NewContainerClient(fmt.Sprintf("assets%d", n)), &assetsazure.Options{Logger: log})
+		e.leases = lease.New(tables.NewClient(fmt.Sprintf("Leases%d", n)), nil)
+	} else {
+		e.store = assetsmem.New()
+		e.leases = lease.NewWith(leasemem.New(), nil)
+	}
 	must(t, e.store.Ensure(ctx))
 	e.target = &faultTarget{Target: restore.StoreTarget(e.store)}
-	leases := lease.New(tables.NewClient(fmt.Sprintf("Leases%d", n)), nil)
-	must(t, leases.CreateTable(ctx))
-	e.leases = leases
+	must(t, e.leases.CreateTable(ctx))
 	e.log = log
 
 	e.iss = devauth.TestStart(t)

@@ -14,6 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 
 	"github.com/twinit/byok-backup/internal/assets"
+	assetsazure "github.com/twinit/byok-backup/internal/assets/azure"
 	"github.com/twinit/byok-backup/internal/backup"
 	"github.com/twinit/byok-backup/internal/blobstore"
 	"github.com/twinit/byok-backup/internal/catalog"
@@ -60,15 +61,15 @@ func (e *env) putMarkedFile(tenant string, i int, text string) {
 // brokenStore is an assets store over a table and a container that don't
 // exist: every read and write fails with the service's own 404, whose SDK
 // error text names the request URL (the file path, the record id).
-func (e *env) brokenStore() *assets.Store {
+func (e *env) brokenStore() *assetsazure.Store {
 	e.t.Helper()
 	az := azuriteFor(e.t)
 	tables, err := aztables.NewServiceClientFromConnectionString(az.ConnectionString(), nil)
 	must(e.t, err)
 	blobSvc, err := azblob.NewClientFromConnectionString(az.ConnectionString(), nil)
 	must(e.t, err)
-	return assets.New(tables.NewClient("Nosuchtable"), blobSvc.ServiceClient().NewContainerClient("nosuch-container"),
-		&assets.Options{Logger: e.log})
+	return assetsazure.New(tables.NewClient("Nosuchtable"), blobSvc.ServiceClient().NewContainerClient("nosuch-container"),
+		&assetsazure.Options{Logger: e.log})
 }
 
 // faultySource is the backup's source with one fault per attempt: a file
@@ -77,7 +78,7 @@ func (e *env) brokenStore() *assets.Store {
 type faultySource struct {
 	backup.Source
 	e      *env
-	broken *assets.Store
+	broken *assetsazure.Store
 	mode   atomic.Int32 // 0 none, 1 change file #2, 2 file #3 read fails, 3 delete file #4
 }
 

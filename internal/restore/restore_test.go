@@ -86,8 +86,10 @@ func wantFailed(t *testing.T, st restoreJSON, code string) string {
 	return st.Error.Message
 }
 
+// The service's end-to-end test: every dependency real (Azurite, the Key
+// Vault emulator through azkeys).
 func TestReplaceSameTenantKeepsEveryTypeAndPropertyAndRunsOnce(t *testing.T) {
-	e := newEnv(t)
+	e := newAzureEnv(t)
 	e.seed("acme", 12, 4)
 	want := e.snapshot("acme")
 	b := e.makeBackup("acme", keywrap.Customer)

@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"crypto/rand"
 	"fmt"
+	assetsazure "github.com/twinit/byok-backup/internal/assets/azure"
 	"io"
 	"iter"
 	"os"
@@ -97,7 +98,7 @@ type rig struct {
 	tsvc  *aztables.ServiceClient
 	bsvc  *azblob.Client
 	emu   *kvemu.Emulator
-	src   *assets.Store
+	src   *assetsazure.Store
 	cat   *aztable.Store
 	new   func(backup.Source) *backup.Service
 	par   int
@@ -312,7 +313,7 @@ func runSmall(b *testing.B, n int, size int64, records, par int) {
 }
 
 // seedFiles writes n files of exactly size random bytes, par at a time.
-func seedFiles(b *testing.B, src *assets.Store, n int, size int64, par int) {
+func seedFiles(b *testing.B, src *assetsazure.Store, n int, size int64, par int) {
 	ctx := context.Background()
 	var next atomic.Int64
 	var wg sync.WaitGroup

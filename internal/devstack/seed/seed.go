@@ -27,7 +27,7 @@ type Options struct {
 // demo: records with every EDM type (edge values included) and files of
 // mixed sizes and properties, streamed from a PRNG so memory stays bounded.
 // It returns the counts written.
-func Tenant(ctx context.Context, s *assets.Store, tenant string, o Options) (assets.Counts, error) {
+func Tenant(ctx context.Context, s assets.Store, tenant string, o Options) (assets.Counts, error) {
 	var c assets.Counts
 	rng := rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15))
 	w, err := s.NewRecordWriter(tenant)
@@ -121,4 +121,3 @@ func (p *prngReader) Read(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed)) }

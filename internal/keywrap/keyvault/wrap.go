@@ -3,7 +3,6 @@ package keyvault
 import (
 	"context"
 	"math/big"
-	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
@@ -139,36 +138,11 @@ func (w *Wrapper) Unwrap(ctx context.Context, ref keywrap.Ref, wr keywrap.Wrappe
 	if err := checkRef(ref); err != nil {
 		return nil, err
 	}
-	version := wr.Version
-	if wr.KeyID != "" {
-		_, _, v, err := keywrap.ParseKeyID(wr.KeyID)
-		if err != nil {
-			return nil, err
-		}
-		if version == "" {
-			version = v
-		}
-		if err := sameKey(ref, wr.KeyID, version); err != nil {
-			return nil, errcode.Wrap(err, errcode.InvalidRequest,
-				"The recorded key id does not match key %s in vault %s: the stored key reference was changed; the data key is not unwrapped.",
-				ref.KeyName, keywrap.VaultName(ref.VaultURL))
-		}
+	version, err := keywrap.UnwrapVersion(ref, wr)
+	if err != nil {
+		return nil, err
 	}
-	if !keywrap.ValidKeyVersion(version) || (ref.Version != "" && !strings.EqualFold(ref.Version, version)) {
-		return nil, errcode.New(errcode.InvalidRequest,
-			"The wrapped data key does not name the key version that wrapped it: it can only be unwrapped with exactly that version.")
-	}
-	// Only the algorithm Wrap uses: whoever can write a stored algorithm
-	// must not be able to make Key Vault decrypt with RSA1_5 (a padding
-	// oracle) or OAEP with SHA-1.
-	alg := azkeys.EncryptionAlgorithm(wr.Algorithm)
-	if alg != azkeys.EncryptionAlgorithmRSAOAEP256 {
-		return nil, errcode.New(errcode.UnsupportedKeyType,
-			"The data key was wrapped with algorithm %q, which the service does not unwrap: it unwraps only %s.", truncate(wr.Algorithm, 40), keywrap.Algorithm)
-	}
-	if len(wr.WrappedKey) == 0 {
-		return nil, errcode.New(errcode.InvalidRequest, "The wrapped data key is empty.")
-	}
+	alg := azkeys.EncryptionAlgorithmRSAOAEP256 // the only one UnwrapVersion lets through
 	start := time.Now()
 	ref.Version = version
 	out, err := w.unwrap(ctx, ref, alg, wr.WrappedKey)
@@ -199,35 +173,11 @@ func (w *Wrapper) unwrap(ctx context.Context, ref keywrap.Ref, alg azkeys.Encryp
 	return resp.Result, nil
 }
 
-// checkRef refuses references that could not have come from validated
-// settings: the vault URL must be an https origin and names must be valid.
-func checkRef(ref keywrap.Ref) error {
-	vault, name, version, err := keywrap.ParseKeyID(ref.KeyID())
-	if err != nil || vault == "" || name != ref.KeyName || version != ref.Version {
-		return errcode.New(errcode.InvalidRequest,
-			"The key reference is not valid: check the vault name, key name and key version.")
-	}
-	if ref.Source == keywrap.Customer && !keywrap.ValidTenantID(ref.TenantID) {
-		return errcode.New(errcode.InvalidRequest,
-			"The customer key reference has no valid Entra tenant id: set tenantId to the GUID of the tenant that owns the vault.")
-	}
-	if ref.Source != keywrap.Customer && ref.Source != keywrap.Platform {
-		return errcode.New(errcode.InvalidRequest, "The key reference has no key source (customer or platform).")
-	}
-	return nil
-}
+func checkRef(ref keywrap.Ref) error { return keywrap.CheckRef(ref) }
 
 // sameKey checks that kid names ref's vault (host) and key, with version.
 func sameKey(ref keywrap.Ref, kid, version string) error {
-	v, n, ver, err := keywrap.ParseKeyID(kid)
-	if err != nil {
-		return errMalformed("key id " + truncate(kid, 200) + " is not a key id")
-	}
-	want, _, _, err := keywrap.ParseKeyID(keywrap.Ref{VaultURL: ref.VaultURL, KeyName: ref.KeyName}.KeyID())
-	if err != nil {
-		return errMalformed("bad reference")
-	}
-	if v != want || !strings.EqualFold(n, ref.KeyName) || ver == "" || (version != "" && !strings.EqualFold(ver, version)) {
+	if !keywrap.SameKey(ref, kid, version) {
 		return errMalformed("Key Vault answered with key id " + truncate(kid, 200) + " for another key or version")
 	}
 	return nil

@@ -1,4 +1,4 @@
-package assets
+package azure
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"testing"
+
+	"github.com/twinit/byok-backup/internal/assets"
 )
 
 // TestStageThenCommitFile: blocks staged over an existing file leave it
@@ -17,8 +19,8 @@ import (
 func TestStageThenCommitFile(t *testing.T) {
 	ctx := context.Background()
 	s := newTestStore(t, nil)
-	old := File{Path: "dir/f.bin", Size: 3, ContentType: "text/plain"}
-	putFiles(t, s, "t1", testFile{old, []byte("old")})
+	old := assets.File{Path: "dir/f.bin", Size: 3, ContentType: "text/plain"}
+	putFiles(t, s, "t1", newTestFile(old, []byte("old")))
 	before := readFiles(t, s, "t1")
 	listed := collect(t, s.Files(ctx, "t1"))
 
@@ -36,28 +38,28 @@ func TestStageThenCommitFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := readFiles(t, s, "t1")
-	if len(now) != 1 || !bytes.Equal(now[0].content, before[0].content) || !sameFile(now[0].File, before[0].File) {
+	if len(now) != 1 || !bytes.Equal(now[0].Content, before[0].Content) || !sameFile(now[0].File, before[0].File) {
 		t.Fatalf("staging changed the target: %+v", now)
 	}
 	if relisted := collect(t, s.Files(ctx, "t1")); relisted[0].ETag != listed[0].ETag {
 		t.Fatalf("staging changed the ETag: %s, was %s", relisted[0].ETag, listed[0].ETag)
 	}
 
-	f := File{Path: old.Path, Size: int64(len(content)), ContentType: "application/x-twin", ContentEncoding: "gzip",
+	f := assets.File{Path: old.Path, Size: int64(len(content)), ContentType: "application/x-twin", ContentEncoding: "gzip",
 		ContentLanguage: "fr", ContentDisposition: `attachment; filename="x"`, CacheControl: "no-store",
 		Metadata: map[string]string{"owner": "plant-7"}}
 	sum := md5.Sum(content)
 	if err := s.CommitFile(ctx, "t1", f, ids, sum[:]); err != nil {
 		t.Fatal(err)
 	}
-	empty := File{Path: "empty", ContentType: "text/plain"}
+	empty := assets.File{Path: "empty", ContentType: "text/plain"}
 	esum := md5.Sum(nil)
 	if err := s.CommitFile(ctx, "t1", empty, nil, esum[:]); err != nil {
 		t.Fatal(err)
 	}
 	got := readFiles(t, s, "t1")
-	if len(got) != 2 || !sameFile(got[0].File, f) || !bytes.Equal(got[0].content, content) ||
-		!sameFile(got[1].File, empty) || len(got[1].content) != 0 {
+	if len(got) != 2 || !sameFile(got[0].File, f) || !bytes.Equal(got[0].Content, content) ||
+		!sameFile(got[1].File, empty) || len(got[1].Content) != 0 {
 		t.Fatalf("after commit: %+v", got)
 	}
 	props, err := s.files.NewBlobClient("t1/"+f.Path).GetProperties(ctx, nil)
@@ -67,7 +69,7 @@ func TestStageThenCommitFile(t *testing.T) {
 	if !bytes.Equal(props.ContentMD5, sum[:]) {
 		t.Fatalf("Content-MD5 %x, want %x", props.ContentMD5, sum)
 	}
-	if err := s.CommitFile(ctx, "t1", File{Path: "missing", Size: 1}, []string{id(9)}, nil); err == nil {
+	if err := s.CommitFile(ctx, "t1", assets.File{Path: "missing", Size: 1}, []string{id(9)}, nil); err == nil {
 		t.Fatal("committed a block that was never staged")
 	}
 }

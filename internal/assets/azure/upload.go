@@ -1,4 +1,4 @@
-package assets
+package azure
 
 import (
 	"bytes"
@@ -14,13 +14,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
+	"github.com/twinit/byok-backup/internal/assets"
 	"github.com/twinit/byok-backup/internal/azerr"
 	"github.com/twinit/byok-backup/internal/errcode"
 )
-
-// ErrShortContent reports a content stream that ended before the file's
-// declared size.
-var ErrShortContent = errors.New("file content is shorter than its declared size")
 
 // PutFile stores f under `<tenant>/<f.Path>` with its content type,
 // encoding, language, disposition, cache control and metadata, reading
@@ -31,12 +28,12 @@ var ErrShortContent = errors.New("file content is shorter than its declared size
 // carries its Content-MD5 (Azurite is much slower without one) and the
 // blob gets the MD5 of the whole content. The blob appears atomically:
 // readers see the old version or the new one.
-func (s *Store) PutFile(ctx context.Context, tenant string, f File, content io.Reader) error {
-	if err := CheckTenant(tenant); err != nil {
+func (s *Store) PutFile(ctx context.Context, tenant string, f assets.File, content io.Reader) error {
+	if err := assets.CheckTenant(tenant); err != nil {
 		return err
 	}
 	if err := f.Validate(); err != nil {
-		return fmt.Errorf("file %s can't be written: %w", tag(f.Path), err)
+		return fmt.Errorf("file %s can't be written: %w", assets.Tag(f.Path), err)
 	}
 	bb := s.files.NewBlockBlobClient(prefix(tenant) + f.Path)
 	hdr, md := httpHeaders(f), metadataPtrs(f.Metadata)
@@ -47,10 +44,10 @@ func (s *Store) PutFile(ctx context.Context, tenant string, f File, content io.R
 		err = s.putBlocks(ctx, bb, f.Size, content, hdr, md)
 	}
 	if err != nil {
-		if errors.Is(err, ErrShortContent) || ctx.Err() != nil {
-			return fmt.Errorf("failed to write file %s of tenant %q: %w", tag(f.Path), tenant, azerr.Redact(err))
+		if errors.Is(err, assets.ErrShortContent) || ctx.Err() != nil {
+			return fmt.Errorf("failed to write file %s of tenant %q: %w", assets.Tag(f.Path), tenant, azerr.Redact(err))
 		}
-		return errcode.Wrap(fmt.Errorf("failed to write file %s of tenant %q: %w", tag(f.Path), tenant, azerr.Redact(err)),
+		return errcode.Wrap(fmt.Errorf("failed to write file %s of tenant %q: %w", assets.Tag(f.Path), tenant, azerr.Redact(err)),
 			errcode.ServiceUnavailable, "A file could not be written to the target tenant's storage; the restore can be retried.")
 	}
 	return nil
@@ -140,14 +137,14 @@ func blockID(i int64) string {
 func readFull(r io.Reader, buf []byte) error {
 	if _, err := io.ReadFull(r, buf); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return ErrShortContent
+			return assets.ErrShortContent
 		}
 		return err
 	}
 	return nil
 }
 
-func httpHeaders(f File) *blob.HTTPHeaders {
+func httpHeaders(f assets.File) *blob.HTTPHeaders {
 	return &blob.HTTPHeaders{
 		BlobContentType:        nonEmpty(f.ContentType),
 		BlobContentEncoding:    nonEmpty(f.ContentEncoding),

@@ -1,4 +1,4 @@
-package assets
+package azure
 
 import (
 	"bytes"
@@ -18,6 +18,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/twinit/byok-backup/internal/assets"
 	"github.com/twinit/byok-backup/internal/azerr"
 	"github.com/twinit/byok-backup/internal/errcode"
 )
@@ -29,10 +30,10 @@ import (
 // runtime.WithCaptureResponse) instead of aztables' re-marshalled
 // entities: the SDK decodes into float64 and marshals again, which turns
 // the service's Double `3.0` into `3`, indistinguishable from an Int32.
-func (s *Store) Records(ctx context.Context, tenant string) iter.Seq2[Record, error] {
-	return func(yield func(Record, error) bool) {
-		if err := CheckTenant(tenant); err != nil {
-			yield(Record{}, err)
+func (s *Store) Records(ctx context.Context, tenant string) iter.Seq2[assets.Record, error] {
+	return func(yield func(assets.Record, error) bool) {
+		if err := assets.CheckTenant(tenant); err != nil {
+			yield(assets.Record{}, err)
 			return
 		}
 		pager := s.table.NewListEntitiesPager(&aztables.ListEntitiesOptions{
@@ -44,25 +45,25 @@ func (s *Store) Records(ctx context.Context, tenant string) iter.Seq2[Record, er
 			var raw *http.Response
 			if _, err := pager.NextPage(policy.WithCaptureResponse(ctx, &raw)); err != nil {
 				if isTableMissing(err) {
-					yield(Record{}, missingTable(err))
+					yield(assets.Record{}, missingTable(err))
 					return
 				}
-				yield(Record{}, errcode.Wrap(fmt.Errorf("failed to list records of tenant %q: %w", tenant, azerr.Redact(err)),
+				yield(assets.Record{}, errcode.Wrap(fmt.Errorf("failed to list records of tenant %q: %w", tenant, azerr.Redact(err)),
 					errcode.ServiceUnavailable, "The tenant's records could not be read from table storage. Try again later."))
 				return
 			}
 			if raw == nil {
-				yield(Record{}, errors.New("assets: internal error: no raw response captured for a table page"))
+				yield(assets.Record{}, errors.New("assets: internal error: no raw response captured for a table page"))
 				return
 			}
 			body, err := runtime.Payload(raw)
 			if err != nil {
-				yield(Record{}, fmt.Errorf("failed to read a table page of tenant %q: %w", tenant, azerr.Redact(err)))
+				yield(assets.Record{}, fmt.Errorf("failed to read a table page of tenant %q: %w", tenant, azerr.Redact(err)))
 				return
 			}
 			recs, err := parsePage(body, tenant)
 			if err != nil {
-				yield(Record{}, fmt.Errorf("failed to parse a table page of tenant %q: %w", tenant, err))
+				yield(assets.Record{}, fmt.Errorf("failed to parse a table page of tenant %q: %w", tenant, err))
 				return
 			}
 			for _, r := range recs {
@@ -83,7 +84,7 @@ func partitionFilter(tenant string) string {
 
 // parsePage decodes a query response body, checking every entity belongs
 // to tenant: a filter bug must not leak another tenant's data into a backup.
-func parsePage(body []byte, tenant string) ([]Record, error) {
+func parsePage(body []byte, tenant string) ([]assets.Record, error) {
 	var page struct {
 		Value []map[string]json.RawMessage `json:"value"`
 	}
@@ -92,7 +93,7 @@ func parsePage(body []byte, tenant string) ([]Record, error) {
 	if err := dec.Decode(&page); err != nil {
 		return nil, err
 	}
-	out := make([]Record, 0, len(page.Value))
+	out := make([]assets.Record, 0, len(page.Value))
 	for i, raw := range page.Value {
 		r, pk, err := parseEntity(raw)
 		if err != nil {
@@ -111,8 +112,8 @@ func parsePage(body []byte, tenant string) ([]Record, error) {
 // one, the JSON token decides: string → String, bool → Boolean, a number
 // with '.', 'e' or 'E' → Double (the service writes doubles as `3.0`), an
 // integer → Int32. Int64, DateTime, Guid and Binary are always annotated.
-func parseEntity(raw map[string]json.RawMessage) (Record, string, error) {
-	var r Record
+func parseEntity(raw map[string]json.RawMessage) (assets.Record, string, error) {
+	var r assets.Record
 	var pk string
 	if err := json.Unmarshal(raw["PartitionKey"], &pk); err != nil {
 		return r, "", fmt.Errorf("entity without a PartitionKey: %w", err)
@@ -121,18 +122,18 @@ func parseEntity(raw map[string]json.RawMessage) (Record, string, error) {
 		return r, "", fmt.Errorf("entity without a RowKey: %w", err)
 	}
 	for name, v := range raw {
-		if reservedNames[name] || strings.HasPrefix(name, "odata.") || strings.Contains(name, "@") {
+		if assets.IsReserved(name) || strings.HasPrefix(name, "odata.") || strings.Contains(name, "@") {
 			continue
 		}
 		var typ string
 		if a, ok := raw[name+"@odata.type"]; ok {
 			if err := json.Unmarshal(a, &typ); err != nil {
-				return r, "", fmt.Errorf("property %s: bad type annotation: %w", tag(name), err)
+				return r, "", fmt.Errorf("property %s: bad type annotation: %w", assets.Tag(name), err)
 			}
 		}
 		p, skip, err := parseValue(name, typ, v)
 		if err != nil {
-			return r, "", fmt.Errorf("property %s: %w", tag(name), err)
+			return r, "", fmt.Errorf("property %s: %w", assets.Tag(name), err)
 		}
 		if !skip {
 			r.Properties = append(r.Properties, p)
@@ -142,7 +143,7 @@ func parseEntity(raw map[string]json.RawMessage) (Record, string, error) {
 	return r, pk, r.Validate()
 }
 
-func parseValue(name, typ string, v json.RawMessage) (p Property, skip bool, err error) {
+func parseValue(name, typ string, v json.RawMessage) (p assets.Property, skip bool, err error) {
 	v = bytes.TrimSpace(v)
 	if len(v) == 0 || string(v) == "null" {
 		return p, true, nil // the service stores no nulls; nothing to keep
@@ -169,39 +170,39 @@ func parseValue(name, typ string, v json.RawMessage) (p Property, skip bool, err
 	}
 	switch typ {
 	case "Edm.String":
-		p.Type, p.Value = TypeString, s
+		p.Type, p.Value = assets.TypeString, s
 		if !isString {
 			return p, false, errors.New("Edm.String value is not a JSON string")
 		}
 	case "Edm.Boolean":
 		var b bool
 		err = json.Unmarshal(v, &b)
-		p.Type, p.Value = TypeBoolean, b
+		p.Type, p.Value = assets.TypeBoolean, b
 	case "Edm.Int32":
 		var n int64
 		n, err = strconv.ParseInt(string(v), 10, 32)
-		p.Type, p.Value = TypeInt32, int32(n)
+		p.Type, p.Value = assets.TypeInt32, int32(n)
 	case "Edm.Int64":
 		var n int64
 		n, err = strconv.ParseInt(s, 10, 64)
-		p.Type, p.Value = TypeInt64, n
+		p.Type, p.Value = assets.TypeInt64, n
 	case "Edm.Double":
 		var f float64
 		f, err = parseDouble(v, s, isString)
-		p.Type, p.Value = TypeDouble, f
+		p.Type, p.Value = assets.TypeDouble, f
 	case "Edm.DateTime":
 		var t time.Time
 		t, err = time.Parse(time.RFC3339Nano, s)
-		p.Type, p.Value = TypeDateTime, t.UTC()
+		p.Type, p.Value = assets.TypeDateTime, t.UTC()
 	case "Edm.Guid":
-		p.Type, p.Value = TypeGUID, s
+		p.Type, p.Value = assets.TypeGUID, s
 	case "Edm.Binary":
 		var b []byte
 		b, err = base64.StdEncoding.DecodeString(s)
 		if b == nil {
 			b = []byte{}
 		}
-		p.Type, p.Value = TypeBinary, b
+		p.Type, p.Value = assets.TypeBinary, b
 	default:
 		return p, false, fmt.Errorf("unsupported type %q", typ)
 	}

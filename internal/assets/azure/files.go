@@ -1,9 +1,9 @@
-package assets
+package azure
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"github.com/twinit/byok-backup/internal/ptr"
 	"io"
 	"iter"
 	"net/http"
@@ -15,36 +15,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/twinit/byok-backup/internal/assets"
 	"github.com/twinit/byok-backup/internal/azerr"
 	"github.com/twinit/byok-backup/internal/errcode"
-	"github.com/twinit/byok-backup/internal/ptr"
 )
-
-// File is one of a tenant's blobs: its tenant-relative path, size and the
-// properties a restore keeps.
-type File struct {
-	// Path is the blob name without the `<tenant>/` prefix.
-	Path string
-	// Size is the content length in bytes.
-	Size               int64
-	ContentType        string
-	ContentEncoding    string
-	ContentLanguage    string
-	ContentDisposition string
-	CacheControl       string
-	// Metadata is the blob's user metadata, names as the listing spells them.
-	Metadata map[string]string
-	// ETag is the listed version, used by [Store.OpenFile] to read exactly
-	// that version. It is not part of the backup format.
-	ETag string
-}
-
-// ErrFileChanged reports that a file changed between listing and reading;
-// the backup that read it should be retried.
-var ErrFileChanged = errors.New("file changed while it was being backed up")
-
-// ErrFileGone reports that a listed file was deleted before it was read.
-var ErrFileGone = errors.New("file deleted while it was being backed up")
 
 // prefix is the blob name prefix of a tenant's files. The trailing slash
 // keeps tenant "a" from matching "ab/…" or "a-b/…".
@@ -52,10 +26,10 @@ func prefix(tenant string) string { return tenant + "/" }
 
 // Files yields the tenant's files in name order, one listing page in
 // memory at a time. It stops at the first error, which it yields.
-func (s *Store) Files(ctx context.Context, tenant string) iter.Seq2[File, error] {
-	return func(yield func(File, error) bool) {
-		if err := CheckTenant(tenant); err != nil {
-			yield(File{}, err)
+func (s *Store) Files(ctx context.Context, tenant string) iter.Seq2[assets.File, error] {
+	return func(yield func(assets.File, error) bool) {
+		if err := assets.CheckTenant(tenant); err != nil {
+			yield(assets.File{}, err)
 			return
 		}
 		pre := prefix(tenant)
@@ -68,17 +42,17 @@ func (s *Store) Files(ctx context.Context, tenant string) iter.Seq2[File, error]
 			page, err := pager.NextPage(ctx)
 			if err != nil {
 				if bloberror.HasCode(err, bloberror.ContainerNotFound) {
-					yield(File{}, missingContainer(err))
+					yield(assets.File{}, missingContainer(err))
 					return
 				}
-				yield(File{}, errcode.Wrap(fmt.Errorf("failed to list files of tenant %q: %w", tenant, azerr.Redact(err)),
+				yield(assets.File{}, errcode.Wrap(fmt.Errorf("failed to list files of tenant %q: %w", tenant, azerr.Redact(err)),
 					errcode.ServiceUnavailable, "The tenant's files could not be listed in blob storage. Try again later."))
 				return
 			}
 			for _, it := range page.Segment.BlobItems {
 				f, err := fileFromItem(it, pre)
 				if err != nil {
-					yield(File{}, err)
+					yield(assets.File{}, err)
 					return
 				}
 				if !yield(f, nil) {
@@ -89,13 +63,13 @@ func (s *Store) Files(ctx context.Context, tenant string) iter.Seq2[File, error]
 	}
 }
 
-func fileFromItem(it *container.BlobItem, pre string) (File, error) {
+func fileFromItem(it *container.BlobItem, pre string) (assets.File, error) {
 	name := ptr.Value(it.Name)
 	if !strings.HasPrefix(name, pre) || it.Properties == nil {
-		return File{}, fmt.Errorf("listing under %q returned blob %s outside it", pre, tag(name))
+		return assets.File{}, fmt.Errorf("listing under %q returned blob %s outside it", pre, assets.Tag(name))
 	}
 	p := it.Properties
-	f := File{
+	f := assets.File{
 		Path:               name[len(pre):],
 		Size:               ptr.Value(p.ContentLength),
 		ContentType:        ptr.Value(p.ContentType),
@@ -120,8 +94,8 @@ func fileFromItem(it *container.BlobItem, pre string) (File, error) {
 // f.ETag (when set), so a file rewritten since the listing fails with
 // [ErrFileChanged] instead of mixing versions. Interrupted reads resume
 // (azblob's retry reader, same ETag). The caller closes the reader.
-func (s *Store) OpenFile(ctx context.Context, tenant string, f File) (io.ReadCloser, error) {
-	if err := CheckTenant(tenant); err != nil {
+func (s *Store) OpenFile(ctx context.Context, tenant string, f assets.File) (io.ReadCloser, error) {
+	if err := assets.CheckTenant(tenant); err != nil {
 		return nil, err
 	}
 	opts := &blob.DownloadStreamOptions{}
@@ -140,13 +114,13 @@ func (s *Store) OpenFile(ctx context.Context, tenant string, f File) (io.ReadClo
 		// 404: ask whether the blob still exists before calling it changed.
 		_, perr := s.files.NewBlobClient(prefix(tenant)+f.Path).GetProperties(ctx, nil)
 		if bloberror.HasCode(perr, bloberror.BlobNotFound) {
-			return nil, fmt.Errorf("failed to read file %s of tenant %q: %w", tag(f.Path), tenant, ErrFileGone)
+			return nil, fmt.Errorf("failed to read file %s of tenant %q: %w", assets.Tag(f.Path), tenant, assets.ErrFileGone)
 		}
-		return nil, fmt.Errorf("failed to read file %s of tenant %q: %w", tag(f.Path), tenant, ErrFileChanged)
+		return nil, fmt.Errorf("failed to read file %s of tenant %q: %w", assets.Tag(f.Path), tenant, assets.ErrFileChanged)
 	case bloberror.HasCode(err, bloberror.BlobNotFound):
-		return nil, fmt.Errorf("failed to read file %s of tenant %q: %w", tag(f.Path), tenant, ErrFileGone)
+		return nil, fmt.Errorf("failed to read file %s of tenant %q: %w", assets.Tag(f.Path), tenant, assets.ErrFileGone)
 	case err != nil:
-		return nil, errcode.Wrap(fmt.Errorf("failed to read file %s of tenant %q: %w", tag(f.Path), tenant, azerr.Redact(err)),
+		return nil, errcode.Wrap(fmt.Errorf("failed to read file %s of tenant %q: %w", assets.Tag(f.Path), tenant, azerr.Redact(err)),
 			errcode.ServiceUnavailable, "A tenant file could not be read from blob storage. Try again later.")
 	}
 	return redactReader{resp.NewRetryReader(ctx, &blob.RetryReaderOptions{MaxRetries: 3})}, nil
@@ -154,12 +128,12 @@ func (s *Store) OpenFile(ctx context.Context, tenant string, f File) (io.ReadClo
 
 // DeleteFile removes one of the tenant's files; a missing file is not an error.
 func (s *Store) DeleteFile(ctx context.Context, tenant, path string) error {
-	if err := CheckTenant(tenant); err != nil {
+	if err := assets.CheckTenant(tenant); err != nil {
 		return err
 	}
 	_, err := s.files.NewBlobClient(prefix(tenant)+path).Delete(ctx, nil)
 	if err != nil && !bloberror.HasCode(err, bloberror.BlobNotFound) {
-		return fmt.Errorf("failed to delete file %s of tenant %q: %w", tag(path), tenant, azerr.Redact(err))
+		return fmt.Errorf("failed to delete file %s of tenant %q: %w", assets.Tag(path), tenant, azerr.Redact(err))
 	}
 	return nil
 }

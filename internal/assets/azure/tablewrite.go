@@ -1,4 +1,4 @@
-package assets
+package azure
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/twinit/byok-backup/internal/assets"
 	"github.com/twinit/byok-backup/internal/azerr"
 	"github.com/twinit/byok-backup/internal/errcode"
 )
@@ -37,15 +38,15 @@ type RecordWriter struct {
 
 // NewRecordWriter returns a writer into tenant's partition. Call
 // [RecordWriter.Flush] at the end.
-func (s *Store) NewRecordWriter(tenant string) (*RecordWriter, error) {
-	if err := CheckTenant(tenant); err != nil {
+func (s *Store) NewRecordWriter(tenant string) (assets.RecordWriter, error) {
+	if err := assets.CheckTenant(tenant); err != nil {
 		return nil, err
 	}
 	return &RecordWriter{s: s, tenant: tenant}, nil
 }
 
 // Put queues r and submits a transaction when the batch is full.
-func (w *RecordWriter) Put(ctx context.Context, r Record) error {
+func (w *RecordWriter) Put(ctx context.Context, r assets.Record) error {
 	w.puts++
 	if err := r.Validate(); err != nil {
 		return fmt.Errorf("record #%d can't be written: %w", w.puts, err)
@@ -113,7 +114,7 @@ const dateTimeLayout = "2006-01-02T15:04:05.0000000Z"
 // entityJSON renders the entity with every non-obvious type annotated:
 // Double always (a whole double would otherwise be stored as Int32),
 // Int64, DateTime, Guid and Binary as the service requires.
-func entityJSON(tenant string, r Record) ([]byte, error) {
+func entityJSON(tenant string, r assets.Record) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString(`{"PartitionKey":`)
 	writeJSONString(&b, tenant)
@@ -148,9 +149,9 @@ func entityJSON(tenant string, r Record) ([]byte, error) {
 		case []byte:
 			writeJSONString(&b, base64.StdEncoding.EncodeToString(v))
 		default:
-			return nil, fmt.Errorf("property %s has unsupported Go type %T", tag(p.Name), p.Value)
+			return nil, fmt.Errorf("property %s has unsupported Go type %T", assets.Tag(p.Name), p.Value)
 		}
-		if p.Type != TypeString && p.Type != TypeBoolean && p.Type != TypeInt32 {
+		if p.Type != assets.TypeString && p.Type != assets.TypeBoolean && p.Type != assets.TypeInt32 {
 			b.WriteByte(',')
 			writeJSONString(&b, p.Name+"@odata.type")
 			b.WriteByte(':')

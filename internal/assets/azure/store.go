@@ -1,19 +1,38 @@
-package assets
+// Package azure is the assets adapter over Azure Storage: records in a
+// table (aztables; PartitionKey = tenant, RowKey = asset id) and files in a
+// blob container (azblob; blobs `<tenant>/<path>`), as package assets
+// describes. It is the only assets code that imports the Azure SDK; the
+// in-memory store (assets/mem) is held to it by assets/assetstest.
+//
+// # Reading (backup)
+//
+// [Store.Records] pages through the tenant's partition (RowKey order) and
+// keeps every property's EDM type: it reads full-metadata JSON from the
+// raw response, because aztables re-marshals entities through float64 and
+// a whole Double (`3.0` on the wire) would come back as an Int32.
+// [Store.Files] pages through the blobs under `<tenant>/` with properties
+// and metadata; [Store.OpenFile] streams one file, pinned to the listed
+// ETag, with an explicit Accept-Encoding so net/http never gunzips a blob
+// stored with Content-Encoding: gzip. Nothing holds more than one listing
+// page or one buffer. Metadata names come back lowercased: azblob's
+// listing decoder lowercases them (Azure treats them case-insensitively),
+// so a restore writes them lowercased.
+package azure
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"regexp"
 	"sync"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/twinit/byok-backup/internal/assets"
 	"github.com/twinit/byok-backup/internal/azerr"
 	"github.com/twinit/byok-backup/internal/errcode"
 )
+
+var _ assets.Store = (*Store)(nil)
 
 // Store reads and writes tenants' assets: records in one table (contract
 // §3: `Assets`, PartitionKey = tenant) and files in one container
@@ -95,45 +114,8 @@ func (s *Store) Ensure(ctx context.Context) error {
 	return nil
 }
 
-// Counts are a backup's or restore's totals, named as the contract's
-// `records`, `files` and `bytes` (file content bytes).
-type Counts struct {
-	Records int64 `json:"records"`
-	Files   int64 `json:"files"`
-	Bytes   int64 `json:"bytes"`
-}
-
-var tenantRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-
-// CheckTenant returns an InvalidRequest error unless id is a tenant id
-// (contract §3). Every Store method checks its tenant: ids end up in
-// OData filters and blob prefixes.
-func CheckTenant(id string) error {
-	if !tenantRE.MatchString(id) {
-		return errcode.New(errcode.InvalidRequest, "%q is not a tenant id: use 1 to 63 lowercase letters, digits and inner hyphens.", id)
-	}
-	return nil
-}
-
-// ErrSourceMissing: the assets table or container itself doesn't exist.
-// Reading a tenant's assets from it is a configuration slip (a renamed
-// setting, a wrong account), not an empty tenant: a backup made from it
-// would be empty, and a `replace` restore of that backup would wipe the
-// tenant. An existing table or container without the tenant's records or
-// files is an empty tenant, and no error.
-var ErrSourceMissing = errors.New("assets: the assets table or container does not exist")
-
-// missingTable and missingContainer are the errors Records and Files
-// yield for a missing source; the message names the setting to check.
-func missingTable(err error) error {
-	return errcode.Wrap(fmt.Errorf("%w: table: %w", ErrSourceMissing, err), errcode.ServiceUnavailable,
-		"The assets table (setting TABLE_ASSETS, default \"Assets\") does not exist, so the tenant's records could not be read. No backup was made: check the setting and the storage account.")
-}
-
-func missingContainer(err error) error {
-	return errcode.Wrap(fmt.Errorf("%w: container: %w", ErrSourceMissing, err), errcode.ServiceUnavailable,
-		"The assets blob container (setting CONTAINER_ASSETS, default \"assets\") does not exist, so the tenant's files could not be read. No backup was made: check the setting and the storage account.")
-}
+func missingTable(err error) error     { return assets.MissingTableError(err) }
+func missingContainer(err error) error { return assets.MissingContainerError(err) }
 
 // isTableMissing reports a query on a table that doesn't exist.
 func isTableMissing(err error) bool {

@@ -1,4 +1,4 @@
-package assets
+package azure
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/twinit/byok-backup/internal/assets"
 	"github.com/twinit/byok-backup/internal/azerr"
 )
 
@@ -42,8 +43,8 @@ type Pruner struct {
 }
 
 // NewRecordPruner returns a Pruner over tenant's records.
-func (s *Store) NewRecordPruner(tenant string) (*Pruner, error) {
-	if err := CheckTenant(tenant); err != nil {
+func (s *Store) NewRecordPruner(tenant string) (assets.Pruner, error) {
+	if err := assets.CheckTenant(tenant); err != nil {
 		return nil, err
 	}
 	pager := s.table.NewListEntitiesPager(&aztables.ListEntitiesOptions{
@@ -79,8 +80,8 @@ func (s *Store) NewRecordPruner(tenant string) (*Pruner, error) {
 }
 
 // NewFilePruner returns a Pruner over tenant's files (paths).
-func (s *Store) NewFilePruner(tenant string) (*Pruner, error) {
-	if err := CheckTenant(tenant); err != nil {
+func (s *Store) NewFilePruner(tenant string) (assets.Pruner, error) {
+	if err := assets.CheckTenant(tenant); err != nil {
 		return nil, err
 	}
 	pre := prefix(tenant)
@@ -122,8 +123,8 @@ func (s *Store) NewFilePruner(tenant string) (*Pruner, error) {
 // Keep declares key present in the backup and deletes the target's keys
 // below it that weren't kept. Keys must ascend strictly.
 func (p *Pruner) Keep(ctx context.Context, key string) error {
-	if p.haveB && CompareKeys(p.lastB, key) >= 0 {
-		return fmt.Errorf("backup %s: %s after %s: %w", p.what, tag(key), tag(p.lastB), ErrOutOfOrder)
+	if p.haveB && assets.CompareKeys(p.lastB, key) >= 0 {
+		return fmt.Errorf("backup %s: %s after %s: %w", p.what, assets.Tag(key), assets.Tag(p.lastB), assets.ErrOutOfOrder)
 	}
 	p.lastB, p.haveB = key, true
 	for {
@@ -131,7 +132,7 @@ func (p *Pruner) Keep(ctx context.Context, key string) error {
 		if err != nil || !ok {
 			return err
 		}
-		c := CompareKeys(t, key)
+		c := assets.CompareKeys(t, key)
 		if c > 0 {
 			return nil
 		}
@@ -186,8 +187,8 @@ func (p *Pruner) peek(ctx context.Context) (string, bool, error) {
 // consume moves past target key t, checking the listing ascends before
 // any decision is taken on t.
 func (p *Pruner) consume(t string) error {
-	if p.haveT && CompareKeys(p.lastT, t) >= 0 {
-		return fmt.Errorf("target %s listing: %s after %s: %w", p.what, tag(t), tag(p.lastT), ErrOutOfOrder)
+	if p.haveT && assets.CompareKeys(p.lastT, t) >= 0 {
+		return fmt.Errorf("target %s listing: %s after %s: %w", p.what, assets.Tag(t), assets.Tag(p.lastT), assets.ErrOutOfOrder)
 	}
 	p.lastT, p.haveT = t, true
 	p.pos++
@@ -231,7 +232,7 @@ func (s *Store) deleteRecords(tenant string) func(context.Context, []string) err
 		}
 		for _, k := range keys {
 			if _, err := s.table.DeleteEntity(ctx, tenant, k, nil); err != nil && !azerr.HasTableCode(err, aztables.ResourceNotFound) {
-				return fmt.Errorf("failed to delete record %s of tenant %q: %w", tag(k), tenant, azerr.Redact(err))
+				return fmt.Errorf("failed to delete record %s of tenant %q: %w", assets.Tag(k), tenant, azerr.Redact(err))
 			}
 		}
 		return nil
