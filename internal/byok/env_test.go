@@ -12,8 +12,8 @@ import (
 	"github.com/twinit/byok-backup/internal/devstack/kvemu"
 	"github.com/twinit/byok-backup/internal/keywrap"
 	"github.com/twinit/byok-backup/internal/keywrap/keyvault"
-	"github.com/twinit/byok-backup/internal/testing/fatal"
 	keywrapmem "github.com/twinit/byok-backup/internal/keywrap/mem"
+	"github.com/twinit/byok-backup/internal/testing/fatal"
 	"github.com/twinit/byok-backup/internal/testing/logtest"
 )
 

@@ -120,4 +120,3 @@ func (p *prngReader) Read(b []byte) (int, error) {
 	}
 	return len(b), nil
 }
-
