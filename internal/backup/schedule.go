@@ -43,7 +43,7 @@ func (s *Service) RunScheduler(ctx context.Context, now time.Time) error {
 	s.log.InfoContext(ctx, "backup scheduler run", "enabled", rep.Enabled, "disabled", rep.Disabled,
 		"invalid", rep.Invalid, "enqueued", rep.Enqueued, "alreadyDone", rep.AlreadyDone, "failed", rep.Failed,
 		"sweptBackups", sweep.DeletedBackups, "sweptAttempts", sweep.DeletedAttempts, "sweptBlobs", sweep.DeletedBlobs,
-		"staleFailed", sweep.StaleFailed, "orphanBackups", sweep.Orphans, "suspectBackups", sweep.Suspect,
+		"staleFailed", sweep.StaleFailed, "forgotten", sweep.Forgotten, "resent", sweep.Resent, "orphanBackups", sweep.Orphans, "suspectBackups", sweep.Suspect,
 		"breakerTenants", sweep.BreakerTenants)
 	return errors.Join(err, serr)
 }
