@@ -19,9 +19,6 @@ type SweepReport struct {
 	// StaleFailed running rows whose heartbeat was older than SweepGrace
 	// were marked failed (their job was not retried in time).
 	StaleFailed int
-	// Forgotten queued rows had waited longer than SweepGrace; Resent of
-	// them got their job message again ([Service.ResendForgotten]).
-	Forgotten, Resent int
 	// DeletedBackups failed backups had their blobs deleted (their rows
 	// are kept); DeletedAttempts abandoned attempt directories of completed
 	// backups were deleted; DeletedBlobs counts the blobs of both.
@@ -40,8 +37,7 @@ type SweepReport struct {
 	BreakerTenants int
 }
 
-// Sweep fails running backups whose worker is long gone, resends the jobs
-// of queued backups whose message was lost ([Service.ResendForgotten]) and deletes
+// Sweep fails running backups whose worker is long gone and deletes
 // garbage under the backups container, but only where a catalog row says
 // it is garbage (contract §6): the blobs of a backup whose row is failed
 // for longer than FailedRetention, and the attempt directories of a
@@ -62,10 +58,6 @@ func (s *Service) Sweep(ctx context.Context) (SweepReport, error) {
 		}}.Fail(ctx, now, now.Add(-s.o.SweepGrace), s.log)
 	rep.StaleFailed = failed
 	var errs []error
-	if err != nil {
-		errs = append(errs, err)
-	}
-	rep.Forgotten, rep.Resent, err = s.ResendForgotten(ctx)
 	if err != nil {
 		errs = append(errs, err)
 	}
