@@ -126,7 +126,8 @@ type Options struct {
 	// taken to be a crashed attempt (default 2 min).
 	HeartbeatEvery, StaleAfter time.Duration
 	// SweepGrace is the heartbeat age after which the sweep fails a
-	// running backup (default 1 h, well past a retried job's last delivery).
+	// running backup (default 1 h, well past a retried job's last delivery),
+	// and how long a queued backup waits before its job is enqueued again.
 	SweepGrace time.Duration
 	// TransientGrace is BYOK_TRANSIENT_GRACE (default 15 min): how long
 	// after a backup's first attempt a transient customer key failure is

@@ -25,12 +25,16 @@ type SchedulerReport struct {
 	// timer fired twice for one slot).
 	AlreadyDone int
 	Failed      int
-	Sweep       SweepReport
+	// Forgotten queued backups had waited longer than SweepGrace; Resent
+	// of them got their job message again ([Service.ResendForgotten]).
+	Forgotten, Resent int
+	Sweep             SweepReport
 }
 
 // RunScheduler is the BackupScheduler timer's work, for the slot at now
 // (the host's UtcNow; zero means the service's clock): one `backup-jobs`
-// message per tenant with backups enabled, then the garbage sweep. It
+// message per tenant with backups enabled, the resend of forgotten queued
+// backups, then the garbage sweep. It
 // fails only if the tenants could not be listed or some tenant could not
 // be scheduled, so the failure is visible in the host.
 func (s *Service) RunScheduler(ctx context.Context, now time.Time) error {
@@ -38,14 +42,18 @@ func (s *Service) RunScheduler(ctx context.Context, now time.Time) error {
 		now = s.now()
 	}
 	rep, err := s.Schedule(ctx, now)
+	// Judged at the slot's time, like the slot: the rows this run made
+	// are fresh, whatever the service's clock says.
+	var rerr error
+	rep.Forgotten, rep.Resent, rerr = s.ResendForgotten(ctx, now)
 	sweep, serr := s.Sweep(ctx)
 	rep.Sweep = sweep
 	s.log.InfoContext(ctx, "backup scheduler run", "enabled", rep.Enabled, "disabled", rep.Disabled,
 		"invalid", rep.Invalid, "enqueued", rep.Enqueued, "alreadyDone", rep.AlreadyDone, "failed", rep.Failed,
 		"sweptBackups", sweep.DeletedBackups, "sweptAttempts", sweep.DeletedAttempts, "sweptBlobs", sweep.DeletedBlobs,
-		"staleFailed", sweep.StaleFailed, "orphanBackups", sweep.Orphans, "suspectBackups", sweep.Suspect,
+		"forgotten", rep.Forgotten, "resent", rep.Resent, "staleFailed", sweep.StaleFailed, "orphanBackups", sweep.Orphans, "suspectBackups", sweep.Suspect,
 		"breakerTenants", sweep.BreakerTenants)
-	return errors.Join(err, serr)
+	return errors.Join(err, rerr, serr)
 }
 
 // Schedule enqueues the backup of every tenant with backups enabled for the

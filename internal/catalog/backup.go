@@ -196,6 +196,16 @@ func (b *Backup) Fail(now time.Time, cause errcode.Detail) error {
 	return nil
 }
 
+// WaitingSince is [Job.WaitingSince], or for a backup waiting out a
+// transient key failure its RetryAt (its delayed message is due then, not
+// before), whichever is later.
+func (b *Backup) WaitingSince() time.Time {
+	if w := b.Job.WaitingSince(); !b.RetryAt.After(w) {
+		return w
+	}
+	return b.RetryAt
+}
+
 // Normalize puts times in UTC with millisecond precision, the precision that
 // survives storage, so a row read back equals the row written.
 func (b *Backup) Normalize() {

@@ -26,6 +26,10 @@ type Job struct {
 	// HeartbeatAt is when the running attempt last proved it is alive; the
 	// crash sweep looks for running rows whose heartbeat is stale.
 	HeartbeatAt time.Time
+	// ResentAt is when the forgotten-job sweep last enqueued the queued
+	// job's message again (its first one may never have been written: a
+	// process killed between the row and the message); zero if never.
+	ResentAt time.Time
 	// ETag is the row version returned by the last read or write; an
 	// update succeeds only if the stored row still has it.
 	ETag string
@@ -86,9 +90,20 @@ func (j *Job) LastAlive() time.Time {
 	return j.HeartbeatAt
 }
 
+// WaitingSince is when a queued job last had a message coming: its
+// request, or the sweep's last resend. A queued row that has waited
+// longer than the sweep grace has lost its message, or waits in a backlog
+// (a duplicate message is harmless there: the row decides).
+func (j *Job) WaitingSince() time.Time {
+	if j.ResentAt.After(j.RequestedAt) {
+		return j.ResentAt
+	}
+	return j.RequestedAt
+}
+
 // normalize puts the shared times in UTC with millisecond precision.
 func (j *Job) normalize() {
-	for _, t := range []*time.Time{&j.RequestedAt, &j.StartedAt, &j.CompletedAt, &j.HeartbeatAt} {
+	for _, t := range []*time.Time{&j.RequestedAt, &j.StartedAt, &j.CompletedAt, &j.HeartbeatAt, &j.ResentAt} {
 		*t = normTime(*t)
 	}
 }

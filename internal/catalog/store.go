@@ -26,6 +26,10 @@ type Store interface {
 	// StaleBackups returns running backups, of every tenant, whose heartbeat
 	// is older than before: their worker probably crashed.
 	StaleBackups(ctx context.Context, before time.Time) ([]*Backup, error)
+	// QueuedBackups returns queued backups, of every tenant, waiting since
+	// before before ([Backup.WaitingSince]): their message was probably
+	// never written.
+	QueuedBackups(ctx context.Context, before time.Time) ([]*Backup, error)
 	// ActiveBackup returns the tenant's newest backup that is queued or
 	// running, or ErrNotFound if it has none (POST …/backups answers with
 	// it instead of queuing another).
@@ -42,6 +46,9 @@ type Store interface {
 	// attempt last proved alive before before: the heartbeat, or the start
 	// when the heartbeat was cleared for an immediate retry that never came.
 	StaleRestores(ctx context.Context, before time.Time) ([]*Restore, error)
+	// QueuedRestores returns queued restores, of every tenant, waiting
+	// since before before ([Job.WaitingSince]).
+	QueuedRestores(ctx context.Context, before time.Time) ([]*Restore, error)
 }
 
 // Page size limits for ListBackups and ListRestores.

@@ -52,3 +52,53 @@ func (st Stale[T]) Fail(ctx context.Context, now, before time.Time, log *slog.Lo
 	}
 	return len(rows), failed, errors.Join(errs...)
 }
+
+// Forgotten finds queued jobs whose message was never written (a process
+// killed between the queued row and its message) and enqueues it again.
+// Nothing else would ever run such a row, and a queued backup answers
+// every later POST …/backups of its tenant. A row whose message is only
+// late (a backlog) gets a duplicate, which is harmless: the row decides
+// ([Run]).
+type Forgotten[T catalog.Row[T]] struct {
+	Kind string
+	// List is the store's queued query (QueuedBackups, QueuedRestores):
+	// queued rows waiting since before before.
+	List func(ctx context.Context, before time.Time) ([]T, error)
+	// Write is the store's conditional update.
+	Write func(ctx context.Context, row T) error
+	// Enqueue sends the row's job message.
+	Enqueue func(ctx context.Context, row T) error
+}
+
+// Resend enqueues the message of every queued row waiting since before
+// before. Each row first records the resend (ResentAt = now, conditional
+// on the row read), then gets its message: a row that moved on meanwhile,
+// or that a concurrent sweep claimed, is skipped, and a row whose message
+// waits in a backlog is resent once per grace, not on every run. A crash
+// between the two writes delays the resend by one grace. It returns how
+// many forgotten rows it found and how many it resent.
+func (f Forgotten[T]) Resend(ctx context.Context, now, before time.Time, log *slog.Logger) (found, resent int, err error) {
+	rows, err := f.List(ctx, before)
+	if err != nil {
+		return 0, 0, fmt.Errorf("failed to list queued %ss: %w", f.Kind, err)
+	}
+	var errs []error
+	for _, row := range rows {
+		tenant, id := row.Key()
+		row.JobPart().ResentAt = now
+		if err := f.Write(ctx, row); err != nil {
+			if !errors.Is(err, catalog.ErrConflict) {
+				errs = append(errs, fmt.Errorf("failed to record the resend of queued %s %s/%s: %w", f.Kind, tenant, id, err))
+			}
+			continue
+		}
+		if err := f.Enqueue(ctx, row); err != nil {
+			errs = append(errs, fmt.Errorf("failed to resend queued %s %s/%s: %w", f.Kind, tenant, id, err))
+			continue
+		}
+		resent++
+		log.WarnContext(ctx, "queued "+f.Kind+" waited past the sweep grace (its message was lost or is late); its job was enqueued again", "tenant", tenant, f.Kind+"Id", id,
+			"requestedAt", row.JobPart().RequestedAt)
+	}
+	return len(rows), resent, errors.Join(errs...)
+}

@@ -45,7 +45,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*catalog.Restore
 	if err := s.o.Catalog.CreateRestore(ctx, row); err != nil {
 		return nil, errcode.Wrap(err, errcode.ServiceUnavailable, "The restore could not be recorded: try again later.")
 	}
-	if err := s.o.Queue.Enqueue(ctx, s.o.QueueName, jobqueue.RestoreJob{Tenant: req.Tenant, RestoreID: row.RestoreID}); err != nil {
+	if err := s.enqueue(ctx, row); err != nil {
 		// No message will ever run it: record that rather than leave it queued.
 		if ferr := row.Fail(s.now(), errcode.Detail{Code: errcode.ServiceUnavailable, Message: "The restore could not be queued. Start it again."}); ferr == nil {
 			_ = s.o.Catalog.UpdateRestore(ctx, row)
@@ -55,6 +55,11 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*catalog.Restore
 	s.log.InfoContext(ctx, "restore requested", "tenant", req.Tenant, "restoreId", row.RestoreID, "backupId", row.BackupID,
 		"targetTenant", req.TargetTenant, "mode", req.Mode, "dryRun", req.DryRun, "subject", req.Subject)
 	return row, nil
+}
+
+// enqueue sends the restore's job message.
+func (s *Service) enqueue(ctx context.Context, r *catalog.Restore) error {
+	return s.o.Queue.Enqueue(ctx, s.o.QueueName, jobqueue.RestoreJob{Tenant: r.Tenant, RestoreID: r.RestoreID})
 }
 
 // List returns a page of the restores whose SOURCE is tenant (where Start

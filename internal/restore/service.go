@@ -77,7 +77,8 @@ type Options struct {
 	ProgressEvery, StaleAfter time.Duration
 	// SweepGrace is how long a running restore may go without a heartbeat
 	// before [Service.Sweep] fails it (default 1 h): longer than every
-	// redelivery of its message could take to restart it.
+	// redelivery of its message could take to restart it. A queued restore
+	// waiting longer gets its job enqueued again.
 	SweepGrace time.Duration
 	// Retry tunes the blob retries; nil = blobstore defaults.
 	Retry *blobstore.RetryOptions

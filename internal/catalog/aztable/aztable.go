@@ -147,6 +147,33 @@ func (t table[T]) stale(ctx context.Context, statusProp, running string, before 
 	return out, nil
 }
 
+// queued lists the queued rows waiting since before before. The filter is
+// server-side on the kind's status property and on RequestedAt, which no
+// later mark (a resend, a delayed retry) precedes, so every candidate
+// passes; WaitingSince decides here. A cross-partition scan like stale.
+func (t table[T]) queued(ctx context.Context, statusProp, queued string, before time.Time, since func(T) time.Time) ([]T, error) {
+	filter := fmt.Sprintf("%s eq %s and RequestedAt lt datetime'%s'",
+		statusProp, quote(queued), before.UTC().Format("2006-01-02T15:04:05.000Z"))
+	var out []T
+	pager := t.c.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("failed to list queued %ss: %w", t.what, classify(err))
+		}
+		for _, raw := range page.Entities {
+			row, err := t.decode(raw, "")
+			if err != nil {
+				return nil, err
+			}
+			if since(row).Before(before) {
+				out = append(out, row)
+			}
+		}
+	}
+	return out, nil
+}
+
 func (s *Store) backupTable() table[*catalog.Backup] {
 	return table[*catalog.Backup]{c: s.backups, what: "backup", encode: backupEntity, decode: decodeBackup}
 }
@@ -284,6 +311,11 @@ func (s *Store) StaleBackups(ctx context.Context, before time.Time) ([]*catalog.
 	return s.backupTable().stale(ctx, "Status", string(catalog.StatusRunning), before)
 }
 
+// QueuedBackups: see [table.queued].
+func (s *Store) QueuedBackups(ctx context.Context, before time.Time) ([]*catalog.Backup, error) {
+	return s.backupTable().queued(ctx, "Status", string(catalog.StatusQueued), before, (*catalog.Backup).WaitingSince)
+}
+
 func (s *Store) CreateRestore(ctx context.Context, r *catalog.Restore) error {
 	return s.restoreTable().create(ctx, r)
 }
@@ -299,4 +331,9 @@ func (s *Store) UpdateRestore(ctx context.Context, r *catalog.Restore) error {
 // StaleRestores: see [table.stale].
 func (s *Store) StaleRestores(ctx context.Context, before time.Time) ([]*catalog.Restore, error) {
 	return s.restoreTable().stale(ctx, "State", string(catalog.RestoreRunning), before)
+}
+
+// QueuedRestores: see [table.queued].
+func (s *Store) QueuedRestores(ctx context.Context, before time.Time) ([]*catalog.Restore, error) {
+	return s.restoreTable().queued(ctx, "State", string(catalog.RestoreQueued), before, (*catalog.Restore).WaitingSince)
 }

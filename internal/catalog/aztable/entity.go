@@ -85,6 +85,7 @@ func (p props) putJob(j *catalog.Job) {
 	p.str("Attempt", j.Attempt)
 	p.int64("Attempts", int64(j.Attempts))
 	p.time("HeartbeatAt", j.HeartbeatAt)
+	p.time("ResentAt", j.ResentAt)
 }
 
 // getJob reads what putJob stored; etag is the response's, or "" to take
@@ -98,6 +99,7 @@ func (p props) getJob(e *aztables.EDMEntity, etag string) catalog.Job {
 		Error:   p.getDetail("Error"),
 		Attempt: p.getStr("Attempt"), Attempts: int(p.getInt64("Attempts")),
 		HeartbeatAt: p.getTime("HeartbeatAt"),
+		ResentAt:    p.getTime("ResentAt"),
 		ETag:        etag,
 	}
 }

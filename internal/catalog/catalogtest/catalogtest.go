@@ -35,12 +35,14 @@ func Run(t *testing.T, open func(t *testing.T) catalog.Store) {
 		{"BackupListNewestFirst", testBackupList},
 		{"BackupListInvalidToken", testBackupListInvalidToken},
 		{"StaleBackups", testStaleBackups},
+		{"QueuedBackups", testQueuedBackups},
 		{"ActiveBackup", testActiveBackup},
 		{"RestoreLifecycle", testRestoreLifecycle},
 		{"RestoreErrors", testRestoreErrors},
 		{"RestoreListNewestFirst", testRestoreList},
 		{"RestoreListInvalidToken", testRestoreListInvalidToken},
 		{"StaleRestores", testStaleRestores},
+		{"QueuedRestores", testQueuedRestores},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -74,6 +76,7 @@ func fullBackup(tn string) *catalog.Backup {
 	b.FirstAttemptAt = base.Add(2 * time.Second)
 	b.LastError = &errcode.Detail{Code: errcode.Throttled, Message: "Key Vault is throttling."}
 	b.RetryAt = base.Add(3 * time.Second)
+	b.ResentAt = base.Add(4 * time.Second)
 	return b
 }
 
@@ -383,6 +386,54 @@ func testStaleBackups(t *testing.T, s catalog.Store) {
 	}
 }
 
+// testQueuedBackups: the forgotten-job sweep's query finds queued rows by
+// how long they have waited: since the request, the last resend, or a
+// delayed retry's RetryAt, whichever is latest.
+func testQueuedBackups(t *testing.T, s catalog.Store) {
+	tn := tenant(t)
+	now := base.Add(24 * time.Hour)
+	old := now.Add(-3 * time.Hour)
+	mk := func(status catalog.Status, requested time.Time, set func(b *catalog.Backup)) *catalog.Backup {
+		b := catalog.NewBackup(tn, catalog.ReasonManual, requested)
+		b.Status = status
+		if set != nil {
+			set(b)
+		}
+		if err := s.CreateBackup(ctx(t), b); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	forgotten := mk(catalog.StatusQueued, old, nil)
+	resentLongAgo := mk(catalog.StatusQueued, old, func(b *catalog.Backup) { b.ResentAt = now.Add(-time.Hour) })
+	retryPast := mk(catalog.StatusQueued, old, func(b *catalog.Backup) { b.RetryAt = now.Add(-time.Hour) })
+	mk(catalog.StatusQueued, now.Add(-time.Minute), nil)                                              // fresh
+	mk(catalog.StatusQueued, old, func(b *catalog.Backup) { b.ResentAt = now.Add(-time.Minute) })     // just resent
+	mk(catalog.StatusQueued, old, func(b *catalog.Backup) { b.RetryAt = now.Add(time.Minute) })       // waits for its retry
+	mk(catalog.StatusRunning, old, func(b *catalog.Backup) { b.StartedAt, b.HeartbeatAt = old, old }) // stale, not queued
+	mk(catalog.StatusCompleted, old, nil)
+	mk(catalog.StatusFailed, old, nil)
+	all, err := s.QueuedBackups(ctx(t), now.Add(-10*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mine []string
+	for _, b := range all {
+		if b.Tenant == tn {
+			if b.ETag == "" {
+				t.Fatalf("queued row %s has no ETag: it could not be updated", b.BackupID)
+			}
+			mine = append(mine, b.BackupID)
+		}
+	}
+	want := []string{forgotten.BackupID, resentLongAgo.BackupID, retryPast.BackupID}
+	slices.Sort(want)
+	slices.Sort(mine)
+	if !reflect.DeepEqual(mine, want) {
+		t.Fatalf("queued backups of the tenant: %v, want %v", mine, want)
+	}
+}
+
 func testRestoreLifecycle(t *testing.T, s catalog.Store) {
 	tn := tenant(t)
 	r := catalog.NewRestore(tn, catalog.NewID(base), "", catalog.ModeReplace, false, base)
@@ -580,5 +631,51 @@ func testStaleRestores(t *testing.T, s catalog.Store) {
 	slices.Sort(want)
 	if !reflect.DeepEqual(mine, want) {
 		t.Fatalf("stale restores of the tenant: %v, want %v", mine, want)
+	}
+}
+
+func testQueuedRestores(t *testing.T, s catalog.Store) {
+	tn := tenant(t)
+	now := base.Add(24 * time.Hour)
+	old := now.Add(-2 * time.Hour)
+	mk := func(state catalog.RestoreState, requested, resent time.Time) *catalog.Restore {
+		r := catalog.NewRestore(tn, catalog.NewID(base), "", catalog.ModeReplace, false, requested)
+		r.State, r.ResentAt = state, resent
+		if state != catalog.RestoreQueued {
+			r.StartedAt, r.HeartbeatAt = old, old
+		}
+		if err := s.CreateRestore(ctx(t), r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	forgotten := mk(catalog.RestoreQueued, old, time.Time{})
+	resentLongAgo := mk(catalog.RestoreQueued, old, now.Add(-time.Hour))
+	mk(catalog.RestoreQueued, now.Add(-time.Minute), time.Time{}) // fresh
+	mk(catalog.RestoreQueued, old, now.Add(-time.Minute))         // just resent
+	mk(catalog.RestoreRunning, old, time.Time{})                  // stale, not queued
+	mk(catalog.RestoreSucceeded, old, time.Time{})
+	mk(catalog.RestoreFailed, old, time.Time{})
+	all, err := s.QueuedRestores(ctx(t), now.Add(-10*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mine []string
+	for _, r := range all {
+		if r.Tenant == tn {
+			if r.ETag == "" {
+				t.Fatalf("queued row %s has no ETag: it could not be updated", r.RestoreID)
+			}
+			if !r.ResentAt.IsZero() && !r.ResentAt.Equal(now.Add(-time.Hour).Truncate(time.Millisecond)) {
+				t.Fatalf("ResentAt read back as %s", r.ResentAt)
+			}
+			mine = append(mine, r.RestoreID)
+		}
+	}
+	slices.Sort(mine)
+	want := []string{forgotten.RestoreID, resentLongAgo.RestoreID}
+	slices.Sort(want)
+	if !reflect.DeepEqual(mine, want) {
+		t.Fatalf("queued restores of the tenant: %v, want %v", mine, want)
 	}
 }

@@ -88,9 +88,21 @@ func (t table[T]) update(row T, etag func() string) error {
 // stale is the running rows whose attempt last proved alive before
 // before, by tenant and id.
 func (t table[T]) stale(before time.Time) []T {
+	return t.where(func(row T) bool {
+		return row.Phase() == catalog.PhaseRunning && row.JobPart().LastAlive().Before(before)
+	})
+}
+
+// queued is the queued rows waiting since before before, by tenant and id.
+func (t table[T]) queued(before time.Time, since func(T) time.Time) []T {
+	return t.where(func(row T) bool { return row.Phase() == catalog.PhaseQueued && since(row).Before(before) })
+}
+
+// where is the rows matching ok, cloned, by tenant and id.
+func (t table[T]) where(ok func(T) bool) []T {
 	var keys []key
 	for k, row := range t.rows {
-		if row.Phase() == catalog.PhaseRunning && row.JobPart().LastAlive().Before(before) {
+		if ok(row) {
 			keys = append(keys, k)
 		}
 	}
@@ -131,6 +143,12 @@ func (s *Store) StaleBackups(ctx context.Context, before time.Time) ([]*catalog.
 	return s.backups.stale(before), nil
 }
 
+func (s *Store) QueuedBackups(ctx context.Context, before time.Time) ([]*catalog.Backup, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.backups.queued(before, (*catalog.Backup).WaitingSince), nil
+}
+
 func (s *Store) CreateRestore(ctx context.Context, r *catalog.Restore) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -153,6 +171,12 @@ func (s *Store) StaleRestores(ctx context.Context, before time.Time) ([]*catalog
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.restores.stale(before), nil
+}
+
+func (s *Store) QueuedRestores(ctx context.Context, before time.Time) ([]*catalog.Restore, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.restores.queued(before, (*catalog.Restore).WaitingSince), nil
 }
 
 func (s *Store) ListBackups(ctx context.Context, tenant string, opts catalog.ListOptions) (catalog.BackupPage, error) {

@@ -52,7 +52,7 @@ func Register(r Registrar, s Services) {
 	Backups(r.HandleAPI, s.Backups)
 	Restores(r.HandleAPI, s.Restores)
 	r.HandleTimer("BackupScheduler", BackupScheduler(s.Backups))
-	r.HandleTimer("ByokMonitor", ByokMonitor(s.Byok, s.Restores))
+	r.HandleTimer("ByokMonitor", ByokMonitor(s.Byok, s.Backups, s.Restores))
 	r.HandleQueue("BackupWorker", BackupWorker(s.Backups, log))
 	r.HandleQueue("RestoreWorker", RestoreWorker(s.Restores, log))
 	// SettingsPage: static files, anonymous (the page signs its API calls).

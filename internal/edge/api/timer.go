@@ -29,20 +29,26 @@ func BackupScheduler(svc *backup.Service) server.TimerFunc {
 }
 
 // ByokMonitor is the 15-minute ByokMonitor timer function: the BYOK
-// monitor, and the restore sweep, which fails restores whose worker died
-// after its last delivery so they don't stay "running". Either may be nil.
-func ByokMonitor(monitor *byok.Service, restores *restore.Service) server.TimerFunc {
-	if monitor == nil && restores == nil {
+// monitor, the restore sweep, which fails restores whose worker died
+// after its last delivery so they don't stay "running" and resends the
+// jobs of forgotten queued ones, and the backups' resend of forgotten
+// queued jobs (which the daily scheduler alone would leave blocking a
+// tenant's POST …/backups for up to a day). Any may be nil.
+func ByokMonitor(monitor *byok.Service, backups *backup.Service, restores *restore.Service) server.TimerFunc {
+	if monitor == nil && backups == nil && restores == nil {
 		return nil
 	}
 	return func(ctx context.Context, _ *invoke.TimerRequest) error {
-		var merr, serr error
+		var merr, berr, serr error
 		if monitor != nil {
 			_, merr = monitor.Monitor(ctx)
+		}
+		if backups != nil {
+			berr = backups.RunResend(ctx)
 		}
 		if restores != nil {
 			serr = restores.RunSweep(ctx)
 		}
-		return errors.Join(merr, serr)
+		return errors.Join(merr, berr, serr)
 	}
 }

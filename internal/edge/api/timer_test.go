@@ -22,7 +22,7 @@ func TestMonitorTimerRoute(t *testing.T) {
 	payload, err := os.ReadFile("../invoke/testdata/timer_assembled.json")
 	must(t, err)
 	srv := server.New(server.Config{Logger: e.log})
-	srv.HandleTimer("ByokMonitor", ByokMonitor(e.svc, nil))
+	srv.HandleTimer("ByokMonitor", ByokMonitor(e.svc, nil, nil))
 	rec := httptest.NewRecorder()
 	srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/ByokMonitor", bytes.NewReader(payload)))
 	if rec.Code != 200 {
