@@ -8,7 +8,6 @@ package app
 import (
 	"context"
 	"fmt"
-	assetsazure "github.com/twinit/byok-backup/internal/assets/azure"
 	"log/slog"
 	"net/http"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 
+	assetsazure "github.com/twinit/byok-backup/internal/assets/azure"
 	"github.com/twinit/byok-backup/internal/audit"
 	"github.com/twinit/byok-backup/internal/backup"
 	blobazure "github.com/twinit/byok-backup/internal/blobstore/azure"
@@ -29,6 +29,7 @@ import (
 	"github.com/twinit/byok-backup/internal/jobqueue"
 	"github.com/twinit/byok-backup/internal/keywrap"
 	"github.com/twinit/byok-backup/internal/lease"
+	leasetable "github.com/twinit/byok-backup/internal/lease/aztable"
 	"github.com/twinit/byok-backup/internal/restore"
 	"github.com/twinit/byok-backup/internal/tenants"
 )
@@ -117,8 +118,8 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (*App, error) {
 		byokStore:   byok.NewTableStore(tables.NewClient(n.TableByokSettings)),
 	}
 	// Same table, own scope: serialises POST …/backups per tenant.
-	requestLeases := lease.New(tables.NewClient(n.TableLeases), &lease.Options{Scope: "backup-request", Logger: logger, Now: now})
-	leases := lease.New(tables.NewClient(n.TableLeases), &lease.Options{Logger: logger, Now: now})
+	requestLeases := lease.NewWith(leasetable.New(tables.NewClient(n.TableLeases)), &lease.Options{Scope: "backup-request", Logger: logger, Now: now})
+	leases := lease.NewWith(leasetable.New(tables.NewClient(n.TableLeases)), &lease.Options{Logger: logger, Now: now})
 	tenantDir := tenants.New(tables.NewClient(n.TableTenants), nil)
 
 	// Tables and containers are created once at startup (queues on first use).

@@ -48,6 +48,7 @@ import (
 	"github.com/twinit/byok-backup/internal/keywrap"
 	"github.com/twinit/byok-backup/internal/keywrap/keyvault"
 	"github.com/twinit/byok-backup/internal/lease"
+	leasetable "github.com/twinit/byok-backup/internal/lease/aztable"
 	leasemem "github.com/twinit/byok-backup/internal/lease/mem"
 	"github.com/twinit/byok-backup/internal/tenants"
 	"github.com/twinit/byok-backup/internal/testing/fatal"
@@ -182,7 +183,7 @@ func newEnvOn(t *testing.T, azure bool, mods ...func(*backup.Options)) *env {
 	if azure {
 		e.assets = assetsazure.New(tsvc.NewClient(fmt.Sprintf("Assets%d", n)),
 			bsvc.ServiceClient().NewContainerClient(fmt.Sprintf("assets-%d", n)), nil)
-		leaseTable = lease.AzureTable(table("Leases"))
+		leaseTable = leasetable.New(table("Leases"))
 	} else {
 		e.assets = assetsmem.New()
 	}
