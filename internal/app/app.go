@@ -31,7 +31,7 @@ import (
 	"github.com/twinit/byok-backup/internal/lease"
 	leasetable "github.com/twinit/byok-backup/internal/lease/aztable"
 	"github.com/twinit/byok-backup/internal/restore"
-	"github.com/twinit/byok-backup/internal/tenants"
+	tenantstable "github.com/twinit/byok-backup/internal/tenants/aztable"
 )
 
 // MaxDequeueCount is host.json's extensions.queues.maxDequeueCount: on that
@@ -120,7 +120,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (*App, error) {
 	// Same table, own scope: serialises POST …/backups per tenant.
 	requestLeases := lease.NewWith(leasetable.New(tables.NewClient(n.TableLeases)), &lease.Options{Scope: "backup-request", Logger: logger, Now: now})
 	leases := lease.NewWith(leasetable.New(tables.NewClient(n.TableLeases)), &lease.Options{Logger: logger, Now: now})
-	tenantDir := tenants.New(tables.NewClient(n.TableTenants), nil)
+	tenantDir := tenantstable.New(tables.NewClient(n.TableTenants), nil)
 
 	// Tables and containers are created once at startup (queues on first use).
 	for name, create := range map[string]func(context.Context) error{

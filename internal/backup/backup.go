@@ -64,7 +64,7 @@ type DelayedQueue interface {
 }
 
 // Tenants lists the tenants with backups enabled and says whether a tenant
-// exists; *tenants.Directory implements it.
+// exists; *aztable.Directory of tenants/aztable implements it.
 type Tenants interface {
 	Enabled(ctx context.Context, counts *tenants.Counts) iter.Seq2[string, error]
 	// Exists reports whether the tenant has a Tenants row; a backup-jobs

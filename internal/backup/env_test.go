@@ -50,7 +50,7 @@ import (
 	"github.com/twinit/byok-backup/internal/lease"
 	leasetable "github.com/twinit/byok-backup/internal/lease/aztable"
 	leasemem "github.com/twinit/byok-backup/internal/lease/mem"
-	"github.com/twinit/byok-backup/internal/tenants"
+	tenantstable "github.com/twinit/byok-backup/internal/tenants/aztable"
 	"github.com/twinit/byok-backup/internal/testing/fatal"
 	"github.com/twinit/byok-backup/internal/testing/logtest"
 )
@@ -98,7 +98,7 @@ type env struct {
 	reqs    *lease.Manager // POST …/backups request leases
 	queue   *renamedQueue
 	qsvc    *azqueue.ServiceClient
-	dir     *tenants.Directory
+	dir     *tenantstable.Directory
 	tenantT *aztables.Client
 	clock   *clock
 	logs    *logtest.Buffer
@@ -202,7 +202,7 @@ func newEnvOn(t *testing.T, azure bool, mods ...func(*backup.Options)) *env {
 	e.reqs = lease.NewWith(leaseTable, &lease.Options{Scope: "backup-request", Now: e.clock.Now})
 	e.queue = &renamedQueue{q: jobqueue.New(qsvc), name: fmt.Sprintf("backup-jobs-%d", n)}
 	e.tenantT = table("Tenants")
-	e.dir = tenants.New(e.tenantT, nil)
+	e.dir = tenantstable.New(e.tenantT, nil)
 
 	e.issuer = devauth.TestStart(t)
 	e.verify, err = auth.NewVerifier(ctx, auth.VerifierOptions{JWKSURL: e.issuer.JWKSURL(),
