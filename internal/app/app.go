@@ -26,7 +26,7 @@ import (
 	"github.com/twinit/byok-backup/internal/edge/api"
 	"github.com/twinit/byok-backup/internal/edge/auth"
 	"github.com/twinit/byok-backup/internal/edge/server"
-	"github.com/twinit/byok-backup/internal/jobqueue"
+	jobqueueaz "github.com/twinit/byok-backup/internal/jobqueue/azqueue"
 	"github.com/twinit/byok-backup/internal/keywrap"
 	"github.com/twinit/byok-backup/internal/lease"
 	leasetable "github.com/twinit/byok-backup/internal/lease/aztable"
@@ -61,7 +61,7 @@ type App struct {
 	Catalog     *catalogtable.Store
 	Assets      *assetsazure.Store
 	BackupBlobs *blobazure.Store
-	Jobs        *jobqueue.Queue
+	Jobs        *jobqueueaz.Queue
 	// Wrapper is the Key Vault adapter (undecorated) and PlatformKey the
 	// platform key's reference.
 	Wrapper     keywrap.Wrapper
@@ -111,7 +111,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (*App, error) {
 		Catalog:     catalogtable.New(tables.NewClient(n.TableBackups), tables.NewClient(n.TableRestores)),
 		Assets:      assetsazure.New(tables.NewClient(n.TableAssets), blobs.ServiceClient().NewContainerClient(n.ContainerAssets), &assetsazure.Options{Logger: logger}),
 		BackupBlobs: blobazure.New(blobs.ServiceClient().NewContainerClient(n.ContainerBackups)),
-		Jobs:        jobqueue.New(queues),
+		Jobs:        jobqueueaz.New(queues),
 		Wrapper:     keys.wrapper,
 		PlatformKey: keys.platform,
 		log:         logger,

@@ -45,6 +45,7 @@ import (
 	"github.com/twinit/byok-backup/internal/edge/server"
 	"github.com/twinit/byok-backup/internal/envelope"
 	"github.com/twinit/byok-backup/internal/jobqueue"
+	jobqueueaz "github.com/twinit/byok-backup/internal/jobqueue/azqueue"
 	"github.com/twinit/byok-backup/internal/keywrap"
 	"github.com/twinit/byok-backup/internal/keywrap/keyvault"
 	"github.com/twinit/byok-backup/internal/lease"
@@ -200,7 +201,7 @@ func newEnvOn(t *testing.T, azure bool, mods ...func(*backup.Options)) *env {
 	}
 	e.leases = lease.NewWith(leaseTable, &lease.Options{Now: e.clock.Now})
 	e.reqs = lease.NewWith(leaseTable, &lease.Options{Scope: "backup-request", Now: e.clock.Now})
-	e.queue = &renamedQueue{q: jobqueue.New(qsvc), name: fmt.Sprintf("backup-jobs-%d", n)}
+	e.queue = &renamedQueue{q: jobqueueaz.New(qsvc), name: fmt.Sprintf("backup-jobs-%d", n)}
 	e.tenantT = table("Tenants")
 	e.dir = tenantstable.New(e.tenantT, nil)
 
@@ -349,7 +350,7 @@ func (e *env) blobNames(prefix string) []string {
 // renamedQueue sends every message to the test's own queue, so tests
 // sharing one Azurite never see each other's jobs.
 type renamedQueue struct {
-	q    *jobqueue.Queue
+	q    *jobqueueaz.Queue
 	name string
 	fail atomic.Bool
 	// beforeEnqueue, when set, runs first (a test cancels the request there).
