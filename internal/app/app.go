@@ -18,6 +18,7 @@ import (
 
 	assetsazure "github.com/twinit/byok-backup/internal/assets/azure"
 	"github.com/twinit/byok-backup/internal/audit"
+	audittable "github.com/twinit/byok-backup/internal/audit/aztable"
 	"github.com/twinit/byok-backup/internal/backup"
 	blobazure "github.com/twinit/byok-backup/internal/blobstore/azure"
 	"github.com/twinit/byok-backup/internal/byok"
@@ -104,7 +105,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (*App, error) {
 		return nil, err
 	}
 	n := cfg.Names
-	auditLog := audit.New(tables.NewClient(n.TableKeyAudit), nil)
+	auditLog := audit.New(audittable.New(tables.NewClient(n.TableKeyAudit)), nil)
 	audited := audit.NewWrapper(keys.wrapper, auditLog, logger)
 	a := &App{
 		Config:      cfg,

@@ -27,6 +27,7 @@ import (
 	assetsazure "github.com/twinit/byok-backup/internal/assets/azure"
 	assetsmem "github.com/twinit/byok-backup/internal/assets/mem"
 	"github.com/twinit/byok-backup/internal/audit"
+	audittable "github.com/twinit/byok-backup/internal/audit/aztable"
 	"github.com/twinit/byok-backup/internal/backup"
 	"github.com/twinit/byok-backup/internal/blobstore"
 	blobazure "github.com/twinit/byok-backup/internal/blobstore/azure"
@@ -174,7 +175,7 @@ func newEnvOn(t *testing.T, azure bool, mods ...func(*backup.Options)) *env {
 		}
 		return c
 	}
-	e.audit = audit.New(table("KeyAudit"), nil)
+	e.audit = audit.New(audittable.New(table("KeyAudit")), nil)
 	e.wrapper = audit.NewWrapper(e.kv, e.audit, logger)
 	e.byok, err = byok.New(byok.Options{Store: byok.NewTableStore(table("ByokSettings")),
 		Validator: audit.NewValidator(e.kv, e.audit, logger), VaultURLTemplate: e.emu.URLTemplate(),

@@ -9,6 +9,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
 	"github.com/twinit/byok-backup/internal/audit"
+	audittable "github.com/twinit/byok-backup/internal/audit/aztable"
 	"github.com/twinit/byok-backup/internal/byok"
 	"github.com/twinit/byok-backup/internal/devstack/azurite"
 )
@@ -42,7 +43,7 @@ func newTestAudit(t testing.TB) *audit.Log {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := audit.New(svc.NewClient(fmt.Sprintf("KeyAudit%d", tableSeq.Add(1))), nil)
+	l := audit.New(audittable.New(svc.NewClient(fmt.Sprintf("KeyAudit%d", tableSeq.Add(1)))), nil)
 	if err := l.EnsureTable(context.Background()); err != nil {
 		t.Fatal(err)
 	}
