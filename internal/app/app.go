@@ -22,6 +22,7 @@ import (
 	"github.com/twinit/byok-backup/internal/backup"
 	blobazure "github.com/twinit/byok-backup/internal/blobstore/azure"
 	"github.com/twinit/byok-backup/internal/byok"
+	byoktable "github.com/twinit/byok-backup/internal/byok/aztable"
 	catalogtable "github.com/twinit/byok-backup/internal/catalog/aztable"
 	"github.com/twinit/byok-backup/internal/config"
 	"github.com/twinit/byok-backup/internal/edge/api"
@@ -69,7 +70,7 @@ type App struct {
 	PlatformKey keywrap.Ref
 
 	log        *slog.Logger
-	byokStore  *byok.TableStore
+	byokStore  *byoktable.Store
 	backupOpts backup.Options
 }
 
@@ -116,7 +117,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (*App, error) {
 		Wrapper:     keys.wrapper,
 		PlatformKey: keys.platform,
 		log:         logger,
-		byokStore:   byok.NewTableStore(tables.NewClient(n.TableByokSettings)),
+		byokStore:   byoktable.New(tables.NewClient(n.TableByokSettings)),
 	}
 	// Same table, own scope: serialises POST …/backups per tenant.
 	requestLeases := lease.NewWith(leasetable.New(tables.NewClient(n.TableLeases)), &lease.Options{Scope: "backup-request", Logger: logger, Now: now})

@@ -33,6 +33,7 @@ import (
 	blobazure "github.com/twinit/byok-backup/internal/blobstore/azure"
 	blobmem "github.com/twinit/byok-backup/internal/blobstore/mem"
 	"github.com/twinit/byok-backup/internal/byok"
+	byoktable "github.com/twinit/byok-backup/internal/byok/aztable"
 	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/catalog/aztable"
 	catmem "github.com/twinit/byok-backup/internal/catalog/mem"
@@ -177,7 +178,7 @@ func newEnvOn(t *testing.T, azure bool, mods ...func(*backup.Options)) *env {
 	}
 	e.audit = audit.New(audittable.New(table("KeyAudit")), nil)
 	e.wrapper = audit.NewWrapper(e.kv, e.audit, logger)
-	e.byok, err = byok.New(byok.Options{Store: byok.NewTableStore(table("ByokSettings")),
+	e.byok, err = byok.New(byok.Options{Store: byoktable.New(table("ByokSettings")),
 		Validator: audit.NewValidator(e.kv, e.audit, logger), VaultURLTemplate: e.emu.URLTemplate(),
 		AppClientID: appID, Logger: logger, OwnershipTag: keywrap.DefaultOwnershipTag, ValidateBurst: 1000})
 	must(t, err)

@@ -21,20 +21,9 @@ func TestMain(m *testing.M) { azurite.RunTests(m, &storage) }
 
 var tableSeq atomic.Int64
 
-// newTestStore returns a TableStore over a fresh table of the shared Azurite.
-func newTestStore(t testing.TB) *TableStore {
-	t.Helper()
-	svc, err := aztables.NewServiceClientFromConnectionString(storage.ConnectionString(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("ByokSettings%d", tableSeq.Add(1))
-	s := NewTableStore(svc.NewClient(name))
-	if err := s.CreateTable(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
+// newTestStore returns an empty in-memory Store (the ByokSettings table is
+// tested in byok/aztable, with the same conformance suite).
+func newTestStore(testing.TB) *MemStore { return NewMemStore() }
 
 // newTestAudit returns a KeyAudit log over a fresh table of the shared Azurite.
 func newTestAudit(t testing.TB) *audit.Log {

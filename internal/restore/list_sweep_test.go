@@ -22,6 +22,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	audittable "github.com/twinit/byok-backup/internal/audit/aztable"
+	byoktable "github.com/twinit/byok-backup/internal/byok/aztable"
 )
 
 type listJSON struct {
@@ -190,7 +191,7 @@ func TestCustomerKeyBackupRestoresAfterByokTurnedOff(t *testing.T) {
 		return c
 	}
 	auditLog := audit.New(audittable.New(table("KeyAudit")), nil)
-	byokSvc, err := byok.New(byok.Options{Store: byok.NewTableStore(table("ByokSettings")),
+	byokSvc, err := byok.New(byok.Options{Store: byoktable.New(table("ByokSettings")),
 		Validator: audit.NewValidator(e.wrapper, auditLog, e.log), VaultURLTemplate: e.emu.URLTemplate(),
 		AppClientID: appID, Logger: e.log})
 	must(t, err)
