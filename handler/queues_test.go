@@ -14,6 +14,7 @@ import (
 	"github.com/twinit/byok-backup/internal/devstack/seed"
 	"github.com/twinit/byok-backup/internal/jobqueue"
 	"github.com/twinit/byok-backup/internal/tenants"
+	tenantstable "github.com/twinit/byok-backup/internal/tenants/aztable"
 )
 
 // QUEUE_BACKUP_JOBS and QUEUE_RESTORE_JOBS name the queues the wired app
@@ -27,7 +28,7 @@ func TestQueueSettingsNameTheJobQueues(t *testing.T) {
 		t.Fatalf("names = %+v", cfg.Names)
 	}
 
-	dir := tenants.New(e.tables.NewClient(cfg.Names.TableTenants), nil)
+	dir := tenantstable.New(e.tables.NewClient(cfg.Names.TableTenants), nil)
 	store := assetsazure.New(e.tables.NewClient(cfg.Names.TableAssets), e.blobs.ServiceClient().NewContainerClient(cfg.Names.ContainerAssets), nil)
 	check(t, store.Ensure(ctx))
 	check(t, dir.Put(ctx, tenants.Tenant{ID: "acme", BackupEnabled: true}))

@@ -28,6 +28,7 @@ import (
 	"github.com/twinit/byok-backup/internal/devstack/devauth"
 	"github.com/twinit/byok-backup/internal/devstack/kvemu"
 	"github.com/twinit/byok-backup/internal/tenants"
+	tenantstable "github.com/twinit/byok-backup/internal/tenants/aztable"
 	"github.com/twinit/byok-backup/internal/testing/fatal"
 	"github.com/twinit/byok-backup/internal/testing/logtest"
 )
@@ -215,7 +216,7 @@ func TestNoTimerDeletesBackupsWithoutRows(t *testing.T) {
 	h, cfg := e.handler(nil)
 
 	// Real completed backups: two tenants, three scheduled days each.
-	dir := tenants.New(e.tables.NewClient(cfg.Names.TableTenants), nil)
+	dir := tenantstable.New(e.tables.NewClient(cfg.Names.TableTenants), nil)
 	store := assetsazure.New(e.tables.NewClient(cfg.Names.TableAssets), e.blobs.ServiceClient().NewContainerClient(cfg.Names.ContainerAssets), nil)
 	check(t, store.Ensure(ctx))
 	for _, tenant := range []string{"acme", "globex"} {

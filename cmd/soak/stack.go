@@ -25,7 +25,7 @@ import (
 	"github.com/twinit/byok-backup/internal/devstack/kvemu"
 	"github.com/twinit/byok-backup/internal/devstack/pack"
 	"github.com/twinit/byok-backup/internal/devstack/runner"
-	"github.com/twinit/byok-backup/internal/tenants"
+	tenantstable "github.com/twinit/byok-backup/internal/tenants/aztable"
 )
 
 // The platform key, as the local stack sets it up (cmd/localstack).
@@ -61,7 +61,7 @@ type stack struct {
 	cat     *aztable.Store
 	blobs   *azblob.Client
 	queues  *azqueue.ServiceClient
-	tenants *tenants.Directory
+	tenants *tenantstable.Directory
 	events  *events
 	closers []func()
 }
@@ -209,7 +209,7 @@ func start(ctx context.Context, o Options) (_ *stack, err error) {
 	if err := s.cat.CreateTables(ctx); err != nil {
 		return nil, err
 	}
-	s.tenants = tenants.New(tables.NewClient("Tenants"), nil)
+	s.tenants = tenantstable.New(tables.NewClient("Tenants"), nil)
 	if err := s.tenants.CreateTable(ctx); err != nil {
 		return nil, err
 	}

@@ -8,7 +8,6 @@ package app
 import (
 	"context"
 	"fmt"
-	assetsazure "github.com/twinit/byok-backup/internal/assets/azure"
 	"log/slog"
 	"net/http"
 	"time"
@@ -17,20 +16,24 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 
+	assetsazure "github.com/twinit/byok-backup/internal/assets/azure"
 	"github.com/twinit/byok-backup/internal/audit"
+	audittable "github.com/twinit/byok-backup/internal/audit/aztable"
 	"github.com/twinit/byok-backup/internal/backup"
 	blobazure "github.com/twinit/byok-backup/internal/blobstore/azure"
 	"github.com/twinit/byok-backup/internal/byok"
+	byoktable "github.com/twinit/byok-backup/internal/byok/aztable"
 	catalogtable "github.com/twinit/byok-backup/internal/catalog/aztable"
 	"github.com/twinit/byok-backup/internal/config"
 	"github.com/twinit/byok-backup/internal/edge/api"
 	"github.com/twinit/byok-backup/internal/edge/auth"
 	"github.com/twinit/byok-backup/internal/edge/server"
-	"github.com/twinit/byok-backup/internal/jobqueue"
+	jobqueueaz "github.com/twinit/byok-backup/internal/jobqueue/azqueue"
 	"github.com/twinit/byok-backup/internal/keywrap"
 	"github.com/twinit/byok-backup/internal/lease"
+	leasetable "github.com/twinit/byok-backup/internal/lease/aztable"
 	"github.com/twinit/byok-backup/internal/restore"
-	"github.com/twinit/byok-backup/internal/tenants"
+	tenantstable "github.com/twinit/byok-backup/internal/tenants/aztable"
 )
 
 // MaxDequeueCount is host.json's extensions.queues.maxDequeueCount: on that
@@ -60,14 +63,14 @@ type App struct {
 	Catalog     *catalogtable.Store
 	Assets      *assetsazure.Store
 	BackupBlobs *blobazure.Store
-	Jobs        *jobqueue.Queue
+	Jobs        *jobqueueaz.Queue
 	// Wrapper is the Key Vault adapter (undecorated) and PlatformKey the
 	// platform key's reference.
 	Wrapper     keywrap.Wrapper
 	PlatformKey keywrap.Ref
 
 	log        *slog.Logger
-	byokStore  *byok.TableStore
+	byokStore  *byoktable.Store
 	backupOpts backup.Options
 }
 
@@ -103,23 +106,23 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (*App, error) {
 		return nil, err
 	}
 	n := cfg.Names
-	auditLog := audit.New(tables.NewClient(n.TableKeyAudit), nil)
+	auditLog := audit.New(audittable.New(tables.NewClient(n.TableKeyAudit)), nil)
 	audited := audit.NewWrapper(keys.wrapper, auditLog, logger)
 	a := &App{
 		Config:      cfg,
 		Catalog:     catalogtable.New(tables.NewClient(n.TableBackups), tables.NewClient(n.TableRestores)),
 		Assets:      assetsazure.New(tables.NewClient(n.TableAssets), blobs.ServiceClient().NewContainerClient(n.ContainerAssets), &assetsazure.Options{Logger: logger}),
 		BackupBlobs: blobazure.New(blobs.ServiceClient().NewContainerClient(n.ContainerBackups)),
-		Jobs:        jobqueue.New(queues),
+		Jobs:        jobqueueaz.New(queues),
 		Wrapper:     keys.wrapper,
 		PlatformKey: keys.platform,
 		log:         logger,
-		byokStore:   byok.NewTableStore(tables.NewClient(n.TableByokSettings)),
+		byokStore:   byoktable.New(tables.NewClient(n.TableByokSettings)),
 	}
 	// Same table, own scope: serialises POST …/backups per tenant.
-	requestLeases := lease.New(tables.NewClient(n.TableLeases), &lease.Options{Scope: "backup-request", Logger: logger, Now: now})
-	leases := lease.New(tables.NewClient(n.TableLeases), &lease.Options{Logger: logger, Now: now})
-	tenantDir := tenants.New(tables.NewClient(n.TableTenants), nil)
+	requestLeases := lease.NewWith(leasetable.New(tables.NewClient(n.TableLeases)), &lease.Options{Scope: "backup-request", Logger: logger, Now: now})
+	leases := lease.NewWith(leasetable.New(tables.NewClient(n.TableLeases)), &lease.Options{Logger: logger, Now: now})
+	tenantDir := tenantstable.New(tables.NewClient(n.TableTenants), nil)
 
 	// Tables and containers are created once at startup (queues on first use).
 	for name, create := range map[string]func(context.Context) error{

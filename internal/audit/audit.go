@@ -9,21 +9,17 @@
 // audit table hiccupped would make the service less reliable without making
 // anything safer, and for wraps it would trigger the platform-key fallback
 // for a reason unrelated to the key.
+//
+// The table itself is audit/aztable; this package decides what a row says.
 package audit
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"regexp"
-	"strings"
 	"time"
-
-	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
-
-	"github.com/twinit/byok-backup/internal/azerr"
 )
 
 // DefaultTable is the audit table's default name.
@@ -61,29 +57,34 @@ type Entry struct {
 	RowKey    string    // set by Record
 }
 
-// Log writes and reads KeyAudit rows.
-type Log struct {
-	client *aztables.Client
-	clock  func() time.Time
+// Table stores KeyAudit rows as [Log] makes them: audit/aztable over
+// Table Storage.
+type Table interface {
+	// EnsureTable creates the table if it is missing.
+	EnsureTable(ctx context.Context) error
+	// Add writes e as a new row (PartitionKey e.Tenant, RowKey e.RowKey).
+	Add(ctx context.Context, e Entry) error
+	// List returns a tenant's rows, oldest first (at most max; max <= 0 = all).
+	List(ctx context.Context, tenant string, max int) ([]Entry, error)
 }
 
-// New returns a Log over the KeyAudit table client (named from settings,
-// default [DefaultTable]); clock nil = time.Now.
-func New(client *aztables.Client, clock func() time.Time) *Log {
+// Log writes and reads KeyAudit rows.
+type Log struct {
+	table Table
+	clock func() time.Time
+}
+
+// New returns a Log over the KeyAudit table (named from settings, default
+// [DefaultTable]); clock nil = time.Now.
+func New(table Table, clock func() time.Time) *Log {
 	if clock == nil {
 		clock = time.Now
 	}
-	return &Log{client: client, clock: clock}
+	return &Log{table: table, clock: clock}
 }
 
 // EnsureTable creates the table if it is missing. Wiring calls it once at startup.
-func (l *Log) EnsureTable(ctx context.Context) error {
-	_, err := l.client.CreateTable(ctx, nil)
-	if err != nil && !azerr.HasTableCode(err, aztables.TableAlreadyExists) {
-		return fmt.Errorf("failed to create the key audit table: %w", err)
-	}
-	return nil
-}
+func (l *Log) EnsureTable(ctx context.Context) error { return l.table.EnsureTable(ctx) }
 
 var tenantRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
@@ -102,66 +103,13 @@ func (l *Log) Record(ctx context.Context, e Entry) (Entry, error) {
 		return e, fmt.Errorf("failed to make an audit row key: %w", err)
 	}
 	e.RowKey = e.At.Format("20060102T150405.000000000Z") + "-" + hex.EncodeToString(rnd[:])
-	b, err := json.Marshal(aztables.EDMEntity{
-		Entity: aztables.Entity{PartitionKey: e.Tenant, RowKey: e.RowKey},
-		Properties: map[string]any{
-			"Operation":  string(e.Operation),
-			"KeyId":      e.KeyID,
-			"KeySource":  e.KeySource,
-			"Outcome":    e.Outcome,
-			"BackupId":   e.BackupID,
-			"RestoreId":  e.RestoreID,
-			"DurationMs": aztables.EDMInt64(e.Duration.Milliseconds()),
-			"At":         aztables.EDMDateTime(e.At),
-		},
-	})
-	if err != nil {
-		return e, fmt.Errorf("failed to encode an audit row: %w", err)
-	}
-	if _, err := l.client.AddEntity(ctx, b, nil); err != nil {
-		return e, fmt.Errorf("failed to write an audit row: %w", err)
+	if err := l.table.Add(ctx, e); err != nil {
+		return e, err
 	}
 	return e, nil
 }
 
 // List returns a tenant's rows, oldest first (at most max; max <= 0 = all).
 func (l *Log) List(ctx context.Context, tenant string, max int) ([]Entry, error) {
-	filter := "PartitionKey eq '" + strings.ReplaceAll(tenant, "'", "''") + "'"
-	pager := l.client.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
-	var out []Entry
-	for pager.More() {
-		page, err := pager.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("failed to list audit rows: %w", err)
-		}
-		for _, raw := range page.Entities {
-			var e aztables.EDMEntity
-			if err := json.Unmarshal(raw, &e); err != nil {
-				return nil, fmt.Errorf("failed to decode an audit row: %w", err)
-			}
-			out = append(out, fromEntity(e))
-			if max > 0 && len(out) == max {
-				return out, nil
-			}
-		}
-	}
-	return out, nil
-}
-
-func fromEntity(e aztables.EDMEntity) Entry {
-	str := func(n string) string { s, _ := e.Properties[n].(string); return s }
-	out := Entry{
-		Tenant: e.PartitionKey, RowKey: e.RowKey, Operation: Operation(str("Operation")), KeyID: str("KeyId"),
-		KeySource: str("KeySource"), Outcome: str("Outcome"), BackupID: str("BackupId"), RestoreID: str("RestoreId"),
-	}
-	switch d := e.Properties["DurationMs"].(type) {
-	case aztables.EDMInt64:
-		out.Duration = time.Duration(d) * time.Millisecond
-	case int32:
-		out.Duration = time.Duration(d) * time.Millisecond
-	}
-	if t, ok := e.Properties["At"].(aztables.EDMDateTime); ok {
-		out.At = time.Time(t).UTC()
-	}
-	return out
+	return l.table.List(ctx, tenant, max)
 }

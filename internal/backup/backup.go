@@ -50,21 +50,23 @@ type KeySettings interface {
 // *lease.Manager implements it.
 type Leases = job.Leases
 
-// Queue puts job messages on a queue; *jobqueue.Queue implements it.
+// Queue puts job messages on a queue; *azqueue.Queue of jobqueue/azqueue
+// implements it.
 type Queue interface {
 	Enqueue(ctx context.Context, queue string, msg any) error
 }
 
 // DelayedQueue is a Queue that can hide a message for a delay; a backup
 // waiting out a transient key failure is retried by such a message.
-// *jobqueue.Queue implements it. With a Queue that doesn't, the wait falls
-// back on the host's redelivery (maxDequeueCount × visibilityTimeout).
+// *azqueue.Queue of jobqueue/azqueue implements it. With a Queue that
+// doesn't, the wait falls back on the host's redelivery (maxDequeueCount ×
+// visibilityTimeout).
 type DelayedQueue interface {
 	EnqueueAfter(ctx context.Context, queue string, msg any, delay time.Duration) error
 }
 
 // Tenants lists the tenants with backups enabled and says whether a tenant
-// exists; *tenants.Directory implements it.
+// exists; *aztable.Directory of tenants/aztable implements it.
 type Tenants interface {
 	Enabled(ctx context.Context, counts *tenants.Counts) iter.Seq2[string, error]
 	// Exists reports whether the tenant has a Tenants row; a backup-jobs

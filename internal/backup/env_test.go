@@ -27,11 +27,13 @@ import (
 	assetsazure "github.com/twinit/byok-backup/internal/assets/azure"
 	assetsmem "github.com/twinit/byok-backup/internal/assets/mem"
 	"github.com/twinit/byok-backup/internal/audit"
+	audittable "github.com/twinit/byok-backup/internal/audit/aztable"
 	"github.com/twinit/byok-backup/internal/backup"
 	"github.com/twinit/byok-backup/internal/blobstore"
 	blobazure "github.com/twinit/byok-backup/internal/blobstore/azure"
 	blobmem "github.com/twinit/byok-backup/internal/blobstore/mem"
 	"github.com/twinit/byok-backup/internal/byok"
+	byoktable "github.com/twinit/byok-backup/internal/byok/aztable"
 	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/catalog/aztable"
 	catmem "github.com/twinit/byok-backup/internal/catalog/mem"
@@ -45,11 +47,13 @@ import (
 	"github.com/twinit/byok-backup/internal/edge/server"
 	"github.com/twinit/byok-backup/internal/envelope"
 	"github.com/twinit/byok-backup/internal/jobqueue"
+	jobqueueaz "github.com/twinit/byok-backup/internal/jobqueue/azqueue"
 	"github.com/twinit/byok-backup/internal/keywrap"
 	"github.com/twinit/byok-backup/internal/keywrap/keyvault"
 	"github.com/twinit/byok-backup/internal/lease"
+	leasetable "github.com/twinit/byok-backup/internal/lease/aztable"
 	leasemem "github.com/twinit/byok-backup/internal/lease/mem"
-	"github.com/twinit/byok-backup/internal/tenants"
+	tenantstable "github.com/twinit/byok-backup/internal/tenants/aztable"
 	"github.com/twinit/byok-backup/internal/testing/fatal"
 	"github.com/twinit/byok-backup/internal/testing/logtest"
 )
@@ -97,7 +101,7 @@ type env struct {
 	reqs    *lease.Manager // POST …/backups request leases
 	queue   *renamedQueue
 	qsvc    *azqueue.ServiceClient
-	dir     *tenants.Directory
+	dir     *tenantstable.Directory
 	tenantT *aztables.Client
 	clock   *clock
 	logs    *logtest.Buffer
@@ -172,9 +176,9 @@ func newEnvOn(t *testing.T, azure bool, mods ...func(*backup.Options)) *env {
 		}
 		return c
 	}
-	e.audit = audit.New(table("KeyAudit"), nil)
+	e.audit = audit.New(audittable.New(table("KeyAudit")), nil)
 	e.wrapper = audit.NewWrapper(e.kv, e.audit, logger)
-	e.byok, err = byok.New(byok.Options{Store: byok.NewTableStore(table("ByokSettings")),
+	e.byok, err = byok.New(byok.Options{Store: byoktable.New(table("ByokSettings")),
 		Validator: audit.NewValidator(e.kv, e.audit, logger), VaultURLTemplate: e.emu.URLTemplate(),
 		AppClientID: appID, Logger: logger, OwnershipTag: keywrap.DefaultOwnershipTag, ValidateBurst: 1000})
 	must(t, err)
@@ -182,7 +186,7 @@ func newEnvOn(t *testing.T, azure bool, mods ...func(*backup.Options)) *env {
 	if azure {
 		e.assets = assetsazure.New(tsvc.NewClient(fmt.Sprintf("Assets%d", n)),
 			bsvc.ServiceClient().NewContainerClient(fmt.Sprintf("assets-%d", n)), nil)
-		leaseTable = lease.AzureTable(table("Leases"))
+		leaseTable = leasetable.New(table("Leases"))
 	} else {
 		e.assets = assetsmem.New()
 	}
@@ -199,9 +203,9 @@ func newEnvOn(t *testing.T, azure bool, mods ...func(*backup.Options)) *env {
 	}
 	e.leases = lease.NewWith(leaseTable, &lease.Options{Now: e.clock.Now})
 	e.reqs = lease.NewWith(leaseTable, &lease.Options{Scope: "backup-request", Now: e.clock.Now})
-	e.queue = &renamedQueue{q: jobqueue.New(qsvc), name: fmt.Sprintf("backup-jobs-%d", n)}
+	e.queue = &renamedQueue{q: jobqueueaz.New(qsvc), name: fmt.Sprintf("backup-jobs-%d", n)}
 	e.tenantT = table("Tenants")
-	e.dir = tenants.New(e.tenantT, nil)
+	e.dir = tenantstable.New(e.tenantT, nil)
 
 	e.issuer = devauth.TestStart(t)
 	e.verify, err = auth.NewVerifier(ctx, auth.VerifierOptions{JWKSURL: e.issuer.JWKSURL(),
@@ -348,7 +352,7 @@ func (e *env) blobNames(prefix string) []string {
 // renamedQueue sends every message to the test's own queue, so tests
 // sharing one Azurite never see each other's jobs.
 type renamedQueue struct {
-	q    *jobqueue.Queue
+	q    *jobqueueaz.Queue
 	name string
 	fail atomic.Bool
 	// beforeEnqueue, when set, runs first (a test cancels the request there).

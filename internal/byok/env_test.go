@@ -25,13 +25,13 @@ const (
 
 // env is one test's world: the Key Vault emulator and the real keyvault
 // wrapper (or, with inMemoryKeys, the in-memory wrapper keywrap/mem, held
-// to the adapter by keywrap/wraptest), a fresh ByokSettings table in the
-// package's Azurite, and the service.
+// to the adapter by keywrap/wraptest), an in-memory ByokSettings store,
+// a fresh KeyAudit table in the package's Azurite, and the service.
 type env struct {
 	t       testing.TB
 	emu     *kvemu.Emulator // nil with inMemoryKeys
 	kv      keyControl      // the emulator or the in-memory wrapper
-	store   *TableStore
+	store   *MemStore
 	wrapper keywrap.Wrapper
 	svc     *Service
 	logs    *logtest.Buffer
@@ -98,7 +98,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.store, e.svc, e.logs, e.audit = svc.store.(*TableStore), svc, logs, auditLog
+	e.store, e.svc, e.logs, e.audit = svc.store.(*MemStore), svc, logs, auditLog
 	return e
 }
 

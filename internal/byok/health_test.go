@@ -1,9 +1,6 @@
 package byok
 
 import (
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"strings"
 	"sync"
 	"testing"
@@ -63,20 +60,3 @@ func TestPlatformKeyCheckCaches(t *testing.T) {
 		t.Fatalf("after recovery: %v", err)
 	}
 }
-
-func TestStorageCheck(t *testing.T) {
-	s := newTestStore(t)
-	if err := s.Check(bg()); err != nil {
-		t.Fatal(err)
-	}
-	// Nothing listens on the discard port: the check must fail.
-	cs := "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=" + devKey + ";TableEndpoint=http://127.0.0.1:9/devstoreaccount1;"
-	svc, err := aztables.NewServiceClientFromConnectionString(cs, &aztables.ClientOptions{ClientOptions: azcore.ClientOptions{Retry: policy.RetryOptions{MaxRetries: -1}}})
-	must(t, err)
-	if err := NewTableStore(svc.NewClient("ByokSettings")).Check(bg()); err == nil {
-		t.Fatal("Check of unreachable storage succeeded")
-	}
-}
-
-// devKey is Azurite's well-known development account key.
-const devKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="

@@ -9,6 +9,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
 	"github.com/twinit/byok-backup/internal/audit"
+	audittable "github.com/twinit/byok-backup/internal/audit/aztable"
 	"github.com/twinit/byok-backup/internal/devstack/azurite"
 )
 
@@ -20,20 +21,9 @@ func TestMain(m *testing.M) { azurite.RunTests(m, &storage) }
 
 var tableSeq atomic.Int64
 
-// newTestStore returns a TableStore over a fresh table of the shared Azurite.
-func newTestStore(t testing.TB) *TableStore {
-	t.Helper()
-	svc, err := aztables.NewServiceClientFromConnectionString(storage.ConnectionString(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("ByokSettings%d", tableSeq.Add(1))
-	s := NewTableStore(svc.NewClient(name))
-	if err := s.CreateTable(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
+// newTestStore returns an empty in-memory Store (the ByokSettings table is
+// tested in byok/aztable, with the same conformance suite).
+func newTestStore(testing.TB) *MemStore { return NewMemStore() }
 
 // newTestAudit returns a KeyAudit log over a fresh table of the shared Azurite.
 func newTestAudit(t testing.TB) *audit.Log {
@@ -42,7 +32,7 @@ func newTestAudit(t testing.TB) *audit.Log {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := audit.New(svc.NewClient(fmt.Sprintf("KeyAudit%d", tableSeq.Add(1))), nil)
+	l := audit.New(audittable.New(svc.NewClient(fmt.Sprintf("KeyAudit%d", tableSeq.Add(1)))), nil)
 	if err := l.EnsureTable(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,6 @@
 package byok
 
-import (
-	"time"
-
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-)
+import "time"
 
 // State is a tenant's BYOK state (contract §2).
 type State string
@@ -55,7 +51,10 @@ type Record struct {
 	LastCheck     *Check
 	DegradedSince time.Time // zero unless degraded
 
-	etag azcore.ETag // the row's storage ETag; "" when the row does not exist
+	// RowETag is the stored row's own concurrency token, set by the [Store]
+	// that read or wrote the record and opaque to everyone else; "" when no
+	// row exists.
+	RowETag string
 }
 
 // State derives the contract state from the record.
@@ -72,4 +71,4 @@ func (r Record) State() State {
 
 // stored reports whether the record was read from a row (rather than being
 // the zero record of a tenant that never configured BYOK).
-func (r Record) stored() bool { return r.etag != "" }
+func (r Record) stored() bool { return r.RowETag != "" }

@@ -230,7 +230,7 @@ func (s *Service) Disable(ctx context.Context, tenant, ifMatch string) (Status, 
 		return s.status(rec), nil // already off: nothing to write
 	}
 	stored, err := s.adminWrite(ctx, rec, func(r *Record) {
-		*r = Record{Tenant: r.Tenant, Version: r.Version, etag: r.etag}
+		*r = Record{Tenant: r.Tenant, Version: r.Version, RowETag: r.RowETag}
 	})
 	if err != nil {
 		return Status{}, err

@@ -74,7 +74,7 @@ func TestCheckTenant(t *testing.T) {
 
 func TestPrecondition(t *testing.T) {
 	absent := Record{Tenant: "acme"}
-	stored := Record{Tenant: "acme", Version: 3, etag: "W/\"x\""}
+	stored := Record{Tenant: "acme", Version: 3, RowETag: "W/\"x\""}
 	for _, tc := range []struct {
 		ifMatch string
 		rec     Record

@@ -16,6 +16,7 @@ import (
 	"github.com/twinit/byok-backup/internal/errcode"
 	"github.com/twinit/byok-backup/internal/job"
 	"github.com/twinit/byok-backup/internal/lease"
+	leasetable "github.com/twinit/byok-backup/internal/lease/aztable"
 	"github.com/twinit/byok-backup/internal/testing/logtest"
 )
 
@@ -62,7 +63,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, cat: mem.New(), clock: &clock{t: t0}}
-	e.leases = lease.New(svc.NewClient("JobLeases"), &lease.Options{Now: e.clock.now})
+	e.leases = lease.NewWith(leasetable.New(svc.NewClient("JobLeases")), &lease.Options{Now: e.clock.now})
 	if err := e.leases.CreateTable(t.Context()); err != nil {
 		t.Fatal(err)
 	}

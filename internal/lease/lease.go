@@ -25,8 +25,6 @@ import (
 	"log/slog"
 	"sync"
 	"time"
-
-	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 )
 
 var (
@@ -70,13 +68,9 @@ type Manager struct {
 	log   *slog.Logger
 }
 
-// New returns a Manager over the lease table client (e.g. "Leases").
-func New(client *aztables.Client, opts *Options) *Manager {
-	return NewWith(azureTable{client}, opts)
-}
-
-// NewWith returns a Manager over any [Table]: the Table Storage one ([New])
-// or the in-memory one (lease/mem). The lease logic is the same.
+// NewWith returns a Manager over any [Table]: the Table Storage one
+// (lease/aztable) or the in-memory one (lease/mem). The lease logic is the
+// same.
 func NewWith(t Table, opts *Options) *Manager {
 	m := &Manager{table: t, scope: "backup", now: time.Now, log: slog.New(slog.DiscardHandler)}
 	if opts != nil {

@@ -25,7 +25,7 @@ var (
 
 // Table keeps one row per (scope, tenant) and changes it only by
 // compare-and-swap on an opaque etag: all the lease logic needs from
-// storage. Table Storage ([New]) and memory (lease/mem) implement it, held
+// storage. Table Storage (lease/aztable) and memory (lease/mem) implement it, held
 // to the same behaviour by lease/leasetest.
 type Table interface {
 	// Create makes the table if it is missing.

@@ -41,6 +41,7 @@ import (
 	"github.com/twinit/byok-backup/internal/keywrap"
 	"github.com/twinit/byok-backup/internal/keywrap/keyvault"
 	"github.com/twinit/byok-backup/internal/lease"
+	leasetable "github.com/twinit/byok-backup/internal/lease/aztable"
 	leasemem "github.com/twinit/byok-backup/internal/lease/mem"
 	"github.com/twinit/byok-backup/internal/restore"
 	"github.com/twinit/byok-backup/internal/testing/fatal"
@@ -227,7 +228,7 @@ func newEnvOn(t *testing.T, azure bool) *env {
 	}
 	if azure {
 		e.store = assetsazure.New(tables.NewClient(fmt.Sprintf("Assets%d", n)), blobSvc.ServiceClient().NewContainerClient(fmt.Sprintf("assets%d", n)), &assetsazure.Options{Logger: log})
-		e.leases = lease.New(tables.NewClient(fmt.Sprintf("Leases%d", n)), nil)
+		e.leases = lease.NewWith(leasetable.New(tables.NewClient(fmt.Sprintf("Leases%d", n))), nil)
 	} else {
 		e.store = assetsmem.New()
 		e.leases = lease.NewWith(leasemem.New(), nil)

@@ -21,6 +21,8 @@ import (
 	"github.com/twinit/byok-backup/internal/restore"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	audittable "github.com/twinit/byok-backup/internal/audit/aztable"
+	byoktable "github.com/twinit/byok-backup/internal/byok/aztable"
 )
 
 type listJSON struct {
@@ -188,8 +190,8 @@ func TestCustomerKeyBackupRestoresAfterByokTurnedOff(t *testing.T) {
 		must(t, err)
 		return c
 	}
-	auditLog := audit.New(table("KeyAudit"), nil)
-	byokSvc, err := byok.New(byok.Options{Store: byok.NewTableStore(table("ByokSettings")),
+	auditLog := audit.New(audittable.New(table("KeyAudit")), nil)
+	byokSvc, err := byok.New(byok.Options{Store: byoktable.New(table("ByokSettings")),
 		Validator: audit.NewValidator(e.wrapper, auditLog, e.log), VaultURLTemplate: e.emu.URLTemplate(),
 		AppClientID: appID, Logger: e.log})
 	must(t, err)

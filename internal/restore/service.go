@@ -25,7 +25,8 @@ type KeySettings interface {
 // restore runs on it; *lease.Manager (the backups' manager) implements it.
 type Leases = job.Leases
 
-// Queue puts job messages on a queue; *jobqueue.Queue implements it.
+// Queue puts job messages on a queue; *azqueue.Queue of jobqueue/azqueue
+// implements it.
 type Queue interface {
 	Enqueue(ctx context.Context, queue string, msg any) error
 }

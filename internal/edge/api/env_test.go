@@ -9,6 +9,7 @@ import (
 
 	"github.com/twinit/byok-backup/internal/audit"
 	"github.com/twinit/byok-backup/internal/byok"
+	byoktable "github.com/twinit/byok-backup/internal/byok/aztable"
 	"github.com/twinit/byok-backup/internal/credential"
 	"github.com/twinit/byok-backup/internal/devstack/kvemu"
 	"github.com/twinit/byok-backup/internal/keywrap"
@@ -28,7 +29,7 @@ const (
 type env struct {
 	t       testing.TB
 	emu     *kvemu.Emulator
-	store   *byok.TableStore
+	store   *byoktable.Store
 	wrapper *keyvault.Wrapper
 	svc     *byok.Service
 	log     *slog.Logger

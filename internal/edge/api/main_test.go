@@ -9,7 +9,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
 	"github.com/twinit/byok-backup/internal/audit"
-	"github.com/twinit/byok-backup/internal/byok"
+	audittable "github.com/twinit/byok-backup/internal/audit/aztable"
+	byoktable "github.com/twinit/byok-backup/internal/byok/aztable"
 	"github.com/twinit/byok-backup/internal/devstack/azurite"
 )
 
@@ -21,14 +22,14 @@ func TestMain(m *testing.M) { azurite.RunTests(m, &storage) }
 
 var tableSeq atomic.Int64
 
-// newTestStore returns a byok.TableStore over a fresh table of the shared Azurite.
-func newTestStore(t testing.TB) *byok.TableStore {
+// newTestStore returns a byok/aztable Store over a fresh table of the shared Azurite.
+func newTestStore(t testing.TB) *byoktable.Store {
 	t.Helper()
 	svc, err := aztables.NewServiceClientFromConnectionString(storage.ConnectionString(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := byok.NewTableStore(svc.NewClient(fmt.Sprintf("ByokSettings%d", tableSeq.Add(1))))
+	s := byoktable.New(svc.NewClient(fmt.Sprintf("ByokSettings%d", tableSeq.Add(1))))
 	if err := s.CreateTable(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +43,7 @@ func newTestAudit(t testing.TB) *audit.Log {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := audit.New(svc.NewClient(fmt.Sprintf("KeyAudit%d", tableSeq.Add(1))), nil)
+	l := audit.New(audittable.New(svc.NewClient(fmt.Sprintf("KeyAudit%d", tableSeq.Add(1)))), nil)
 	if err := l.EnsureTable(context.Background()); err != nil {
 		t.Fatal(err)
 	}

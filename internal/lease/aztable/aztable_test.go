@@ -1,4 +1,4 @@
-package lease_test
+package aztable_test
 
 import (
 	"testing"
@@ -6,6 +6,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/twinit/byok-backup/internal/devstack/azurite"
 	"github.com/twinit/byok-backup/internal/lease"
+	"github.com/twinit/byok-backup/internal/lease/aztable"
 	"github.com/twinit/byok-backup/internal/lease/leasetest"
 )
 
@@ -21,5 +22,5 @@ func TestTableStorage(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := svc.NewClient("Leases")
-	leasetest.Run(t, func(t *testing.T) lease.Table { return lease.AzureTable(client) })
+	leasetest.Run(t, func(t *testing.T) lease.Table { return aztable.New(client) })
 }

@@ -1,4 +1,6 @@
-package lease
+// Package aztable is the lease [lease.Table] over Azure Table Storage:
+// PartitionKey = scope, RowKey = tenant, the entity's ETag as the etag.
+package aztable
 
 import (
 	"context"
@@ -9,13 +11,14 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/twinit/byok-backup/internal/lease"
 )
 
-// azureTable is the [Table] over a Table Storage table: PartitionKey =
-// scope, RowKey = tenant, the entity's ETag as the etag.
+// azureTable is the [lease.Table] over a Table Storage table.
 type azureTable struct{ client *aztables.Client }
 
-var _ Table = azureTable{}
+var _ lease.Table = azureTable{}
 
 func (t azureTable) Create(ctx context.Context) error {
 	if _, err := t.client.CreateTable(ctx, nil); err != nil && !hasCode(err, aztables.TableAlreadyExists) {
@@ -24,7 +27,7 @@ func (t azureTable) Create(ctx context.Context) error {
 	return nil
 }
 
-func entity(scope, tenant string, r Row) []byte {
+func entity(scope, tenant string, r lease.Row) []byte {
 	b, _ := json.Marshal(aztables.EDMEntity{
 		Entity: aztables.Entity{PartitionKey: scope, RowKey: tenant},
 		Properties: map[string]any{
@@ -35,19 +38,19 @@ func entity(scope, tenant string, r Row) []byte {
 	return b
 }
 
-func (t azureTable) Get(ctx context.Context, scope, tenant string) (Row, string, error) {
+func (t azureTable) Get(ctx context.Context, scope, tenant string) (lease.Row, string, error) {
 	resp, err := t.client.GetEntity(ctx, scope, tenant, nil)
 	if isNotFound(err) {
-		return Row{}, "", fmt.Errorf("%w: %w", ErrRowNotFound, err)
+		return lease.Row{}, "", fmt.Errorf("%w: %w", lease.ErrRowNotFound, err)
 	}
 	if err != nil {
-		return Row{}, "", err
+		return lease.Row{}, "", err
 	}
 	var e aztables.EDMEntity
 	if err := json.Unmarshal(resp.Value, &e); err != nil {
-		return Row{}, "", fmt.Errorf("failed to decode lease of tenant %s: %w", tenant, err)
+		return lease.Row{}, "", fmt.Errorf("failed to decode lease of tenant %s: %w", tenant, err)
 	}
-	var r Row
+	var r lease.Row
 	r.Holder, _ = e.Properties["Holder"].(string)
 	if ts, ok := e.Properties["ExpiresAt"].(aztables.EDMDateTime); ok {
 		r.Expires = time.Time(ts)
@@ -55,10 +58,10 @@ func (t azureTable) Get(ctx context.Context, scope, tenant string) (Row, string,
 	return r, string(resp.ETag), nil
 }
 
-func (t azureTable) Add(ctx context.Context, scope, tenant string, r Row) (string, error) {
+func (t azureTable) Add(ctx context.Context, scope, tenant string, r lease.Row) (string, error) {
 	resp, err := t.client.AddEntity(ctx, entity(scope, tenant, r), nil)
 	if hasCode(err, aztables.EntityAlreadyExists) {
-		return "", fmt.Errorf("%w: %w", ErrRowExists, err)
+		return "", fmt.Errorf("%w: %w", lease.ErrRowExists, err)
 	}
 	if err != nil {
 		return "", err
@@ -66,12 +69,12 @@ func (t azureTable) Add(ctx context.Context, scope, tenant string, r Row) (strin
 	return string(resp.ETag), nil
 }
 
-func (t azureTable) Replace(ctx context.Context, scope, tenant string, r Row, etag string) (string, error) {
+func (t azureTable) Replace(ctx context.Context, scope, tenant string, r lease.Row, etag string) (string, error) {
 	match := azcore.ETag(etag)
 	resp, err := t.client.UpdateEntity(ctx, entity(scope, tenant, r),
 		&aztables.UpdateEntityOptions{IfMatch: &match, UpdateMode: aztables.UpdateModeReplace})
 	if isPrecondition(err) || isNotFound(err) {
-		return "", fmt.Errorf("%w: %w", ErrRowChanged, err)
+		return "", fmt.Errorf("%w: %w", lease.ErrRowChanged, err)
 	}
 	if err != nil {
 		return "", err
@@ -83,7 +86,7 @@ func (t azureTable) Delete(ctx context.Context, scope, tenant, etag string) erro
 	match := azcore.ETag(etag)
 	_, err := t.client.DeleteEntity(ctx, scope, tenant, &aztables.DeleteEntityOptions{IfMatch: &match})
 	if isPrecondition(err) || isNotFound(err) {
-		return fmt.Errorf("%w: %w", ErrRowChanged, err)
+		return fmt.Errorf("%w: %w", lease.ErrRowChanged, err)
 	}
 	return err
 }
@@ -110,6 +113,6 @@ func isNotFound(err error) bool {
 	return hasCode(err, aztables.EntityNotFound, aztables.ResourceNotFound)
 }
 
-// AzureTable is the Table Storage [Table] over client, for [NewWith] and
-// the conformance suite; [New] is the usual way in.
-func AzureTable(client *aztables.Client) Table { return azureTable{client} }
+// New returns the lease table over client (e.g. the "Leases" table), for
+// [lease.NewWith].
+func New(client *aztables.Client) lease.Table { return azureTable{client} }

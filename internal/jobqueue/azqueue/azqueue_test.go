@@ -1,4 +1,4 @@
-package jobqueue_test
+package azqueue_test
 
 import (
 	"encoding/base64"
@@ -16,11 +16,14 @@ import (
 	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/devstack/azurite"
 	"github.com/twinit/byok-backup/internal/jobqueue"
+	jqazqueue "github.com/twinit/byok-backup/internal/jobqueue/azqueue"
 )
 
-// One Azurite for the package; fuzz workers of the decoder fuzz tests
-// (each a copy of the test binary) start none (azurite.Run).
+// One Azurite for the package (the decoders' fuzz tests, which start none,
+// stayed in jobqueue).
 var az *azurite.Instance
+
+var at = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func storage(t *testing.T) *azurite.Instance {
 	t.Helper()
@@ -76,7 +79,7 @@ func receive(t *testing.T, svc *azqueue.ServiceClient, queue string) []byte {
 func TestEnqueueBackupJob(t *testing.T) {
 	counter := &countCreates{}
 	svc := service(t, counter)
-	q := jobqueue.New(svc)
+	q := jqazqueue.New(svc)
 	queue := "backup-jobs-enqueue" // does not exist yet
 	want := jobqueue.BackupJob{Tenant: "acme", BackupID: catalog.NewID(at), Reason: catalog.ReasonManual, RequestedAt: at}
 	for range 3 {
@@ -97,7 +100,7 @@ func TestEnqueueBackupJob(t *testing.T) {
 
 func TestEnqueueRestoreJobRecreatesDeletedQueue(t *testing.T) {
 	svc := service(t, nil)
-	q := jobqueue.New(svc)
+	q := jqazqueue.New(svc)
 	queue := "restore-jobs-recreate"
 	job := jobqueue.RestoreJob{Tenant: "acme", RestoreID: catalog.NewID(at)}
 	if err := q.Enqueue(t.Context(), queue, job); err != nil {
@@ -117,7 +120,7 @@ func TestEnqueueRestoreJobRecreatesDeletedQueue(t *testing.T) {
 
 func TestEnqueueRefusesInvalid(t *testing.T) {
 	counter := &countCreates{}
-	q := jobqueue.New(service(t, counter))
+	q := jqazqueue.New(service(t, counter))
 	for _, msg := range []any{
 		jobqueue.BackupJob{Tenant: "acme", BackupID: "no/pe", Reason: catalog.ReasonManual, RequestedAt: at},
 		jobqueue.RestoreJob{Tenant: "", RestoreID: catalog.NewID(at)},
@@ -155,7 +158,7 @@ func (c *capture) Do(req *policy.Request) (*http.Response, error) {
 func TestEnqueueAfterDelaysVisibility(t *testing.T) {
 	c := &capture{}
 	svc := service(t, c)
-	q := jobqueue.New(svc)
+	q := jqazqueue.New(svc)
 	queue := "backup-jobs-delayed"
 	job := jobqueue.BackupJob{Tenant: "acme", BackupID: catalog.NewID(at), Reason: catalog.ReasonManual, RequestedAt: at}
 	if err := q.EnqueueAfter(t.Context(), queue, job, 4500*time.Millisecond); err != nil {
