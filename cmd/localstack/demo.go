@@ -130,7 +130,10 @@ func (s *stack) runDemo(ctx context.Context) (*demoResult, error) {
 		files = 24
 	}
 	s.out().printf("         seeding tenant %q: 300 records, %d files of up to 3 MiB\n", demoTenant, files)
-	if res.Seeded, err = seed.Tenant(ctx, store, demoTenant, seed.Options{Records: 300, Files: files, FileSize: 3 << 20, Seed: 7}); err != nil {
+	stop := s.tick("         still seeding")
+	res.Seeded, err = seed.Tenant(ctx, store, demoTenant, seed.Options{Records: 300, Files: files, FileSize: 3 << 20, Seed: 7})
+	stop()
+	if err != nil {
 		return res, fmt.Errorf("seed assets: %w", err)
 	}
 

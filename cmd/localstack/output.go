@@ -90,33 +90,44 @@ func (s *stack) out() *screen {
 func (s *stack) runStep(st step, n, of int, run func() error) error {
 	out := s.out()
 	start := time.Now()
-	done := make(chan struct{})
-	var wg sync.WaitGroup
+	stop := func() {}
 	if !st.ownProgress {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t := time.NewTicker(s.progressEvery())
-			defer t.Stop()
-			for {
-				select {
-				case <-done:
-					return
-				case <-t.C:
-					out.printf("  ...  [%d/%d] %s: still working (%s)\n", n, of, st.name, since(start))
-				}
-			}
-		}()
+		stop = s.tick(fmt.Sprintf("  ...  [%d/%d] %s: still working", n, of, st.name))
 	}
 	err := run()
-	close(done)
-	wg.Wait()
+	stop()
 	if err != nil {
 		out.printf("  FAIL [%d/%d] %s after %s\n", n, of, st.name, since(start))
 		return err
 	}
 	out.printf("  ok   [%d/%d] %s (%s)\n", n, of, st.name, since(start))
 	return nil
+}
+
+// tick prints "<line> (<time so far>)" every progressEvery until stop is
+// called; stop returns once nothing more will be printed.
+func (s *stack) tick(line string) (stop func()) {
+	start := time.Now()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(s.progressEvery())
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				s.out().printf("%s (%s)\n", line, since(start))
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+	}
 }
 
 func since(t time.Time) string {
