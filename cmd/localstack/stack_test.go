@@ -147,8 +147,9 @@ func checkReadableOutput(t *testing.T, s *stack, screen string) {
 		seen[rec.Msg] = true
 		seen["component="+rec.Component] = true
 	}
-	// The stack's own, the runner's, the handler's (its startup line).
-	for _, want := range []string{"step done", "component=runner", "starting"} {
+	// The stack's own, the emulator's, the runner's, the handler's (its
+	// startup line). Azurite keeps its own log beside its data.
+	for _, want := range []string{"step done", "component=kvemu", "component=runner", "starting"} {
 		if !seen[want] {
 			t.Errorf("the log file has no %q record", want)
 		}
