@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -26,7 +27,7 @@ func main() {
 
 func run() int {
 	cfg, err := config.LoadEnv(os.LookupEnv)
-	logger := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	logger := newLogger(os.Stdout, cfg)
 	if err != nil {
 		if cerr := (*config.Error)(nil); errors.As(err, &cerr) {
 			for _, p := range cerr.Problems {
@@ -47,6 +48,16 @@ func run() int {
 		return 1
 	}
 	return 0
+}
+
+// newLogger writes cfg.LogFormat lines (JSON unless LOG_FORMAT=text) at
+// cfg.LogLevel.
+func newLogger(w io.Writer, cfg config.Config) *slog.Logger {
+	o := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == config.LogText {
+		return slog.New(slog.NewTextHandler(w, o))
+	}
+	return slog.New(slog.NewJSONHandler(w, o))
 }
 
 func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {

@@ -273,3 +273,43 @@ func TestOwnershipOffWarns(t *testing.T) {
 		}
 	}
 }
+
+// TestLogFormat: LOG_FORMAT=text makes the handler's lines slog text
+// (key=value), json (and the default) one JSON object a line. A handler
+// with a bad port logs its problems and exits: enough lines to judge.
+func TestLogFormat(t *testing.T) {
+	for _, format := range []string{"", "json", "text"} {
+		t.Run("format="+format, func(t *testing.T) {
+			env := map[string]string{"FUNCTIONS_CUSTOMHANDLER_PORT": "not-a-port", "AzureWebJobsStorage": "UseDevelopmentStorage=true"}
+			if format != "" {
+				env["LOG_FORMAT"] = format
+			}
+			p := startHandler(t, env)
+			if err := <-p.done; err == nil {
+				t.Fatal("handler with a bad port exited 0")
+			}
+			lines := strings.Split(strings.TrimSpace(p.out.String()), "\n")
+			if len(lines) < 2 {
+				t.Fatalf("too few lines to judge: %q", lines)
+			}
+			for _, l := range lines {
+				var obj map[string]any
+				isJSON := json.Unmarshal([]byte(l), &obj) == nil
+				if format == "text" {
+					if isJSON || !strings.HasPrefix(l, "time=") || !strings.Contains(l, " level=") {
+						t.Fatalf("LOG_FORMAT=text wrote %q", l)
+					}
+				} else if !isJSON || obj["msg"] == nil || obj["level"] == nil {
+					t.Fatalf("LOG_FORMAT=%q wrote a line that is no JSON log record: %q", format, l)
+				}
+			}
+			want := `msg="invalid setting"`
+			if format != "text" {
+				want = `"msg":"invalid setting"`
+			}
+			if !strings.Contains(p.out.String(), want) {
+				t.Fatalf("no %s line:\n%s", want, p.out)
+			}
+		})
+	}
+}

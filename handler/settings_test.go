@@ -183,6 +183,7 @@ func TestEveryDocumentedSettingChangesBehaviour(t *testing.T) {
 		"JOB_SWEEP_GRACE":                   {value: "2h"},
 		"FUNCTION_TIMEOUT":                  {value: "10m"},
 		"LOG_LEVEL":                         {value: "debug"},
+		"LOG_FORMAT":                        {value: "text"},
 		"TABLE_TENANTS":                     {value: "OtherTenants"},
 		"TABLE_ASSETS":                      {value: "OtherAssets"},
 		"TABLE_BYOK_SETTINGS":               {value: "OtherByok"},

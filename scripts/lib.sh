@@ -19,9 +19,31 @@ ensure_tools() {
 # ensure_node_modules runs `npm ci` (pinned Azurite) when node_modules is
 # missing or older than package-lock.json. npm writes
 # node_modules/.package-lock.json on every install, so its age is the install's.
+# npm's own output goes to .local/npm-ci.log; the screen gets a line every
+# PROGRESS_EVERY whole seconds (default 5) while it runs, and the log's end if it
+# fails.
 ensure_node_modules() {
-	if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-		echo "installing pinned Node dependencies (npm ci)..." >&2
-		npm ci --no-audit --no-fund
+	if [ -f node_modules/.package-lock.json ] && [ ! package-lock.json -nt node_modules/.package-lock.json ]; then
+		return 0
 	fi
+	local log=.local/npm-ci.log every="${PROGRESS_EVERY:-5}" pid rc=0 start=$SECONDS
+	mkdir -p .local
+	echo "Installing the pinned Node dependencies (npm ci; first run only, about a minute). Output: $log" >&2
+	npm ci --no-audit --no-fund >"$log" 2>&1 &
+	pid=$!
+	local next=$((start + every))
+	while kill -0 "$pid" 2>/dev/null; do
+		sleep 0.2
+		if [ "$SECONDS" -ge "$next" ] && kill -0 "$pid" 2>/dev/null; then
+			echo "  ...  npm ci: still installing ($((SECONDS - start))s)" >&2
+			next=$((SECONDS + every))
+		fi
+	done
+	wait "$pid" || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		echo "  FAIL npm ci (exit $rc); the end of $log:" >&2
+		tail -n 20 "$log" >&2
+		return "$rc"
+	fi
+	echo "  ok   npm ci ($((SECONDS - start))s)" >&2
 }

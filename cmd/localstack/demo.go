@@ -55,6 +55,10 @@ type backupView struct {
 	Bytes          int64     `json:"bytes"`
 	Chunks         int64     `json:"chunks"`
 	Error          *codeView `json:"error"`
+	Progress       struct {
+		countView
+		TotalBytes *int64 `json:"totalBytes"`
+	} `json:"progress"`
 }
 
 type restoreView struct {
@@ -95,14 +99,18 @@ func (s *stack) demo(ctx context.Context) error {
 		return nil
 	}
 	res, err := s.runDemo(ctx)
+	if res == nil {
+		res = &demoResult{}
+	}
+	// up prints the summary after the step's line.
 	s.demoResult, s.demoErr = res, err
-	printDemo(res, err)
 	return nil
 }
 
 func (s *stack) runDemo(ctx context.Context) (*demoResult, error) {
 	res := &demoResult{}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	// Long enough for a large -demo-files.
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
 
 	// 1. Assets for the demo tenant (fresh each run), and an empty sandbox.
@@ -118,7 +126,15 @@ func (s *stack) runDemo(ctx context.Context) (*demoResult, error) {
 			return res, fmt.Errorf("clear %s: %w", t, err)
 		}
 	}
-	if res.Seeded, err = seed.Tenant(ctx, store, demoTenant, seed.Options{Records: 300, Files: 24, FileSize: 3 << 20, Seed: 7}); err != nil {
+	files := s.cfg.DemoFiles
+	if files <= 0 {
+		files = 24
+	}
+	s.out().printf("         seeding tenant %q: 300 records, %d files of up to 3 MiB\n", demoTenant, files)
+	stop := s.tick("         still seeding")
+	res.Seeded, err = seed.Tenant(ctx, store, demoTenant, seed.Options{Records: 300, Files: files, FileSize: 3 << 20, Seed: 7})
+	stop()
+	if err != nil {
 		return res, fmt.Errorf("seed assets: %w", err)
 	}
 
@@ -176,6 +192,7 @@ func (s *stack) runDemo(ctx context.Context) (*demoResult, error) {
 	res.ByokState = status.State
 
 	// 4. A backup with the customer's key.
+	s.out().printf("         BYOK enabled; backing up with the customer's key\n")
 	if res.CustomerBackup, err = s.backup(ctx, admin); err != nil {
 		return res, err
 	}
@@ -183,11 +200,13 @@ func (s *stack) runDemo(ctx context.Context) (*demoResult, error) {
 	if err := s.kv.SetEnabled(demoVault, demoKey, "", false); err != nil {
 		return res, err
 	}
+	s.out().printf("         customer key disabled; backing up again (falls back to the platform key)\n")
 	if res.FallbackBackup, err = s.backup(ctx, admin); err != nil {
 		return res, err
 	}
 	// 6. Restores into the sandbox: the customer-key backup is refused while
 	// the key is disabled; the fallback (platform key) backup restores.
+	s.out().printf("         restoring into %q and verifying\n", sandboxTenant)
 	if res.RefusedRestore, err = s.restore(ctx, support, res.CustomerBackup.BackupID, false); err != nil {
 		return res, err
 	}
@@ -244,6 +263,7 @@ func (s *stack) backup(ctx context.Context, token string) (backupView, error) {
 		return b, fmt.Errorf("start backup: %d %s %v", code, body, err)
 	}
 	id := b.BackupID
+	tell := s.progressLine("backup")
 	for {
 		code, body, err := s.call(ctx, http.MethodGet, "/api/tenants/demo/backups/"+id, token, "", &b)
 		if err != nil || code != http.StatusOK {
@@ -251,6 +271,11 @@ func (s *stack) backup(ctx context.Context, token string) (backupView, error) {
 		}
 		if b.Status == "completed" || b.Status == "failed" {
 			return b, nil
+		}
+		if b.Status == "queued" {
+			tell(b.Status, "waiting for the worker")
+		} else {
+			tell(b.Status, backupProgress(b))
 		}
 		if err := sleep(ctx, 300*time.Millisecond); err != nil {
 			return b, fmt.Errorf("backup %s still %s: %w", id, b.Status, err)
@@ -266,6 +291,7 @@ func (s *stack) restore(ctx context.Context, token, backupID string, dryRun bool
 		return r, fmt.Errorf("start restore: %d %s %v", code, out, err)
 	}
 	id := r.RestoreID
+	tell := s.progressLine("restore")
 	for {
 		code, out, err := s.call(ctx, http.MethodGet, "/api/tenants/demo/restores/"+id, token, "", &r)
 		if err != nil || code != http.StatusOK {
@@ -273,6 +299,15 @@ func (s *stack) restore(ctx context.Context, token, backupID string, dryRun bool
 		}
 		if r.State == "succeeded" || r.State == "failed" {
 			return r, nil
+		}
+		switch p := r.Progress; {
+		case r.State == "queued":
+			tell(r.State, "waiting for the worker")
+		case p == (countView{}):
+			// A restore verifies the whole backup before it writes.
+			tell(r.State, "verifying the backup")
+		default:
+			tell(r.State, fmt.Sprintf("%d records, %d files, %s so far", p.Records, p.Files, size(p.Bytes)))
 		}
 		if err := sleep(ctx, 300*time.Millisecond); err != nil {
 			return r, fmt.Errorf("restore %s still %s: %w", id, r.State, err)
@@ -372,17 +407,48 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// progressLine returns a func a polling loop calls with every answer: it
+// prints a line at most every progressEvery, and only when the progress
+// changed (the service persists it with the heartbeat, every few seconds)
+// or four intervals went by.
+func (s *stack) progressLine(what string) func(state, progress string) {
+	every := s.progressEvery()
+	var last string
+	var at time.Time
+	start := time.Now()
+	return func(state, progress string) {
+		now := time.Now()
+		if now.Sub(start) < every || now.Sub(at) < every || progress == last && now.Sub(at) < 4*every {
+			return
+		}
+		last, at = progress, now
+		s.out().printf("         %s %s: %s (%s)\n", what, state, progress, since(start))
+	}
+}
+
+// backupProgress is a running backup's progress line: what GET
+// …/backups/{id} reports (issue 14 point 6).
+func backupProgress(b backupView) string {
+	p := b.Progress
+	read := size(p.Bytes)
+	if p.TotalBytes != nil && *p.TotalBytes > 0 {
+		read += fmt.Sprintf(" of %s (%d%%)", size(*p.TotalBytes), p.Bytes*100 / *p.TotalBytes)
+	}
+	return fmt.Sprintf("%s of files read, %d records, %d files so far", read, p.Records, p.Files)
+}
+
 // printDemo prints the summary a person reads after `bash scripts/run.sh`.
-func printDemo(r *demoResult, err error) {
+func (s *stack) printDemo(r *demoResult, err error) {
 	if r == nil {
 		r = &demoResult{}
 	}
+	out := s.out()
 	line := func(ok bool, format string, args ...any) {
 		mark := "ok  "
 		if !ok {
 			mark = "FAIL"
 		}
-		fmt.Printf("  [%s] %s\n", mark, fmt.Sprintf(format, args...))
+		out.printf("  [%s] %s\n", mark, fmt.Sprintf(format, args...))
 	}
 	reason := func(c *codeView) string {
 		if c == nil {
@@ -390,8 +456,8 @@ func printDemo(r *demoResult, err error) {
 		}
 		return c.Code + ": " + c.Message
 	}
-	fmt.Printf("\nDemo: tenant %q, customer key %s/%s, restores into %q\n", demoTenant, demoVault, demoKey, sandboxTenant)
-	line(r.Seeded.Records > 0, "seeded %d records and %d files (%d bytes)", r.Seeded.Records, r.Seeded.Files, r.Seeded.Bytes)
+	out.printf("\nDemo: tenant %q, customer key %s/%s, restores into %q\n", demoTenant, demoVault, demoKey, sandboxTenant)
+	line(r.Seeded.Records > 0, "seeded %d records and %d files (%s)", r.Seeded.Records, r.Seeded.Files, size(r.Seeded.Bytes))
 	if o := r.Ownership; o != nil {
 		line(r.UntaggedRefusal != nil && r.UntaggedRefusal.Code == "KeyOwnershipNotProven", "enable BYOK before tagging the key: refused (%s)", reason(r.UntaggedRefusal))
 		line(true, "customer tags key %s/%s: %s = %q", demoVault, demoKey, o.TagName, o.TagValue)
@@ -404,13 +470,16 @@ func printDemo(r *demoResult, err error) {
 	line(fb.KeySource == "platform", "key disabled; backup %s: %s with the %s key; fallback reason %s", fb.BackupID, fb.Status, fb.KeySource, reason(fb.FallbackReason))
 	line(r.RefusedRestore.State == "failed", "restore of the customer-key backup while the key is disabled: %s (%s)", r.RefusedRestore.State, reason(r.RefusedRestore.Error))
 	line(r.PlatformRestore.State == "succeeded", "restore of the fallback backup: %s", r.PlatformRestore.State)
-	line(r.CustomerRestore.State == "succeeded", "key re-enabled; restore of the customer-key backup: %s (%d records, %d files, %d bytes)",
-		r.CustomerRestore.State, r.CustomerRestore.Progress.Records, r.CustomerRestore.Progress.Files, r.CustomerRestore.Progress.Bytes)
+	line(r.CustomerRestore.State == "succeeded", "key re-enabled; restore of the customer-key backup: %s (%d records, %d files, %s)",
+		r.CustomerRestore.State, r.CustomerRestore.Progress.Records, r.CustomerRestore.Progress.Files, size(r.CustomerRestore.Progress.Bytes))
 	line(r.Verify.State == "succeeded", "verification (dry run) of the customer-key backup: %s", r.Verify.State)
 	line(r.SandboxCounts == r.Seeded, "sandbox tenant now holds %d records and %d files", r.SandboxCounts.Records, r.SandboxCounts.Files)
 	if err != nil {
-		fmt.Printf("\nDEMO FAILED: %v\n(the stack keeps running so you can look around)\n", err)
+		out.printf("\nDEMO FAILED: %v\n(the stack keeps running so you can look around; logs: %s)\n", err, s.cfg.LogFile)
 	} else {
-		fmt.Println("\nDemo finished: every outcome is as expected.")
+		out.printf("\nDemo finished: every outcome is as expected.\n")
+	}
+	if link := s.signInLink(); link != "" {
+		out.printf("See it on the Settings page (signed in for 1 h):\n  %s\n", link)
 	}
 }

@@ -3,7 +3,8 @@
 // .local/azurite, the Key Vault emulator with a platform vault and key, a
 // local token issuer, the packaged app (dist/app) and the local runner in
 // front of the handler. It checks GET /api/health, prints URLs, tokens and
-// example calls, and runs until Ctrl-C, then stops everything.
+// example calls, and runs until Ctrl-C, then stops everything. The screen
+// gets plain lines; the JSON logs go to .local/localstack.log.
 package main
 
 import (
@@ -26,7 +27,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "run this from inside the repository:", err)
 		os.Exit(1)
 	}
-	cfg := config{Src: root, Log: slog.New(slog.NewJSONHandler(os.Stdout, nil))}
+	cfg := config{Src: root, Log: slog.New(slog.NewJSONHandler(os.Stderr, nil)), Out: os.Stdout}
 	flag.StringVar(&cfg.DataDir, "data", filepath.Join(root, ".local"), "folder for Azurite's data (kept between runs), the emulator CA and logs")
 	flag.StringVar(&cfg.Dist, "dist", filepath.Join(root, "dist"), "package output folder (app root and zip)")
 	flag.StringVar(&cfg.SettingsFile, "settings", filepath.Join(root, "local.settings.json"), "optional local.settings.json whose Values add to the stack's settings")
@@ -39,17 +40,26 @@ func main() {
 	flag.BoolVar(&cfg.Fresh, "fresh", false, "delete Azurite's data before starting")
 	flag.BoolVar(&cfg.DepsOnly, "deps-only", false, "start Azurite, the emulator and the issuer and package the app, but not the runner: then run `func start` in the app root")
 	flag.BoolVar(&cfg.NoDemo, "no-demo", false, "skip the demo (seed a tenant, enable BYOK, back up, fall back, restore, verify)")
+	flag.IntVar(&cfg.DemoFiles, "demo-files", 24, "files the demo tenant gets (up to 3 MiB each): 2000 makes backups long enough to watch their progress")
 	flag.Parse()
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		cfg.Log.Error("cannot create the data folder", "err", err)
+		fmt.Fprintln(os.Stderr, "cannot create the data folder:", err)
 		os.Exit(1)
 	}
+	closeLog, err := openLog(&cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	defer closeLog()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	s, err := up(ctx, cfg)
 	if err != nil {
 		cfg.Log.Error("local stack failed", "err", err)
+		fmt.Printf("\nThe local stack failed: %v\nDetails in the logs: %s\n", err, cfg.LogFile)
+		closeLog()
 		os.Exit(1)
 	}
 	printWelcome(s)
@@ -61,9 +71,11 @@ func main() {
 	case <-ctx.Done():
 	case <-failed:
 		cfg.Log.Error("the handler kept crashing; stopping")
+		fmt.Printf("The handler kept crashing; stopping. Details in the logs: %s\n", cfg.LogFile)
 	}
 	stop()
 	cfg.Log.Info("stopping the local stack")
+	fmt.Println("Stopping the local stack...")
 	drain, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	s.close(drain)
@@ -77,9 +89,12 @@ func printWelcome(s *stack) {
 		s.cfg.Log.Warn("could not mint example tokens", "err", fmt.Sprint(err1, err2))
 	}
 	base := s.BaseURL()
-	fmt.Printf(`
+	link := s.signInLink()
+	s.out().printf(`
 Local stack is up (Ctrl-C stops everything).
 
+  Settings page        %[10]s
+  Logs (JSON)          %[11]s   (Azurite: %[12]s)
   API (local runner)   %[1]s/api/...        health: %[1]s/api/health
   Run a timer now      curl -X POST %[1]s/admin/functions/BackupScheduler
   Azurite              %[2]s
@@ -101,5 +116,5 @@ With Azure Functions Core Tools installed, run the app on the real host instead:
   bash scripts/run.sh -deps-only      # everything but the runner
   cd %[6]s && func start              # uses the local.settings.json written there
 `, base, s.az.QueueURL(), s.kv.URLTemplate(), s.settings["PLATFORM_KEY_ID"], s.issuer.JWKSURL(),
-		s.app.AppDir, s.app.Zip, operator, admin)
+		s.app.AppDir, s.app.Zip, operator, admin, link, s.cfg.LogFile, filepath.Join(s.az.Dir, "azurite.log"))
 }

@@ -44,6 +44,15 @@ type config struct {
 	NoDemo       bool // skip the demo step
 	Log          *slog.Logger
 	HandlerOut   io.Writer // handler stdout/stderr; nil = os.Stdout/os.Stderr
+	// Out is the screen: plain lines for a person (nil = os.Stdout).
+	Out io.Writer
+	// LogFile is where Log and HandlerOut write (openLog), named on screen.
+	LogFile string
+	// ProgressEvery is how often long steps print a line (default 3s).
+	ProgressEvery time.Duration
+	// DemoFiles is how many files the demo tenant gets (up to 3 MiB each;
+	// default 24): more makes a backup long enough to watch its progress.
+	DemoFiles int
 }
 
 // stack is the running local environment. Steps fill it in order; close
@@ -57,6 +66,7 @@ type stack struct {
 	settings map[string]string
 	run      *runner.Runner
 	closers  []func(context.Context)
+	screen   *screen
 
 	demoResult *demoResult
 	demoErr    error
@@ -68,32 +78,45 @@ type step struct {
 	name string
 	host bool // part of running the app; skipped with -deps-only
 	run  func(*stack, context.Context) error
+	// ownProgress: the step prints its own progress lines (the demo), so
+	// no "still working" lines.
+	ownProgress bool
 }
 
 var steps = []step{
-	{"start Azurite", false, (*stack).startAzurite},
-	{"start the Key Vault emulator", false, (*stack).startKeyVault},
-	{"start the token issuer", false, (*stack).startIssuer},
-	{"package the app", false, (*stack).pack},
-	{"collect settings", false, (*stack).collectSettings},
-	{"start the runner and the handler", true, (*stack).startRunner},
-	{"check /api/health", true, (*stack).checkHealth},
-	{"run the demo", true, (*stack).demo},
+	{"start Azurite", false, (*stack).startAzurite, false},
+	{"start the Key Vault emulator", false, (*stack).startKeyVault, false},
+	{"start the token issuer", false, (*stack).startIssuer, false},
+	{"package the app (go build)", false, (*stack).pack, false},
+	{"collect settings", false, (*stack).collectSettings, false},
+	{"start the runner and the handler", true, (*stack).startRunner, false},
+	{"check /api/health", true, (*stack).checkHealth, false},
+	{"run the demo", true, (*stack).demo, true},
 }
 
-// up runs every step; on failure it closes what was started.
+// up runs every step, printing a line for each; on failure it closes what
+// was started.
 func up(ctx context.Context, cfg config) (*stack, error) {
 	s := &stack{cfg: cfg}
+	var todo []step
 	for _, st := range steps {
-		start := time.Now()
-		if cfg.DepsOnly && st.host {
-			continue
+		if !(cfg.DepsOnly && st.host) && !(cfg.NoDemo && st.ownProgress) {
+			todo = append(todo, st)
 		}
-		if err := st.run(s, ctx); err != nil {
+	}
+	if cfg.LogFile != "" {
+		s.out().printf("Starting the local stack. Logs (JSON): %s\n", cfg.LogFile)
+	}
+	for i, st := range todo {
+		start := time.Now()
+		if err := s.runStep(st, i+1, len(todo), func() error { return st.run(s, ctx) }); err != nil {
 			s.close(context.Background())
 			return nil, fmt.Errorf("failed to %s: %w", st.name, err)
 		}
 		cfg.Log.Info("step done", "step", st.name, "durationMs", time.Since(start).Milliseconds())
+	}
+	if s.demoResult != nil {
+		s.printDemo(s.demoResult, s.demoErr)
 	}
 	return s, nil
 }
@@ -209,8 +232,11 @@ func (s *stack) collectSettings(context.Context) error {
 	}
 	// The triggers name these settings (%NAME%): the host, and so the
 	// runner, refuses a function whose setting is unset.
+	// JOB_STALE_AFTER 30s: heartbeats (and so a running backup's progress)
+	// every 5 s instead of 20 s, and a crashed local handler's job taken
+	// over sooner.
 	for k, v := range map[string]string{"BACKUP_SCHEDULE": appconfig.DefaultBackupSchedule, "BYOK_MONITOR_SCHEDULE": appconfig.DefaultByokMonitorSchedule,
-		"QUEUE_BACKUP_JOBS": appconfig.DefaultQueueBackupJobs, "QUEUE_RESTORE_JOBS": appconfig.DefaultQueueRestoreJobs} {
+		"QUEUE_BACKUP_JOBS": appconfig.DefaultQueueBackupJobs, "QUEUE_RESTORE_JOBS": appconfig.DefaultQueueRestoreJobs, "JOB_STALE_AFTER": "30s"} {
 		if s.settings[k] == "" {
 			s.settings[k] = v
 		}

@@ -4,20 +4,21 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twinit/byok-backup/internal/testing/logtest"
 )
 
 // TestStackComesUpAndServesTheAPI is the README's run command end to end:
 // Azurite, the Key Vault emulator, the issuer, the packaged real handler
 // behind the local runner; health, identity and an on-demand timer.
 func TestStackComesUpAndServesTheAPI(t *testing.T) {
-	s := startStack(t, true)
+	s, _ := startStack(t, true)
 	base := s.BaseURL()
 
 	// The settings file beside host.json is what `func start` would read.
@@ -83,7 +84,7 @@ func tail(b []byte) string {
 // restores refused and then allowed, and a verification, all through the
 // packaged handler behind the local runner.
 func TestDemo(t *testing.T) {
-	s := startStack(t, false)
+	s, screen := startStack(t, false)
 	if s.demoErr != nil {
 		t.Fatalf("demo: %v", s.demoErr)
 	}
@@ -100,36 +101,90 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(r.CustomerBackup.KeyID, "/keys/"+demoKey+"/") {
 		t.Errorf("customer backup keyId = %q", r.CustomerBackup.KeyID)
 	}
+	printWelcome(s)
+	checkReadableOutput(t, s, screen.String())
+}
+
+// checkReadableOutput (issue 14 point 5): the screen is plain lines, no
+// JSON log among them; it names the log file, which holds the JSON logs
+// of the stack, the runner and the handler; it ends the demo with the
+// Settings page's sign-in link.
+func checkReadableOutput(t *testing.T, s *stack, screen string) {
+	t.Helper()
+	for _, l := range strings.Split(screen, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "{") || json.Valid([]byte(l)) && strings.TrimSpace(l) != "" {
+			t.Errorf("a JSON line on the screen: %s", l)
+		}
+	}
+	for _, want := range []string{
+		"Logs (JSON): " + s.cfg.LogFile,                // before the first step
+		"ok   [8/8] run the demo",                      // steps as plain lines
+		"Demo finished: every outcome is as expected.", // the summary
+		s.BaseURL() + "/api/ui/?tenant=demo#token=",    // the sign-in link
+		"Logs (JSON)          " + s.cfg.LogFile,        // the welcome
+	} {
+		if !strings.Contains(screen, want) {
+			t.Errorf("the screen does not show %q", want)
+		}
+	}
+	if filepath.Dir(s.cfg.LogFile) != s.cfg.DataDir {
+		t.Errorf("log file %s is not in the data folder %s", s.cfg.LogFile, s.cfg.DataDir)
+	}
+	b, err := os.ReadFile(s.cfg.LogFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var rec struct {
+			Msg       string `json:"msg"`
+			Component string `json:"component"`
+		}
+		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec.Msg == "" {
+			t.Errorf("a line of the log file is no JSON log record: %q", l)
+			continue
+		}
+		seen[rec.Msg] = true
+		seen["component="+rec.Component] = true
+	}
+	// The stack's own, the emulator's, the runner's, the handler's (its
+	// startup line). Azurite keeps its own log beside its data.
+	for _, want := range []string{"step done", "component=kvemu", "component=runner", "starting"} {
+		if !seen[want] {
+			t.Errorf("the log file has no %q record", want)
+		}
+	}
 }
 
 // startStack brings the stack up on free ports in a temporary folder, as
-// `bash scripts/run.sh` does, and closes it when the test ends; its log is
-// printed if the test failed.
-func startStack(t *testing.T, noDemo bool) *stack {
+// `bash scripts/run.sh` does (its logs in the file openLog makes, its
+// screen into the returned buffer), and closes it when the test ends; its
+// logs are printed if the test failed.
+func startStack(t *testing.T, noDemo bool) (*stack, *logtest.Buffer) {
 	t.Helper()
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
 	data := t.TempDir()
-	logs, err := os.Create(filepath.Join(data, "stack.log"))
+	screen := &logtest.Buffer{}
+	cfg := config{Src: root, DataDir: data, Dist: filepath.Join(data, "dist"),
+		KVAddr: "127.0.0.1:0", AuthAddr: "127.0.0.1:0", Out: screen, NoDemo: noDemo}
+	closeLog, err := openLog(&cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	printLogs := func() {
-		b, _ := os.ReadFile(logs.Name())
-		t.Logf("logs:\n%s", tail(b))
+		b, _ := os.ReadFile(cfg.LogFile)
+		t.Logf("screen:\n%s\nlogs:\n%s", screen, tail(b))
 	}
-	cfg := config{Src: root, DataDir: data, Dist: filepath.Join(data, "dist"),
-		KVAddr: "127.0.0.1:0", AuthAddr: "127.0.0.1:0", Log: slog.New(slog.NewJSONHandler(logs, nil)), HandlerOut: logs,
-		NoDemo: noDemo}
 	// The stack lives as long as ctx: cancel it only when the test ends.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	t.Cleanup(cancel)
 	s, err := up(ctx, cfg)
 	if err != nil {
 		printLogs()
-		logs.Close()
+		closeLog()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -139,7 +194,7 @@ func startStack(t *testing.T, noDemo bool) *stack {
 		if t.Failed() {
 			printLogs()
 		}
-		logs.Close()
+		closeLog()
 	})
-	return s
+	return s, screen
 }

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twinit/byok-backup/internal/assets"
@@ -29,9 +31,47 @@ type result struct {
 	manifestDigest string
 }
 
+// progress counts what the running attempt has read and encrypted; the
+// heartbeat persists a snapshot (restore keeps its progress the same way).
+type progress struct {
+	records, files atomic.Int64
+	// doneBytes is the content of the files written whole; fileBytes what
+	// has been read of the current one (a large file streams for a while).
+	doneBytes, fileBytes atomic.Int64
+	listing              atomic.Pointer[readAhead]
+}
+
+func (p *progress) snapshot() catalog.BackupProgress {
+	c := catalog.BackupProgress{Records: p.records.Load(), Files: p.files.Load(), Bytes: p.doneBytes.Load() + p.fileBytes.Load()}
+	if ra := p.listing.Load(); ra != nil && ra.listedAll.Load() {
+		c.TotalBytes, c.TotalKnown = ra.listedBytes.Load(), true
+	}
+	return c
+}
+
+// fileDone records a file's end: the encoder's counts replace the bytes
+// read, so a file left out (deleted meanwhile) counts nothing.
+func (p *progress) fileDone(c assets.Counts) {
+	p.files.Store(c.Files)
+	p.doneBytes.Store(c.Bytes)
+	p.fileBytes.Store(0)
+}
+
+// countingReader adds what is read to the current file's bytes.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n.Add(int64(n))
+	return n, err
+}
+
 // pipeline makes one attempt's blobs: data key, wrap, both streams
 // uploaded in parallel, then the manifest. It writes no catalog row.
-func (s *Service) pipeline(ctx context.Context, layout blobstore.Layout, firstAttempt time.Time, log *slog.Logger) (result, error) {
+func (s *Service) pipeline(ctx context.Context, layout blobstore.Layout, firstAttempt time.Time, prog *progress, log *slog.Logger) (result, error) {
 	tenant, backupID := layout.Tenant, layout.BackupID
 	dk, err := envelope.NewDataKey()
 	if err != nil {
@@ -54,11 +94,11 @@ func (s *Service) pipeline(ctx context.Context, layout blobstore.Layout, firstAt
 	var recCounts, fileCounts assets.Counts
 	err = runBoth(up.ctx,
 		func(ctx context.Context) (err error) {
-			recCounts, err = s.writeRecords(ctx, w, tenant)
+			recCounts, err = s.writeRecords(ctx, w, tenant, prog)
 			return err
 		},
 		func(ctx context.Context) (err error) {
-			fileCounts, err = s.writeFiles(ctx, w, tenant, log)
+			fileCounts, err = s.writeFiles(ctx, w, tenant, prog, log)
 			return err
 		})
 	if err == nil {
@@ -97,7 +137,7 @@ func (s *Service) pipeline(ctx context.Context, layout blobstore.Layout, firstAt
 
 // writeRecords streams the tenant's records, a table page at a time, into
 // envelope stream 0.
-func (s *Service) writeRecords(ctx context.Context, w *envelope.Writer, tenant string) (assets.Counts, error) {
+func (s *Service) writeRecords(ctx context.Context, w *envelope.Writer, tenant string, prog *progress) (assets.Counts, error) {
 	sw, err := w.Create(ctx, StreamRecords)
 	if err != nil {
 		return assets.Counts{}, fmt.Errorf("failed to open the records stream: %w", err)
@@ -110,6 +150,7 @@ func (s *Service) writeRecords(ctx context.Context, w *envelope.Writer, tenant s
 		if err := enc.WriteRecord(rec); err != nil {
 			return assets.Counts{}, fmt.Errorf("failed to write record %d: %w", enc.Counts().Records+1, err)
 		}
+		prog.records.Store(enc.Counts().Records)
 	}
 	if err := enc.Close(); err != nil {
 		return assets.Counts{}, fmt.Errorf("failed to end the records stream: %w", err)
@@ -127,7 +168,7 @@ func (s *Service) writeRecords(ctx context.Context, w *envelope.Writer, tenant s
 // between the listing and its read is left out (the backup then shows the
 // tenant as it was after the deletion); one rewritten meanwhile fails the
 // attempt, which is retried.
-func (s *Service) writeFiles(ctx context.Context, w *envelope.Writer, tenant string, log *slog.Logger) (assets.Counts, error) {
+func (s *Service) writeFiles(ctx context.Context, w *envelope.Writer, tenant string, prog *progress, log *slog.Logger) (assets.Counts, error) {
 	sw, err := w.Create(ctx, StreamFiles)
 	if err != nil {
 		return assets.Counts{}, fmt.Errorf("failed to open the files stream: %w", err)
@@ -135,6 +176,7 @@ func (s *Service) writeFiles(ctx context.Context, w *envelope.Writer, tenant str
 	enc := assets.NewEncoder(sw)
 	ra := startReadAhead(ctx, s.o.Source, tenant, s.o.Parallelism)
 	defer ra.stop()
+	prog.listing.Store(ra)
 	var body bytes.Reader
 	for p := range ra.queue {
 		if err := p.wait(ctx); err != nil {
@@ -143,11 +185,12 @@ func (s *Service) writeFiles(ctx context.Context, w *envelope.Writer, tenant str
 		if p.listErr != nil {
 			return assets.Counts{}, fmt.Errorf("failed to list the files: %w", p.listErr)
 		}
-		if err := s.writeFile(ctx, enc, &body, p, tenant); errors.Is(err, assets.ErrFileGone) {
+		if err := s.writeFile(ctx, enc, &body, p, tenant, &prog.fileBytes); errors.Is(err, assets.ErrFileGone) {
 			log.InfoContext(ctx, "a file was deleted while the backup ran; it is left out", "fileNumber", enc.Counts().Files+1)
 		} else if err != nil {
 			return assets.Counts{}, fileError(err, enc.Counts().Files+1)
 		}
+		prog.fileDone(enc.Counts())
 		ra.release(p)
 	}
 	if !ra.complete {
@@ -166,11 +209,12 @@ func (s *Service) writeFiles(ctx context.Context, w *envelope.Writer, tenant str
 // writeFile encodes one file: from its read-ahead buffer, or, for a large
 // file, streamed from storage. ErrFileGone means it was deleted and nothing
 // was written.
-func (s *Service) writeFile(ctx context.Context, enc *assets.Encoder, body *bytes.Reader, p *pending, tenant string) error {
+func (s *Service) writeFile(ctx context.Context, enc *assets.Encoder, body *bytes.Reader, p *pending, tenant string, read *atomic.Int64) error {
 	if p.err != nil {
 		return p.err
 	}
 	if p.buf != nil {
+		// Read ahead whole: counted when written (fileDone).
 		body.Reset(p.body)
 		return enc.WriteFile(p.f, body)
 	}
@@ -179,7 +223,7 @@ func (s *Service) writeFile(ctx context.Context, enc *assets.Encoder, body *byte
 		return err
 	}
 	defer rc.Close()
-	return enc.WriteFile(p.f, rc)
+	return enc.WriteFile(p.f, countingReader{r: rc, n: read})
 }
 
 // fileError names the failing file by its position only: paths are tenant

@@ -6,6 +6,7 @@ import (
 	"io"
 	"iter"
 	"sync"
+	"sync/atomic"
 
 	"github.com/twinit/byok-backup/internal/assets"
 )
@@ -43,6 +44,11 @@ type readAhead struct {
 	// own rather than by cancellation: only then is the queue the whole
 	// listing.
 	complete bool
+	// listedBytes sums the listed files' sizes; listedAll is set once the
+	// listing ended on its own, when listedBytes is the files' total (for
+	// the backup's progress; read by the heartbeat).
+	listedBytes atomic.Int64
+	listedAll   atomic.Bool
 }
 
 // startReadAhead starts listing and fetching; the caller ranges over
@@ -72,6 +78,9 @@ func (ra *readAhead) list(ctx context.Context, files iter.Seq2[assets.File, erro
 	defer close(ra.queue)
 	for f, err := range files {
 		p := &pending{f: f, done: make(chan struct{})}
+		if err == nil && f.Size > 0 {
+			ra.listedBytes.Add(f.Size)
+		}
 		switch {
 		case err != nil:
 			p.listErr = err
@@ -101,6 +110,7 @@ func (ra *readAhead) list(ctx context.Context, files iter.Seq2[assets.File, erro
 		}
 	}
 	ra.complete = true
+	ra.listedAll.Store(true)
 }
 
 // fetch reads one small file whole into its buffer. It reads one byte more

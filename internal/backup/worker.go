@@ -53,6 +53,8 @@ func (s *Service) jobOptions() job.Options {
 // manifest, requeue on a transient customer key failure.
 func (s *Service) jobSpec(bj jobqueue.BackupJob, log *slog.Logger) job.Spec[*catalog.Backup] {
 	var start time.Time
+	// The progress is the heartbeat: no write of its own (issue 14 point 6).
+	prog := &progress{}
 	return job.Spec[*catalog.Backup]{
 		Kind: "backup",
 		Load: func(ctx context.Context) (*catalog.Backup, error) {
@@ -72,6 +74,7 @@ func (s *Service) jobSpec(bj jobqueue.BackupJob, log *slog.Logger) job.Spec[*cat
 		},
 		Write: s.o.Catalog.UpdateBackup,
 		Lease: func(b *catalog.Backup) (string, string) { return b.Tenant, b.BackupID },
+		Beat:  func(b *catalog.Backup, now time.Time) error { return b.SetProgress(prog.snapshot(), now) },
 		// A requeued backup (waiting out a transient key failure) has a
 		// delayed message due at RetryAt; a delivery well before it is a
 		// duplicate (this message's redelivery), and running it would
@@ -90,7 +93,7 @@ func (s *Service) jobSpec(bj jobqueue.BackupJob, log *slog.Logger) job.Spec[*cat
 			// Earlier attempts' directories are left alone: only a row that names
 			// them abandoned (committed or failed) lets the sweep delete them, so a
 			// row created for an id whose blobs outlived their row deletes nothing.
-			res, err := s.pipeline(ctx, layout, row.FirstAttemptAt, a.Log)
+			res, err := s.pipeline(ctx, layout, row.FirstAttemptAt, prog, a.Log)
 			if err != nil {
 				return nil, err
 			}

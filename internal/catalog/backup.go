@@ -55,6 +55,11 @@ type Backup struct {
 
 	Records, Files, Bytes, StoredBytes, Chunks int64
 
+	// Progress is what the running attempt has read so far, written with
+	// its heartbeat (issue 14 point 6); a failed backup keeps the last
+	// one. The JSON of a completed backup shows its final counts instead.
+	Progress BackupProgress
+
 	// ManifestBlob is the blob name of the committed manifest.
 	ManifestBlob string
 	// ManifestDigest pins the committed manifest's bytes ([DigestManifest]),
@@ -81,6 +86,16 @@ type Backup struct {
 	// RetryAt is when the delayed retry message of a requeued backup
 	// becomes visible; a delivery well before it is a duplicate.
 	RetryAt time.Time
+}
+
+// BackupProgress counts what a backup attempt has read and encrypted so
+// far. TotalBytes (the files' bytes) is known once the files listing has
+// ended; the records' total is never known ahead (Table Storage has no
+// count).
+type BackupProgress struct {
+	Records, Files, Bytes int64
+	TotalBytes            int64
+	TotalKnown            bool
 }
 
 // NewBackup returns a queued backup with a new id.
@@ -143,6 +158,8 @@ func (b *Backup) Start(attempt string, now time.Time, retry bool) error {
 		return err
 	}
 	b.Job.start(attempt, now, retry)
+	// A new attempt reads everything again.
+	b.Progress = BackupProgress{}
 	if b.FirstAttemptAt.IsZero() {
 		b.FirstAttemptAt = now
 	}
@@ -170,6 +187,16 @@ func (b *Backup) Heartbeat(now time.Time) error {
 		return &TransitionError{Kind: "backup", From: string(b.Status), To: string(StatusRunning)}
 	}
 	b.HeartbeatAt = now
+	return nil
+}
+
+// SetProgress records the running attempt's progress; it counts as a
+// heartbeat (the same write).
+func (b *Backup) SetProgress(p BackupProgress, now time.Time) error {
+	if err := b.Heartbeat(now); err != nil {
+		return err
+	}
+	b.Progress = p
 	return nil
 }
 

@@ -246,7 +246,8 @@ func TestBackupJSON(t *testing.T) {
 	}
 	want := `{"backupId":"20260102T050405.678Z-aaaaaaaaaaaaaaaa","tenant":"acme","status":"queued","reason":"schedule",` +
 		`"requestedAt":"2026-01-02T05:04:05.678Z","startedAt":null,"completedAt":null,"keySource":null,"keyId":null,` +
-		`"records":0,"files":0,"bytes":0,"storedBytes":0,"chunks":0,"error":null}`
+		`"records":0,"files":0,"bytes":0,"storedBytes":0,"chunks":0,"error":null,` +
+		`"progress":{"records":0,"files":0,"bytes":0,"totalBytes":null}}`
 	if string(got) != want {
 		t.Fatalf("queued backup JSON\n got %s\nwant %s", got, want)
 	}
@@ -261,7 +262,7 @@ func TestBackupJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantKeys := []string{"backupId", "tenant", "status", "reason", "requestedAt", "startedAt", "completedAt",
-		"keySource", "keyId", "fallbackReason", "records", "files", "bytes", "storedBytes", "chunks", "error"}
+		"keySource", "keyId", "fallbackReason", "records", "files", "bytes", "storedBytes", "chunks", "error", "progress"}
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -279,6 +280,64 @@ func TestBackupJSON(t *testing.T) {
 	got, _ = json.Marshal(b)
 	if !strings.Contains(string(got), `"error":{"code":"CustomerKeyUnavailable","message":"x"}`) {
 		t.Fatalf("failed backup JSON: %s", got)
+	}
+}
+
+// TestBackupProgress: a running backup's progress is set with the
+// heartbeat, shown in its JSON with totalBytes null until known, restarted
+// by a new attempt, kept by a failure; a completed backup shows its final
+// counts (rows written before progress existed included).
+func TestBackupProgress(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	progressOf := func(b *catalog.Backup) string {
+		t.Helper()
+		got, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m struct{ Progress json.RawMessage }
+		if err := json.Unmarshal(got, &m); err != nil {
+			t.Fatal(err)
+		}
+		return string(m.Progress)
+	}
+	b := catalog.NewBackup("acme", catalog.ReasonManual, now)
+	if err := b.SetProgress(catalog.BackupProgress{Records: 1}, now); err == nil {
+		t.Fatal("progress on a queued backup accepted")
+	}
+	if err := b.Start("a1", now, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SetProgress(catalog.BackupProgress{Records: 40, Files: 3, Bytes: 3000}, now.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if !b.HeartbeatAt.Equal(now.Add(time.Second)) {
+		t.Fatalf("progress is not a heartbeat: %v", b.HeartbeatAt)
+	}
+	if got := progressOf(b); got != `{"records":40,"files":3,"bytes":3000,"totalBytes":null}` {
+		t.Fatalf("running, total unknown: %s", got)
+	}
+	if err := b.SetProgress(catalog.BackupProgress{Records: 50, Files: 4, Bytes: 4000, TotalBytes: 9000, TotalKnown: true}, now.Add(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if got := progressOf(b); got != `{"records":50,"files":4,"bytes":4000,"totalBytes":9000}` {
+		t.Fatalf("running, total known: %s", got)
+	}
+	if err := b.Fail(now.Add(time.Minute), errcode.Detail{Code: errcode.Internal, Message: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := progressOf(b); got != `{"records":50,"files":4,"bytes":4000,"totalBytes":9000}` {
+		t.Fatalf("failed backup keeps its last progress: %s", got)
+	}
+	if err := b.Start("a2", now.Add(time.Hour), true); err != nil || b.Progress != (catalog.BackupProgress{}) {
+		t.Fatalf("a retry must restart progress: %+v, %v", b.Progress, err)
+	}
+	b.Records, b.Files, b.Bytes = 60, 5, 5000
+	if err := b.Complete(now.Add(2 * time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got := progressOf(b); got != `{"records":60,"files":5,"bytes":5000,"totalBytes":5000}` {
+		t.Fatalf("completed backup shows its final counts: %s", got)
 	}
 }
 

@@ -50,6 +50,8 @@ type backupJSON struct {
 	StoredBytes    int64           `json:"storedBytes"`
 	Chunks         int64           `json:"chunks"`
 	Error          *errcode.Detail `json:"error"`
+	// Progress is additive (issue 14 point 6): see backupProgressJSON.
+	Progress backupProgressJSON `json:"progress"`
 	// LastError is additive: present only while a queued backup waits for a
 	// delayed retry (a transient customer key failure, contract §5).
 	LastError *errcode.Detail `json:"lastError,omitempty"`
@@ -62,8 +64,32 @@ func (b Backup) MarshalJSON() ([]byte, error) {
 		RequestedAt: optTime(b.RequestedAt), StartedAt: optTime(b.StartedAt), CompletedAt: optTime(b.CompletedAt),
 		KeySource: optString(b.KeySource), KeyID: optString(b.KeyID), FallbackReason: b.FallbackReason,
 		Records: b.Records, Files: b.Files, Bytes: b.Bytes, StoredBytes: b.StoredBytes, Chunks: b.Chunks,
-		Error: b.Error, LastError: b.LastError,
+		Error: b.Error, LastError: b.LastError, Progress: b.progressJSON(),
 	})
+}
+
+// backupProgressJSON is a backup's progress: records, files and bytes read
+// so far, and totalBytes, the files' total, null until known. A completed
+// backup shows its final counts (totalBytes = bytes); a failed one what
+// its last attempt had reached; a queued one zeros.
+type backupProgressJSON struct {
+	Records    int64  `json:"records"`
+	Files      int64  `json:"files"`
+	Bytes      int64  `json:"bytes"`
+	TotalBytes *int64 `json:"totalBytes"`
+}
+
+func (b Backup) progressJSON() backupProgressJSON {
+	if b.Status == StatusCompleted {
+		total := b.Bytes
+		return backupProgressJSON{Records: b.Records, Files: b.Files, Bytes: b.Bytes, TotalBytes: &total}
+	}
+	p := backupProgressJSON{Records: b.Progress.Records, Files: b.Progress.Files, Bytes: b.Progress.Bytes}
+	if b.Progress.TotalKnown {
+		total := b.Progress.TotalBytes
+		p.TotalBytes = &total
+	}
+	return p
 }
 
 // restoreJSON is the contract's restore object.

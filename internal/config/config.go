@@ -17,6 +17,12 @@ import (
 	"github.com/twinit/byok-backup/internal/keywrap"
 )
 
+// Log formats (LOG_FORMAT).
+const (
+	LogJSON = "json"
+	LogText = "text"
+)
+
 // Credential kinds (contract §4).
 const (
 	CredManagedIdentity = "managed-identity"
@@ -34,6 +40,10 @@ type Config struct {
 	// functionTimeout, since server timeouts and invocation deadlines derive from it.
 	FunctionTimeout time.Duration `json:"functionTimeout"`
 	LogLevel        slog.Level    `json:"logLevel"`
+	// LogFormat is LOG_FORMAT: LogJSON (the default: Application Insights
+	// and log queries parse it) or LogText (slog's key=value lines, for a
+	// person reading a terminal).
+	LogFormat string `json:"logFormat"`
 
 	Storage Storage `json:"storage"`
 	Names   Names   `json:"names"`

@@ -178,6 +178,14 @@ func LoadEnv(lookup func(string) (string, bool)) (Config, error) {
 	if v := l.str("LOG_LEVEL", "info"); c.LogLevel.UnmarshalText([]byte(v)) != nil {
 		l.problem("LOG_LEVEL", "must be debug, info, warn or error, got %q", v)
 	}
+	switch v := l.str("LOG_FORMAT", LogJSON); v {
+	case LogJSON, LogText:
+		c.LogFormat = v
+	default:
+		// The problems themselves are logged: in JSON, the default.
+		c.LogFormat = LogJSON
+		l.problem("LOG_FORMAT", "must be json or text, got %q", v)
+	}
 
 	if cs := l.required("AzureWebJobsStorage", "UseDevelopmentStorage=true or a storage account connection string"); cs != "" {
 		s, err := ParseStorage(cs)

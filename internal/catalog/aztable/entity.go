@@ -117,6 +117,14 @@ func backupEntity(b *catalog.Backup) ([]byte, error) {
 	p.int64("Bytes", b.Bytes)
 	p.int64("StoredBytes", b.StoredBytes)
 	p.int64("Chunks", b.Chunks)
+	if b.Progress != (catalog.BackupProgress{}) {
+		p.int64("ProgressRecords", b.Progress.Records)
+		p.int64("ProgressFiles", b.Progress.Files)
+		p.int64("ProgressBytes", b.Progress.Bytes)
+		if b.Progress.TotalKnown {
+			p.int64("ProgressTotalBytes", b.Progress.TotalBytes)
+		}
+	}
 	p.str("ManifestBlob", b.ManifestBlob)
 	p.str("ManifestDigest", b.ManifestDigest)
 	if len(b.Streams) > 0 {
@@ -154,6 +162,10 @@ func decodeBackup(raw []byte, etag string) (*catalog.Backup, error) {
 		ManifestDigest: p.getStr("ManifestDigest"),
 		EntraTenantID:  p.getStr("EntraTenantId"),
 		FirstAttemptAt: p.getTime("FirstAttemptAt"), LastError: p.getDetail("LastError"), RetryAt: p.getTime("RetryAt"),
+		Progress: catalog.BackupProgress{Records: p.getInt64("ProgressRecords"), Files: p.getInt64("ProgressFiles"), Bytes: p.getInt64("ProgressBytes")},
+	}
+	if _, ok := p["ProgressTotalBytes"]; ok {
+		b.Progress.TotalBytes, b.Progress.TotalKnown = p.getInt64("ProgressTotalBytes"), true
 	}
 	if s := p.getStr("Streams"); s != "" {
 		if err := json.Unmarshal([]byte(s), &b.Streams); err != nil {

@@ -77,6 +77,17 @@ func fullBackup(tn string) *catalog.Backup {
 	b.LastError = &errcode.Detail{Code: errcode.Throttled, Message: "Key Vault is throttling."}
 	b.RetryAt = base.Add(3 * time.Second)
 	b.ResentAt = base.Add(4 * time.Second)
+	b.Progress = catalog.BackupProgress{Records: 1100, Files: 39, Bytes: 1 << 40, TotalBytes: 1<<40 + 5, TotalKnown: true}
+	return b
+}
+
+// runningBackup is mid-run: progress with a known total of zero bytes (a
+// tenant without files), which must not read back as unknown.
+func runningBackup(tn string) *catalog.Backup {
+	b := catalog.NewBackup(tn, catalog.ReasonManual, base)
+	b.Status, b.StartedAt, b.Attempt, b.Attempts = catalog.StatusRunning, base.Add(time.Second), "a1", 1
+	b.HeartbeatAt = base.Add(2 * time.Second)
+	b.Progress = catalog.BackupProgress{Records: 7, TotalKnown: true}
 	return b
 }
 
@@ -94,7 +105,7 @@ func equalBackup(t *testing.T, got, want *catalog.Backup) {
 
 func testBackupRoundTrip(t *testing.T, s catalog.Store) {
 	tn := tenant(t)
-	for _, b := range []*catalog.Backup{fullBackup(tn), catalog.NewBackup(tn, catalog.ReasonSchedule, base)} {
+	for _, b := range []*catalog.Backup{fullBackup(tn), catalog.NewBackup(tn, catalog.ReasonSchedule, base), runningBackup(tn)} {
 		if err := s.CreateBackup(ctx(t), b); err != nil {
 			t.Fatal(err)
 		}
@@ -206,7 +217,8 @@ func testBackupUpdateClearsFields(t *testing.T, s catalog.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Error != nil || !got.CompletedAt.IsZero() || got.FallbackReason != nil || got.Streams != nil || got.KeyID != "" {
+	if got.Error != nil || !got.CompletedAt.IsZero() || got.FallbackReason != nil || got.Streams != nil || got.KeyID != "" ||
+		got.Progress != (catalog.BackupProgress{}) {
 		t.Fatalf("cleared fields came back: %+v", got)
 	}
 	equalBackup(t, got, b)

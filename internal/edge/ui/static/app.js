@@ -569,10 +569,10 @@
     }
     const sizes = li.querySelector('.b-sizes');
     if (active(b) && b.progress) {
-      // Issue 14 point 6: running backups report what they have done so far.
-      // The shape of the total is not fixed yet: accept {total: {bytes}} or totalBytes.
+      // Issue 14 point 6: running backups report what they have read so far;
+      // totalBytes (the files' total) is null until the listing has ended.
       const p = b.progress;
-      const total = (p.total && typeof p.total === 'object' ? p.total.bytes : p.totalBytes) || 0;
+      const total = p.totalBytes || 0;
       sizes.textContent = 'So far: ' + count(p.records) + ' records, ' + count(p.files) + ' files, ' + size(p.bytes) +
         (total ? ' of ' + size(total) : '');
       sizes.after(progressBar(p.bytes || 0, total, 'Backup progress'));
