@@ -58,6 +58,15 @@ func TestPostValidation(t *testing.T) {
 	b := e.makeBackup("acme", keywrap.Platform)
 	running := catalog.NewBackup("acme", catalog.ReasonManual, time.Now())
 	must(t, e.cat.CreateBackup(t.Context(), running))
+	// A soft-deleted and a purged backup (contract §6: 409 BackupDeleted).
+	deleted, purged := e.makeBackup("acme", keywrap.Platform), e.makeBackup("acme", keywrap.Platform)
+	for _, d := range []*catalog.Backup{deleted, purged} {
+		must(t, d.SoftDelete(time.Now(), time.Now().Add(time.Hour), "ops"))
+	}
+	must(t, purged.StartPurge(time.Now().Add(2*time.Hour)))
+	must(t, purged.Purge(time.Now()))
+	must(t, e.cat.UpdateBackup(t.Context(), deleted))
+	must(t, e.cat.UpdateBackup(t.Context(), purged))
 	op := e.token("acme", auth.RoleBackupOperator)
 	const path = "/api/tenants/acme/restores"
 	for name, c := range map[string]struct {
@@ -74,6 +83,9 @@ func TestPostValidation(t *testing.T) {
 		"dryRun not bool":   {map[string]any{"backupId": b.BackupID, "dryRun": "yes"}, 400, "InvalidRequest"},
 		"unknown backup":    {map[string]any{"backupId": catalog.NewID(time.Now()), "mode": "merge"}, 404, "BackupNotFound"},
 		"backup not ended":  {map[string]any{"backupId": running.BackupID, "mode": "merge"}, 409, "BackupIncomplete"},
+		"deleted backup":    {map[string]any{"backupId": deleted.BackupID, "mode": "merge"}, 409, "BackupDeleted"},
+		"deleted, dry run":  {map[string]any{"backupId": deleted.BackupID, "dryRun": true}, 409, "BackupDeleted"},
+		"purged backup":     {map[string]any{"backupId": purged.BackupID, "mode": "replace"}, 409, "BackupDeleted"},
 		"other tenant's id": {map[string]any{"backupId": b.BackupID, "mode": "merge"}, 404, "BackupNotFound"},
 	} {
 		t.Run(name, func(t *testing.T) {
