@@ -7,6 +7,7 @@ package retention
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
@@ -153,4 +154,14 @@ func Apply(p Policy, items []Item) (remove []string) {
 		}
 	}
 	return remove
+}
+
+// Store holds each tenant's policy (table RetentionPolicies, PartitionKey =
+// tenant). Implementations: retention/aztable and retention/mem.
+type Store interface {
+	// GetPolicy returns the tenant's stored policy; ok is false when it
+	// has none (the default applies).
+	GetPolicy(ctx context.Context, tenant string) (p Policy, ok bool, err error)
+	// PutPolicy stores the tenant's policy, replacing any other.
+	PutPolicy(ctx context.Context, tenant string, p Policy) error
 }
