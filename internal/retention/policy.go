@@ -31,11 +31,15 @@ const DefaultSetting = "keepLast=7,keepDaily=30,keepWeekly=12,keepMonthly=12"
 // KeepAll reports whether no rule is set (contract: all zero keeps everything).
 func (p Policy) KeepAll() bool { return p == Policy{} }
 
-// Validate refuses negative counts.
+// MaxCount bounds each count (it is stored as a 32-bit integer, and no
+// tenant keeps a million backups).
+const MaxCount = 1_000_000
+
+// Validate refuses negative and absurd counts.
 func (p Policy) Validate() error {
 	for _, f := range p.fields() {
-		if *f.v < 0 {
-			return fmt.Errorf("%s must be 0 or more, got %d", f.name, *f.v)
+		if *f.v < 0 || *f.v > MaxCount {
+			return fmt.Errorf("%s must be from 0 to %d, got %d", f.name, MaxCount, *f.v)
 		}
 	}
 	return nil
@@ -89,8 +93,8 @@ func Parse(s string) (Policy, error) {
 		}
 		seen[name] = true
 		n, err := strconv.Atoi(strings.TrimSpace(val))
-		if err != nil || n < 0 {
-			return Policy{}, fmt.Errorf("%s must be a whole number of 0 or more, got %q", name, strings.TrimSpace(val))
+		if err != nil || n < 0 || n > MaxCount {
+			return Policy{}, fmt.Errorf("%s must be a whole number from 0 to %d, got %q", name, MaxCount, strings.TrimSpace(val))
 		}
 		*target = n
 	}

@@ -46,3 +46,14 @@ func ByokMonitor(monitor *byok.Service, restores *restore.Service) server.TimerF
 		return errors.Join(merr, serr)
 	}
 }
+
+// BackupRetention is the BackupRetention timer function (contract §6): the
+// retention run and the sweep. A nil svc leaves the function unwired.
+func BackupRetention(svc *backup.Service) server.TimerFunc {
+	if svc == nil {
+		return nil
+	}
+	return func(ctx context.Context, _ *invoke.TimerRequest) error {
+		return svc.RunRetention(ctx)
+	}
+}
