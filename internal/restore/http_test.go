@@ -126,3 +126,23 @@ func TestClientGoneBetweenRowAndMessage(t *testing.T) {
 		t.Fatalf("status = %+v", st)
 	}
 }
+
+// TestDeletedBetweenPostAndRun: a backup soft-deleted after its restore
+// was accepted is not restored when the job runs: the restore fails with
+// BackupDeleted and the target is untouched.
+func TestDeletedBetweenPostAndRun(t *testing.T) {
+	e := newEnv(t)
+	e.seed("acme", 1, 0)
+	b := e.makeBackup("acme", keywrap.Platform)
+	id := e.startRestore(e.token("acme", auth.RoleBackupOperator), "acme", map[string]any{"backupId": b.BackupID, "dryRun": true})
+	row, err := e.cat.GetBackup(t.Context(), "acme", b.BackupID)
+	must(t, err)
+	must(t, row.SoftDelete(time.Now(), time.Now().Add(time.Hour), "ops"))
+	must(t, e.cat.UpdateBackup(t.Context(), row))
+	if code := e.deliver(1); code != 200 {
+		t.Fatalf("RestoreWorker = %d", code)
+	}
+	if st := e.status("acme", id); st.State != "failed" || st.Error == nil || st.Error.Code != "BackupDeleted" {
+		t.Fatalf("status = %+v", st)
+	}
+}
