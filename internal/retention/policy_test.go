@@ -162,3 +162,23 @@ func TestParse(t *testing.T) {
 		t.Error("Validate accepted a negative count")
 	}
 }
+
+// FuzzParse: Parse never panics, accepts only valid policies, and what it
+// accepts survives String and Parse again.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{DefaultSetting, "", "keepYearly=3", "keepLast=-1", "keepLast=1,keepLast=2", " keepDaily = 4 ,", "keepWeekly=1e3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := Parse(s)
+		if err != nil {
+			return
+		}
+		if err := p.Validate(); err != nil {
+			t.Fatalf("Parse(%q) accepted an invalid policy: %v", s, err)
+		}
+		if q, err := Parse(p.String()); err != nil || q != p {
+			t.Fatalf("round trip of %q: %+v, %v", s, q, err)
+		}
+	})
+}
