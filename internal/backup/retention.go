@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/twinit/byok-backup/internal/catalog"
@@ -231,18 +232,44 @@ func (s *Service) retainTenant(ctx context.Context, tenant string, rep *Retentio
 			"maxDeleteFraction", s.o.MaxDeleteFraction, "policy", setting.Policy.String(), "source", setting.Source)
 		return nil
 	}
+	// Row writes are independent: BACKUP_PARALLELISM of them at a time.
+	var mu sync.Mutex
 	var errs []error
-	for _, id := range remove {
-		if err := s.retentionDelete(ctx, tenant, id, now, rep); err != nil {
-			errs = append(errs, err)
+	each := func(ids []string, fn func(id string, rep *RetentionReport) error) {
+		sem := make(chan struct{}, s.o.Parallelism)
+		var wg sync.WaitGroup
+		for _, id := range ids {
+			if ctx.Err() != nil {
+				break
+			}
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				var r RetentionReport
+				err := fn(id, &r)
+				mu.Lock()
+				defer mu.Unlock()
+				rep.add(r)
+				if err != nil {
+					errs = append(errs, err)
+				}
+			})
 		}
+		wg.Wait()
 	}
-	for _, id := range purge {
-		if err := s.purge(ctx, tenant, id, rep); err != nil {
-			errs = append(errs, err)
-		}
+	each(remove, func(id string, r *RetentionReport) error { return s.retentionDelete(ctx, tenant, id, now, r) })
+	each(purge, func(id string, r *RetentionReport) error { return s.purge(ctx, tenant, id, r) })
+	if err := ctx.Err(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+func (r *RetentionReport) add(o RetentionReport) {
+	r.SoftDeleted += o.SoftDeleted
+	r.Purged += o.Purged
+	r.PurgedBlobs += o.PurgedBlobs
+	r.Skipped += o.Skipped
 }
 
 // retentionDelete soft-deletes one backup the policy doesn't keep,
