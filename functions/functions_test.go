@@ -49,7 +49,11 @@ var want = map[string]struct {
 	"RestoreWorker":   {trigger: "queueTrigger", queue: "%QUEUE_RESTORE_JOBS%"},
 	"ByokSettings":    {trigger: "httpTrigger", route: "tenants/{tenant}/byok", methods: []string{"delete", "get", "put"}, authLevel: "function"},
 	"ByokValidate":    {trigger: "httpTrigger", route: "tenants/{tenant}/byok/validate", methods: []string{"post"}, authLevel: "function"},
-	"Backups":         {trigger: "httpTrigger", route: "tenants/{tenant}/backups/{backupId?}", methods: []string{"get", "post"}, authLevel: "function"},
+	"Backups":         {trigger: "httpTrigger", route: "tenants/{tenant}/backups/{backupId?}", methods: []string{"delete", "get", "post"}, authLevel: "function"},
+	// Contract §6: retention, and undelete (a path Backups' route can't match).
+	"BackupRetention": {trigger: "timerTrigger", schedule: "%RETENTION_SCHEDULE%"},
+	"Retention":       {trigger: "httpTrigger", route: "tenants/{tenant}/retention", methods: []string{"get", "put"}, authLevel: "function"},
+	"BackupUndelete":  {trigger: "httpTrigger", route: "tenants/{tenant}/backups/{backupId}/undelete", methods: []string{"post"}, authLevel: "function"},
 	"Restores":        {trigger: "httpTrigger", route: "tenants/{tenant}/restores/{restoreId?}", methods: []string{"get", "post"}, authLevel: "function"},
 	"Health":          {trigger: "httpTrigger", route: "health", methods: []string{"get"}, authLevel: "anonymous"},
 	// Static files only; the page's API calls carry the bearer token.

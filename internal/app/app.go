@@ -33,6 +33,7 @@ import (
 	"github.com/twinit/byok-backup/internal/lease"
 	leasetable "github.com/twinit/byok-backup/internal/lease/aztable"
 	"github.com/twinit/byok-backup/internal/restore"
+	retentiontable "github.com/twinit/byok-backup/internal/retention/aztable"
 	tenantstable "github.com/twinit/byok-backup/internal/tenants/aztable"
 )
 
@@ -123,12 +124,14 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (*App, error) {
 	requestLeases := lease.NewWith(leasetable.New(tables.NewClient(n.TableLeases)), &lease.Options{Scope: "backup-request", Logger: logger, Now: now})
 	leases := lease.NewWith(leasetable.New(tables.NewClient(n.TableLeases)), &lease.Options{Logger: logger, Now: now})
 	tenantDir := tenantstable.New(tables.NewClient(n.TableTenants), nil)
+	policies := retentiontable.New(tables.NewClient(n.TableRetentionPolicies))
 
 	// Tables and containers are created once at startup (queues on first use).
 	for name, create := range map[string]func(context.Context) error{
 		n.TableByokSettings: a.byokStore.CreateTable, n.TableKeyAudit: auditLog.EnsureTable,
 		n.TableBackups + "/" + n.TableRestores: a.Catalog.CreateTables, n.TableLeases: leases.CreateTable,
 		n.TableTenants: tenantDir.CreateTable, n.ContainerBackups: a.BackupBlobs.CreateContainer,
+		n.TableRetentionPolicies: policies.CreateTable,
 	} {
 		if err := create(ctx); err != nil {
 			return nil, fmt.Errorf("create %s: %w", name, err)
@@ -170,7 +173,11 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (*App, error) {
 		TransientGrace:  cfg.ByokTransientGrace,
 		// Deletion's circuit breaker (contract §6).
 		MaxDeleteFraction: cfg.RetentionMaxDeleteFraction,
-		Now:               now,
+		// Retention and soft delete (contract §6).
+		Policies:         policies,
+		RetentionDefault: cfg.RetentionDefault,
+		SoftDeleteDays:   cfg.BackupSoftDeleteDays,
+		Now:              now,
 		// JOB_STALE_AFTER with the defaults' ratios: lease as long as the
 		// stale age, heartbeat every sixth.
 		LeaseTTL:       cfg.JobStaleAfter,

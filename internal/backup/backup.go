@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"errors"
+	"github.com/twinit/byok-backup/internal/retention"
 	"iter"
 	"log/slog"
 	"time"
@@ -146,6 +147,15 @@ type Options struct {
 	// delete the blobs of more than this fraction of a tenant's backups
 	// deletes nothing for the tenant (default 0.5).
 	MaxDeleteFraction float64
+	// Policies holds the tenants' retention policies (contract §6); the
+	// retention run and the policy API need it.
+	Policies retention.Store
+	// RetentionDefault is RETENTION_DEFAULT, the policy of a tenant that
+	// stored none (the zero policy keeps everything).
+	RetentionDefault retention.Policy
+	// SoftDeleteDays is BACKUP_SOFT_DELETE_DAYS (default 14): how long a
+	// deleted backup keeps its blobs and can be undeleted.
+	SoftDeleteDays int
 	// Retry tunes the blob retries; nil = blobstore defaults.
 	Retry *blobstore.RetryOptions
 	// Now is the clock; nil = time.Now.
@@ -204,6 +214,7 @@ func New(o Options) (*Service, error) {
 	setDefault(&o.SweepGrace, DefaultSweepGrace)
 	setDefault(&o.TransientGrace, DefaultTransientGrace)
 	setDefault(&o.FailedRetention, DefaultFailedRetention)
+	setDefault(&o.SoftDeleteDays, DefaultSoftDeleteDays)
 	if o.MaxDeleteFraction == 0 {
 		o.MaxDeleteFraction = DefaultMaxDeleteFraction
 	}
@@ -219,6 +230,9 @@ func New(o Options) (*Service, error) {
 	}
 	return &Service{o: o, blobs: blobstore.NewRetry(o.Blobs, &retry), log: o.Logger, now: o.Now}, nil
 }
+
+// DefaultSoftDeleteDays is BACKUP_SOFT_DELETE_DAYS' default.
+const DefaultSoftDeleteDays = 14
 
 func setDefault[T int | time.Duration](p *T, def T) {
 	if *p <= 0 {

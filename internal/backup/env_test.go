@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/twinit/byok-backup/internal/retention"
+	retentiontable "github.com/twinit/byok-backup/internal/retention/aztable"
 	"io"
 	"log/slog"
 	"net/http"
@@ -103,10 +105,12 @@ type env struct {
 	qsvc    *azqueue.ServiceClient
 	dir     *tenantstable.Directory
 	tenantT *aztables.Client
-	clock   *clock
-	logs    *logtest.Buffer
-	issuer  *devauth.Issuer
-	verify  *auth.Verifier
+	// policies is the RetentionPolicies table (contract §6).
+	policies *retentiontable.Store
+	clock    *clock
+	logs     *logtest.Buffer
+	issuer   *devauth.Issuer
+	verify   *auth.Verifier
 
 	platform keywrap.Ref
 	svc      *backup.Service
@@ -206,6 +210,7 @@ func newEnvOn(t *testing.T, azure bool, mods ...func(*backup.Options)) *env {
 	e.queue = &renamedQueue{q: jobqueueaz.New(qsvc), name: fmt.Sprintf("backup-jobs-%d", n)}
 	e.tenantT = table("Tenants")
 	e.dir = tenantstable.New(e.tenantT, nil)
+	e.policies = retentiontable.New(table("RetentionPolicies"))
 
 	e.issuer = devauth.TestStart(t)
 	e.verify, err = auth.NewVerifier(ctx, auth.VerifierOptions{JWKSURL: e.issuer.JWKSURL(),
@@ -222,6 +227,7 @@ func (e *env) options(logger *slog.Logger) backup.Options {
 		PlatformKey: e.platform, Leases: e.leases, RequestLeases: e.reqs, Queue: e.queue, Tenants: e.dir, Logger: logger,
 		ChunkSize: testChunk, Parallelism: 3, HeartbeatEvery: 200 * time.Millisecond, StaleAfter: time.Minute,
 		LeaseTTL: 30 * time.Second, SweepGrace: time.Hour, Now: e.clock.Now,
+		Policies: e.policies, RetentionDefault: retention.Policy{KeepLast: 7, KeepDaily: 30, KeepWeekly: 12, KeepMonthly: 12},
 		Retry: &blobstore.RetryOptions{BaseDelay: 5 * time.Millisecond, MaxDelay: 20 * time.Millisecond},
 	}
 }
@@ -241,6 +247,8 @@ func (e *env) build(logger *slog.Logger, mods ...func(*backup.Options)) (*backup
 	must(e.t, err)
 	srv := server.New(server.Config{Logger: logger, Auth: e.verify, FunctionTimeout: 5 * time.Minute})
 	api.Backups(srv.HandleAPI, svc)
+	api.Retention(srv.HandleAPI, svc)
+	srv.HandleTimer("BackupRetention", api.BackupRetention(svc))
 	srv.HandleQueue("BackupWorker", api.BackupWorker(svc, logger))
 	srv.HandleTimer("BackupScheduler", api.BackupScheduler(svc))
 	return svc, srv.Handler()

@@ -18,7 +18,16 @@ const (
 	StatusRunning   Status = "running"
 	StatusCompleted Status = "completed"
 	StatusFailed    Status = "failed"
+	// StatusDeleted is a soft-deleted backup (contract §6): all blobs kept
+	// until PurgeAfter, undeletable until its purge starts.
+	StatusDeleted Status = "deleted"
+	// StatusPurged is a deleted backup whose blobs are gone; the row stays
+	// as history.
+	StatusPurged Status = "purged"
 )
+
+// DeletedByRetention is DeletedBy of a backup the retention run deleted.
+const DeletedByRetention = "retention"
 
 // Reason says why a backup was requested.
 type Reason string
@@ -86,6 +95,16 @@ type Backup struct {
 	// RetryAt is when the delayed retry message of a requeued backup
 	// becomes visible; a delivery well before it is a duplicate.
 	RetryAt time.Time
+
+	// Soft delete (contract §6): set by SoftDelete, cleared by Undelete.
+	DeletedAt, PurgeAfter time.Time
+	DeletedBy             string // "retention" or the caller's subject
+	// PurgeStartedAt is written before a purge deletes its first blob: from
+	// then on the backup may lack blobs, so it can't be undeleted and the
+	// next retention run finishes the purge whatever PurgeAfter says.
+	PurgeStartedAt time.Time
+	// PurgedAt is when the row became purged.
+	PurgedAt time.Time
 }
 
 // BackupProgress counts what a backup attempt has read and encrypted so
@@ -131,12 +150,15 @@ func (b *Backup) Restorable() bool { return b.Status == StatusCompleted }
 
 // backupTransitions is the state machine. A failed backup may run again only
 // as an explicit retry, and a running one may be taken over only by an
-// explicit retry (the previous attempt's heartbeat went stale); completed is
-// final.
+// explicit retry (the previous attempt's heartbeat went stale); completed
+// only goes to deleted (and back, until the purge starts), purged is final.
 var backupTransitions = map[Status]map[Status]bool{
 	StatusQueued:  {StatusRunning: false, StatusFailed: false},
 	StatusRunning: {StatusCompleted: false, StatusFailed: false, StatusRunning: true, StatusQueued: false},
 	StatusFailed:  {StatusRunning: true},
+	// Soft delete and undelete; deleted → purged once the blobs are gone.
+	StatusCompleted: {StatusDeleted: false},
+	StatusDeleted:   {StatusCompleted: false, StatusPurged: false},
 }
 
 // CheckBackupTransition returns nil if a backup may go from one status to
@@ -237,7 +259,7 @@ func (b *Backup) WaitingSince() time.Time {
 // survives storage, so a row read back equals the row written.
 func (b *Backup) Normalize() {
 	b.Job.normalize()
-	for _, t := range []*time.Time{&b.FirstAttemptAt, &b.RetryAt} {
+	for _, t := range []*time.Time{&b.FirstAttemptAt, &b.RetryAt, &b.DeletedAt, &b.PurgeAfter, &b.PurgeStartedAt, &b.PurgedAt} {
 		*t = normTime(*t)
 	}
 }
@@ -281,8 +303,70 @@ func (b *Backup) Phase() Phase {
 	switch b.Status {
 	case StatusRunning:
 		return PhaseRunning
-	case StatusCompleted, StatusFailed:
+	case StatusCompleted, StatusFailed, StatusDeleted, StatusPurged:
 		return PhaseEnded
 	}
 	return PhaseQueued
+}
+
+// SoftDelete moves a completed backup to deleted by who; its blobs stay
+// until purgeAfter (contract §6).
+func (b *Backup) SoftDelete(now, purgeAfter time.Time, who string) error {
+	if err := CheckBackupTransition(b.Status, StatusDeleted, false); err != nil {
+		return err
+	}
+	b.Status = StatusDeleted
+	b.DeletedAt, b.PurgeAfter, b.DeletedBy = now, purgeAfter, who
+	b.PurgeStartedAt = time.Time{}
+	return nil
+}
+
+// Undeletable reports whether a deleted backup still has all its blobs and
+// may go back to completed: before purgeAfter and before its purge started.
+func (b *Backup) Undeletable(now time.Time) bool {
+	return b.Status == StatusDeleted && b.PurgeStartedAt.IsZero() && now.Before(b.PurgeAfter)
+}
+
+// Undelete moves a deleted backup back to completed; see [Backup.Undeletable].
+func (b *Backup) Undelete(now time.Time) error {
+	if err := CheckBackupTransition(b.Status, StatusCompleted, false); err != nil {
+		return err
+	}
+	if !b.Undeletable(now) {
+		return &TransitionError{Kind: "backup", From: "deleted past its purge time", To: string(StatusCompleted)}
+	}
+	b.Status = StatusCompleted
+	b.DeletedAt, b.PurgeAfter, b.DeletedBy = time.Time{}, time.Time{}, ""
+	return nil
+}
+
+// Purgeable reports whether a deleted backup's blobs may be deleted now:
+// past purgeAfter, or its purge already started.
+func (b *Backup) Purgeable(now time.Time) bool {
+	return b.Status == StatusDeleted && (!b.PurgeStartedAt.IsZero() || !now.Before(b.PurgeAfter))
+}
+
+// StartPurge records that the purge begins; write it before deleting any blob.
+func (b *Backup) StartPurge(now time.Time) error {
+	if !b.Purgeable(now) {
+		return &TransitionError{Kind: "backup", From: string(b.Status) + " before its purge time", To: "purging"}
+	}
+	if b.PurgeStartedAt.IsZero() {
+		b.PurgeStartedAt = now
+	}
+	return nil
+}
+
+// Purge marks a backup whose purge started, and whose blobs are all
+// deleted, purged.
+func (b *Backup) Purge(now time.Time) error {
+	if err := CheckBackupTransition(b.Status, StatusPurged, false); err != nil {
+		return err
+	}
+	if b.PurgeStartedAt.IsZero() {
+		return &TransitionError{Kind: "backup", From: "deleted without a started purge", To: string(StatusPurged)}
+	}
+	b.Status = StatusPurged
+	b.PurgedAt = now
+	return nil
 }

@@ -531,3 +531,57 @@ func TestRowPhasesAndSharedPart(t *testing.T) {
 		t.Fatalf("restore key = %s %s", tn, id)
 	}
 }
+
+// TestSoftDeleteLifecycle: only a completed backup is soft-deleted; it is
+// undeletable before purgeAfter and only until its purge starts (blobs may
+// be gone from then on, even if purgeAfter were moved); purged needs a
+// started purge; the JSON shows the soft-delete fields only when set.
+func TestSoftDeleteLifecycle(t *testing.T) {
+	now := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	for _, st := range []catalog.Status{catalog.StatusQueued, catalog.StatusRunning, catalog.StatusFailed} {
+		b := catalog.NewBackup("acme", catalog.ReasonManual, now)
+		b.Status = st
+		if err := b.SoftDelete(now, now.Add(time.Hour), "x"); err == nil {
+			t.Errorf("a %s backup was soft-deleted", st)
+		}
+	}
+	b := catalog.NewBackup("acme", catalog.ReasonManual, now)
+	b.Status = catalog.StatusCompleted
+	if j, _ := json.Marshal(b); strings.Contains(string(j), "deletedAt") || strings.Contains(string(j), "purgeAfter") {
+		t.Errorf("completed backup JSON has soft-delete fields: %s", j)
+	}
+	if err := b.SoftDelete(now, now.Add(48*time.Hour), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if j, _ := json.Marshal(b); !strings.Contains(string(j), `"deletedAt":"2026-05-01T00:00:00.000Z","purgeAfter":"2026-05-03T00:00:00.000Z","deletedBy":"alice"`) {
+		t.Errorf("deleted backup JSON = %s", j)
+	}
+	if b.Purgeable(now.Add(47*time.Hour)) || b.StartPurge(now.Add(47*time.Hour)) == nil {
+		t.Error("purge allowed before purgeAfter")
+	}
+	if err := b.Purge(now.Add(49 * time.Hour)); err == nil {
+		t.Error("purged without a started purge")
+	}
+	if !b.Undeletable(now.Add(47 * time.Hour)) {
+		t.Error("not undeletable before purgeAfter")
+	}
+	if b.Undeletable(now.Add(48 * time.Hour)) {
+		t.Error("undeletable at purgeAfter")
+	}
+	if err := b.StartPurge(now.Add(49 * time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	b.PurgeAfter = now.Add(100 * time.Hour) // even a later window can't undo a started purge
+	if b.Undeletable(now) || b.Undelete(now) == nil {
+		t.Error("undeletable after its purge started")
+	}
+	if !b.Purgeable(now) {
+		t.Error("a started purge is not resumable")
+	}
+	if err := b.Purge(now.Add(50 * time.Hour)); err != nil || b.Status != catalog.StatusPurged || b.Phase() != catalog.PhaseEnded {
+		t.Fatalf("Purge = %v, %s", err, b.Status)
+	}
+	if b.Undelete(now) == nil || b.SoftDelete(now, now, "x") == nil {
+		t.Error("purged is not final")
+	}
+}

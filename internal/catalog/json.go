@@ -55,6 +55,11 @@ type backupJSON struct {
 	// LastError is additive: present only while a queued backup waits for a
 	// delayed retry (a transient customer key failure, contract §5).
 	LastError *errcode.Detail `json:"lastError,omitempty"`
+	// Soft delete (contract §6), present only on deleted and purged backups.
+	DeletedAt  optTime `json:"deletedAt,omitzero"`
+	PurgeAfter optTime `json:"purgeAfter,omitzero"`
+	DeletedBy  string  `json:"deletedBy,omitempty"`
+	PurgedAt   optTime `json:"purgedAt,omitzero"`
 }
 
 // MarshalJSON writes the contract's backup object; internal fields are left out.
@@ -65,6 +70,7 @@ func (b Backup) MarshalJSON() ([]byte, error) {
 		KeySource: optString(b.KeySource), KeyID: optString(b.KeyID), FallbackReason: b.FallbackReason,
 		Records: b.Records, Files: b.Files, Bytes: b.Bytes, StoredBytes: b.StoredBytes, Chunks: b.Chunks,
 		Error: b.Error, LastError: b.LastError, Progress: b.progressJSON(),
+		DeletedAt: optTime(b.DeletedAt), PurgeAfter: optTime(b.PurgeAfter), DeletedBy: b.DeletedBy, PurgedAt: optTime(b.PurgedAt),
 	})
 }
 

@@ -34,6 +34,14 @@ type Store interface {
 	// running, or ErrNotFound if it has none (POST …/backups answers with
 	// it instead of queuing another).
 	ActiveBackup(ctx context.Context, tenant string) (*Backup, error)
+	// ScanBackups calls fn with every backup of tenant, deleted and purged
+	// included, in ascending id order, reading the partition page by page
+	// (one listing, never held whole); an error from fn stops the scan and
+	// is returned. The retention run reads a tenant with it.
+	ScanBackups(ctx context.Context, tenant string, fn func(*Backup) error) error
+	// BackupTenants calls fn with each tenant that has at least one backup
+	// row, in ascending order, one small query per tenant.
+	BackupTenants(ctx context.Context, fn func(tenant string) error) error
 
 	CreateRestore(ctx context.Context, r *Restore) error
 	GetRestore(ctx context.Context, tenant, restoreID string) (*Restore, error)
@@ -62,6 +70,14 @@ const (
 type ListOptions struct {
 	MaxResults        int    // ≤ 0 means DefaultMaxResults; above MaxMaxResults is clamped
 	ContinuationToken string // from the previous BackupPage; empty for the first page
+	// IncludeDeleted lists deleted and purged backups too (`?include=deleted`,
+	// contract §6); without it they are left out. Restores ignore it.
+	IncludeDeleted bool
+}
+
+// Hidden reports whether a backup list without IncludeDeleted leaves b out.
+func (o ListOptions) Hidden(b *Backup) bool {
+	return !o.IncludeDeleted && (b.Status == StatusDeleted || b.Status == StatusPurged)
 }
 
 // PageSize is the effective page size.
@@ -136,6 +152,12 @@ func ParseListQuery(q url.Values) (ListOptions, error) {
 			return opts, err
 		}
 		opts.ContinuationToken = v[0]
+	}
+	if v := q["include"]; len(v) > 0 {
+		if len(v) > 1 || v[0] != "deleted" {
+			return opts, errcode.New(errcode.InvalidRequest, `include must be "deleted" (to list deleted and purged backups too).`)
+		}
+		opts.IncludeDeleted = true
 	}
 	return opts, nil
 }

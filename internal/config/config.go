@@ -15,6 +15,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/twinit/byok-backup/internal/keywrap"
+	"github.com/twinit/byok-backup/internal/retention"
 )
 
 // Log formats (LOG_FORMAT).
@@ -89,6 +90,15 @@ type Config struct {
 	// (contract §6): a sweep or retention run that would delete more than
 	// this fraction of a tenant's backups deletes nothing for that tenant.
 	RetentionMaxDeleteFraction float64 `json:"retentionMaxDeleteFraction"`
+	// RetentionSchedule is RETENTION_SCHEDULE (the BackupRetention timer's
+	// NCRONTAB; the host reads it, Load only checks it).
+	RetentionSchedule string `json:"retentionSchedule"`
+	// RetentionDefault is RETENTION_DEFAULT parsed: the policy of a tenant
+	// that stored none (contract §6).
+	RetentionDefault retention.Policy `json:"retentionDefault"`
+	// BackupSoftDeleteDays is BACKUP_SOFT_DELETE_DAYS: how long a deleted
+	// backup keeps its blobs and can be undeleted (at least 1).
+	BackupSoftDeleteDays int `json:"backupSoftDeleteDays"`
 	// RestoreSpoolLimitMB caps a restore's local spool (the records'
 	// ciphertext and the files' headers, kept between verifying and
 	// writing); a larger restore is refused before it writes anything.
@@ -137,6 +147,8 @@ type Names struct {
 	// (%QUEUE_BACKUP_JOBS%, %QUEUE_RESTORE_JOBS%), so one setting moves both.
 	QueueBackupJobs  string `json:"queueBackupJobs"`
 	QueueRestoreJobs string `json:"queueRestoreJobs"`
+	// TableRetentionPolicies holds the tenants' retention policies (§6).
+	TableRetentionPolicies string `json:"tableRetentionPolicies"`
 }
 
 // Defaults.
@@ -161,11 +173,15 @@ const (
 	MaxByokMonitorConcurrency     = 64
 	// DefaultRetentionMaxDeleteFraction is contract §6's default.
 	DefaultRetentionMaxDeleteFraction = 0.5
-	DefaultRestoreSpoolLimitMB        = 1024
-	MaxRestoreSpoolLimitMB            = 1 << 20
-	DefaultJobStaleAfter              = 2 * time.Minute
-	MinJobStaleAfter                  = 3 * time.Second
-	DefaultJobSweepGrace              = time.Hour
+	// DefaultRetentionSchedule and DefaultBackupSoftDeleteDays are contract §6's defaults.
+	DefaultRetentionSchedule    = "0 30 3 * * *"
+	DefaultBackupSoftDeleteDays = 14
+	MaxBackupSoftDeleteDays     = 3650
+	DefaultRestoreSpoolLimitMB  = 1024
+	MaxRestoreSpoolLimitMB      = 1 << 20
+	DefaultJobStaleAfter        = 2 * time.Minute
+	MinJobStaleAfter            = 3 * time.Second
+	DefaultJobSweepGrace        = time.Hour
 )
 
 // Error lists every invalid setting; Problems are ready to log one by one.

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twinit/byok-backup/internal/retention"
 )
 
 const testSecret = "s3cr3t-client-secret-value"
@@ -57,7 +59,10 @@ func TestLoadDefaults(t *testing.T) {
 		{"LogFormat", c.LogFormat, LogJSON},
 		{"BackupSchedule", c.BackupSchedule, "0 0 2 * * *"},
 		{"ByokMonitorSchedule", c.ByokMonitorSchedule, "0 */15 * * * *"},
-		{"Names", c.Names, Names{"Tenants", "Assets", "ByokSettings", "Backups", "Restores", "KeyAudit", "Leases", "assets", "backups", "backup-jobs", "restore-jobs"}},
+		{"Names", c.Names, Names{"Tenants", "Assets", "ByokSettings", "Backups", "Restores", "KeyAudit", "Leases", "assets", "backups", "backup-jobs", "restore-jobs", "RetentionPolicies"}},
+		{"RetentionSchedule", c.RetentionSchedule, "0 30 3 * * *"},
+		{"RetentionDefault", c.RetentionDefault, retention.Policy{KeepLast: 7, KeepDaily: 30, KeepWeekly: 12, KeepMonthly: 12}},
+		{"BackupSoftDeleteDays", c.BackupSoftDeleteDays, 14},
 		{"BackupChunkSize", c.BackupChunkSize, 4 << 20},
 		{"BackupParallelism", c.BackupParallelism, 4},
 		{"ByokMonitorConcurrency", c.ByokMonitorConcurrency, 16},
@@ -96,7 +101,8 @@ func TestLoadOverrides(t *testing.T) {
 		"FUNCTION_TIMEOUT": "10m", "LOG_LEVEL": "debug",
 		"TABLE_TENANTS": "T1x", "TABLE_ASSETS": "A2x", "TABLE_BYOK_SETTINGS": "B3x", "TABLE_BACKUPS": "C4x",
 		"TABLE_RESTORES": "D5x", "TABLE_KEY_AUDIT": "E6x", "TABLE_LEASES": "F7x", "CONTAINER_ASSETS": "a-1", "CONTAINER_BACKUPS": "b-2",
-		"QUEUE_BACKUP_JOBS": "bqx", "QUEUE_RESTORE_JOBS": "rqx",
+		"QUEUE_BACKUP_JOBS": "bqx", "QUEUE_RESTORE_JOBS": "rqx", "TABLE_RETENTION_POLICIES": "G8x",
+		"RETENTION_SCHEDULE": "0 0 4 * * *", "RETENTION_DEFAULT": "keepYearly=3", "BACKUP_SOFT_DELETE_DAYS": "1",
 		"BACKUP_SCHEDULE": "30 5 1 * * *", "BYOK_MONITOR_SCHEDULE": "0 0 * * * *",
 		"BACKUP_CHUNK_SIZE": "2MiB", "BACKUP_PARALLELISM": "32", "BYOK_MONITOR_CONCURRENCY": "1",
 		"RETENTION_MAX_DELETE_FRACTION": "0.25",
@@ -110,7 +116,7 @@ func TestLoadOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Names{"T1x", "A2x", "B3x", "C4x", "D5x", "E6x", "F7x", "a-1", "b-2", "bqx", "rqx"}
+	want := Names{"T1x", "A2x", "B3x", "C4x", "D5x", "E6x", "F7x", "a-1", "b-2", "bqx", "rqx", "G8x"}
 	if c.Names != want {
 		t.Errorf("Names = %+v", c.Names)
 	}
@@ -118,6 +124,7 @@ func TestLoadOverrides(t *testing.T) {
 		c.BackupSchedule != "30 5 1 * * *" || c.ByokMonitorSchedule != "0 0 * * * *" ||
 		c.BackupChunkSize != 2<<20 || c.BackupParallelism != 32 || c.ByokMonitorConcurrency != 1 ||
 		c.RetentionMaxDeleteFraction != 0.25 ||
+		c.RetentionSchedule != "0 0 4 * * *" || c.RetentionDefault != (retention.Policy{KeepYearly: 3}) || c.BackupSoftDeleteDays != 1 ||
 		c.Auth.TenantClaim != "tid" || c.Auth.RolesClaim != "scp" || c.PlatformIdentityClientID != set["PLATFORM_IDENTITY_CLIENT_ID"] {
 		t.Errorf("overrides not applied: %+v", c)
 	}
@@ -191,6 +198,12 @@ func TestLoadProblems(t *testing.T) {
 		{"RETENTION_MAX_DELETE_FRACTION", map[string]string{"RETENTION_MAX_DELETE_FRACTION": "0"}},
 		{"RETENTION_MAX_DELETE_FRACTION", map[string]string{"RETENTION_MAX_DELETE_FRACTION": "NaN"}},
 		{"RETENTION_MAX_DELETE_FRACTION", map[string]string{"RETENTION_MAX_DELETE_FRACTION": "half"}},
+		{"RETENTION_SCHEDULE", map[string]string{"RETENTION_SCHEDULE": "30 3 * * *"}},
+		{"RETENTION_DEFAULT", map[string]string{"RETENTION_DEFAULT": "keepLast=-1"}},
+		{"RETENTION_DEFAULT", map[string]string{"RETENTION_DEFAULT": "keepHourly=24"}},
+		{"BACKUP_SOFT_DELETE_DAYS", map[string]string{"BACKUP_SOFT_DELETE_DAYS": "0"}},
+		{"BACKUP_SOFT_DELETE_DAYS", map[string]string{"BACKUP_SOFT_DELETE_DAYS": "1.5"}},
+		{"TABLE_RETENTION_POLICIES", map[string]string{"TABLE_RETENTION_POLICIES": "R-P"}},
 	}
 	for _, tt := range tests {
 		var parts []string

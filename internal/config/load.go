@@ -14,6 +14,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/twinit/byok-backup/internal/keywrap"
+	"github.com/twinit/byok-backup/internal/retention"
 )
 
 // loader collects one problem per bad setting instead of stopping at the first.
@@ -197,17 +198,18 @@ func LoadEnv(lookup func(string) (string, bool)) (Config, error) {
 	}
 
 	c.Names = Names{
-		TableTenants:      l.tableName("TABLE_TENANTS", "Tenants"),
-		TableAssets:       l.tableName("TABLE_ASSETS", "Assets"),
-		TableByokSettings: l.tableName("TABLE_BYOK_SETTINGS", "ByokSettings"),
-		TableBackups:      l.tableName("TABLE_BACKUPS", "Backups"),
-		TableRestores:     l.tableName("TABLE_RESTORES", "Restores"),
-		TableKeyAudit:     l.tableName("TABLE_KEY_AUDIT", "KeyAudit"),
-		TableLeases:       l.tableName("TABLE_LEASES", "Leases"),
-		ContainerAssets:   l.bucketName("CONTAINER_ASSETS", "assets", "blob container"),
-		ContainerBackups:  l.bucketName("CONTAINER_BACKUPS", "backups", "blob container"),
-		QueueBackupJobs:   l.bucketName("QUEUE_BACKUP_JOBS", DefaultQueueBackupJobs, "queue"),
-		QueueRestoreJobs:  l.bucketName("QUEUE_RESTORE_JOBS", DefaultQueueRestoreJobs, "queue"),
+		TableTenants:           l.tableName("TABLE_TENANTS", "Tenants"),
+		TableAssets:            l.tableName("TABLE_ASSETS", "Assets"),
+		TableByokSettings:      l.tableName("TABLE_BYOK_SETTINGS", "ByokSettings"),
+		TableBackups:           l.tableName("TABLE_BACKUPS", "Backups"),
+		TableRestores:          l.tableName("TABLE_RESTORES", "Restores"),
+		TableKeyAudit:          l.tableName("TABLE_KEY_AUDIT", "KeyAudit"),
+		TableLeases:            l.tableName("TABLE_LEASES", "Leases"),
+		ContainerAssets:        l.bucketName("CONTAINER_ASSETS", "assets", "blob container"),
+		ContainerBackups:       l.bucketName("CONTAINER_BACKUPS", "backups", "blob container"),
+		QueueBackupJobs:        l.bucketName("QUEUE_BACKUP_JOBS", DefaultQueueBackupJobs, "queue"),
+		QueueRestoreJobs:       l.bucketName("QUEUE_RESTORE_JOBS", DefaultQueueRestoreJobs, "queue"),
+		TableRetentionPolicies: l.tableName("TABLE_RETENTION_POLICIES", "RetentionPolicies"),
 	}
 
 	c.BackupSchedule, c.BackupCron = l.schedule("BACKUP_SCHEDULE", DefaultBackupSchedule)
@@ -311,6 +313,14 @@ func LoadEnv(lookup func(string) (string, bool)) (Config, error) {
 		}
 	}
 	c.RetentionMaxDeleteFraction = l.fraction("RETENTION_MAX_DELETE_FRACTION", DefaultRetentionMaxDeleteFraction)
+	c.RetentionSchedule, _ = l.schedule("RETENTION_SCHEDULE", DefaultRetentionSchedule)
+	// Unset is the contract's default; "keepLast=0" keeps everything.
+	if p, err := retention.Parse(l.str("RETENTION_DEFAULT", retention.DefaultSetting)); err != nil {
+		l.problem("RETENTION_DEFAULT", "must be comma-separated counts such as %q (all zero keeps everything): %v", retention.DefaultSetting, err)
+	} else {
+		c.RetentionDefault = p
+	}
+	c.BackupSoftDeleteDays = l.intRange("BACKUP_SOFT_DELETE_DAYS", DefaultBackupSoftDeleteDays, 1, MaxBackupSoftDeleteDays)
 	c.RestoreSpoolLimitMB = l.intRange("RESTORE_SPOOL_LIMIT_MB", DefaultRestoreSpoolLimitMB, 1, MaxRestoreSpoolLimitMB)
 	c.JobStaleAfter = l.duration("JOB_STALE_AFTER", DefaultJobStaleAfter, MinJobStaleAfter, time.Hour)
 	c.JobSweepGrace = l.duration("JOB_SWEEP_GRACE", DefaultJobSweepGrace, MinJobStaleAfter, 7*24*time.Hour)

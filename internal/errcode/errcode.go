@@ -38,6 +38,8 @@ const (
 	CustomerKeyUnavailable   Code = "CustomerKeyUnavailable"
 	IntegrityCheckFailed     Code = "IntegrityCheckFailed"
 	BackupIncomplete         Code = "BackupIncomplete"
+	// BackupDeleted: a restore of a soft-deleted backup (contract §6).
+	BackupDeleted Code = "BackupDeleted"
 )
 
 // Status is the HTTP status for a code when it is the outcome of a request.
@@ -64,7 +66,7 @@ func Status(c Code) int {
 		KeyAccessDenied, KeyOperationNotPermitted, UnsupportedKeyType, CustomerKeyUnavailable,
 		KeyOwnershipNotProven:
 		return http.StatusUnprocessableEntity
-	case IntegrityCheckFailed, BackupIncomplete:
+	case IntegrityCheckFailed, BackupIncomplete, BackupDeleted:
 		return http.StatusConflict
 	default:
 		return http.StatusInternalServerError

@@ -11,7 +11,7 @@ func TestStatusTable(t *testing.T) {
 	cases := map[Code]int{
 		InvalidRequest: 400, Unauthorized: 401, Forbidden: 403, NotFound: 404, BackupNotFound: 404,
 		Conflict: 409, KeyValidationFailed: 422, KeyDisabled: 422, Throttled: 429, Internal: 500,
-		ServiceUnavailable: 503, KeyOwnershipNotProven: 422, Code("Unknown"): 500,
+		ServiceUnavailable: 503, KeyOwnershipNotProven: 422, BackupDeleted: 409, Code("Unknown"): 500,
 	}
 	for c, want := range cases {
 		if got := Status(c); got != want {

@@ -40,7 +40,7 @@ func IsPermanent(err error) bool {
 // [Permanent] where the failure is made.
 func permanentCode(c errcode.Code) bool {
 	switch c {
-	case errcode.InvalidRequest, errcode.BackupNotFound, errcode.BackupIncomplete, errcode.IntegrityCheckFailed:
+	case errcode.InvalidRequest, errcode.BackupNotFound, errcode.BackupIncomplete, errcode.IntegrityCheckFailed, errcode.BackupDeleted:
 		return true
 	}
 	return false

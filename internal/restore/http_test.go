@@ -58,6 +58,15 @@ func TestPostValidation(t *testing.T) {
 	b := e.makeBackup("acme", keywrap.Platform)
 	running := catalog.NewBackup("acme", catalog.ReasonManual, time.Now())
 	must(t, e.cat.CreateBackup(t.Context(), running))
+	// A soft-deleted and a purged backup (contract §6: 409 BackupDeleted).
+	deleted, purged := e.makeBackup("acme", keywrap.Platform), e.makeBackup("acme", keywrap.Platform)
+	for _, d := range []*catalog.Backup{deleted, purged} {
+		must(t, d.SoftDelete(time.Now(), time.Now().Add(time.Hour), "ops"))
+	}
+	must(t, purged.StartPurge(time.Now().Add(2*time.Hour)))
+	must(t, purged.Purge(time.Now()))
+	must(t, e.cat.UpdateBackup(t.Context(), deleted))
+	must(t, e.cat.UpdateBackup(t.Context(), purged))
 	op := e.token("acme", auth.RoleBackupOperator)
 	const path = "/api/tenants/acme/restores"
 	for name, c := range map[string]struct {
@@ -74,6 +83,9 @@ func TestPostValidation(t *testing.T) {
 		"dryRun not bool":   {map[string]any{"backupId": b.BackupID, "dryRun": "yes"}, 400, "InvalidRequest"},
 		"unknown backup":    {map[string]any{"backupId": catalog.NewID(time.Now()), "mode": "merge"}, 404, "BackupNotFound"},
 		"backup not ended":  {map[string]any{"backupId": running.BackupID, "mode": "merge"}, 409, "BackupIncomplete"},
+		"deleted backup":    {map[string]any{"backupId": deleted.BackupID, "mode": "merge"}, 409, "BackupDeleted"},
+		"deleted, dry run":  {map[string]any{"backupId": deleted.BackupID, "dryRun": true}, 409, "BackupDeleted"},
+		"purged backup":     {map[string]any{"backupId": purged.BackupID, "mode": "replace"}, 409, "BackupDeleted"},
 		"other tenant's id": {map[string]any{"backupId": b.BackupID, "mode": "merge"}, 404, "BackupNotFound"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -111,6 +123,26 @@ func TestClientGoneBetweenRowAndMessage(t *testing.T) {
 		t.Fatalf("POST with the client gone = %d %s, %d jobs queued; want 202 and 1", rec.Code, rec.Body, len(e.queue.jobs))
 	}
 	if st := e.status("acme", e.queue.jobs[0].RestoreID); st.State != "queued" {
+		t.Fatalf("status = %+v", st)
+	}
+}
+
+// TestDeletedBetweenPostAndRun: a backup soft-deleted after its restore
+// was accepted is not restored when the job runs: the restore fails with
+// BackupDeleted and the target is untouched.
+func TestDeletedBetweenPostAndRun(t *testing.T) {
+	e := newEnv(t)
+	e.seed("acme", 1, 0)
+	b := e.makeBackup("acme", keywrap.Platform)
+	id := e.startRestore(e.token("acme", auth.RoleBackupOperator), "acme", map[string]any{"backupId": b.BackupID, "dryRun": true})
+	row, err := e.cat.GetBackup(t.Context(), "acme", b.BackupID)
+	must(t, err)
+	must(t, row.SoftDelete(time.Now(), time.Now().Add(time.Hour), "ops"))
+	must(t, e.cat.UpdateBackup(t.Context(), row))
+	if code := e.deliver(1); code != 200 {
+		t.Fatalf("RestoreWorker = %d", code)
+	}
+	if st := e.status("acme", id); st.State != "failed" || st.Error == nil || st.Error.Code != "BackupDeleted" {
 		t.Fatalf("status = %+v", st)
 	}
 }

@@ -404,6 +404,9 @@ func (s *Service) execute(ctx context.Context, r *catalog.Restore, prog *progres
 	if err != nil {
 		return fmt.Errorf("failed to read the backup: %w", err)
 	}
+	if b.Status == catalog.StatusDeleted || b.Status == catalog.StatusPurged {
+		return deletedError(b)
+	}
 	if !b.Restorable() {
 		return errcode.New(errcode.BackupIncomplete, "Backup %s of tenant %s is %s, not completed, so it can't be restored.", r.BackupID, r.Tenant, b.Status)
 	}

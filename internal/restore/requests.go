@@ -33,6 +33,9 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*catalog.Restore
 	if err != nil {
 		return nil, errcode.Wrap(err, errcode.ServiceUnavailable, "The backup catalog could not be read: try again later.")
 	}
+	if b.Status == catalog.StatusDeleted || b.Status == catalog.StatusPurged {
+		return nil, deletedError(b)
+	}
 	if !b.Restorable() {
 		return nil, errcode.New(errcode.BackupIncomplete, "Backup %s is %s, not completed: only completed backups can be restored or verified.", b.BackupID, b.Status)
 	}
@@ -86,4 +89,12 @@ func (s *Service) Get(ctx context.Context, tenant, id string) (*catalog.Restore,
 		return nil, errcode.Wrap(err, errcode.ServiceUnavailable, "The restore could not be read: try again later.")
 	}
 	return row, nil
+}
+
+// deletedError is BackupDeleted for a deleted or purged backup (contract §6).
+func deletedError(b *catalog.Backup) error {
+	if b.Status == catalog.StatusPurged {
+		return errcode.New(errcode.BackupDeleted, "Backup %s was deleted and its data purged: it can no longer be restored.", b.BackupID)
+	}
+	return errcode.New(errcode.BackupDeleted, "Backup %s is deleted: undelete it (POST …/backups/%s/undelete) before restoring it.", b.BackupID, b.BackupID)
 }

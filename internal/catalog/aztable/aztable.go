@@ -197,19 +197,25 @@ func (s *Store) UpdateBackup(ctx context.Context, b *catalog.Backup) error {
 // ListBackups pages newest first; see the catalog package doc for the
 // method and its cost.
 func (s *Store) ListBackups(ctx context.Context, tenant string, opts catalog.ListOptions) (catalog.BackupPage, error) {
-	rows, token, err := listPage(ctx, s.backups, "backups", tenant, opts, decodeBackup, func(b *catalog.Backup) string { return b.BackupID })
+	var hide string
+	if !opts.IncludeDeleted {
+		// Server-side, so a page is full however many rows are hidden.
+		hide = " and Status ne " + quote(string(catalog.StatusDeleted)) + " and Status ne " + quote(string(catalog.StatusPurged))
+	}
+	rows, token, err := listPage(ctx, s.backups, "backups", tenant, hide, opts, decodeBackup, func(b *catalog.Backup) string { return b.BackupID })
 	return catalog.BackupPage{Backups: rows, ContinuationToken: token}, err
 }
 
 // ListRestores pages newest first, exactly as ListBackups.
 func (s *Store) ListRestores(ctx context.Context, tenant string, opts catalog.ListOptions) (catalog.RestorePage, error) {
-	rows, token, err := listPage(ctx, s.restores, "restores", tenant, opts, decodeRestore, func(r *catalog.Restore) string { return r.RestoreID })
+	rows, token, err := listPage(ctx, s.restores, "restores", tenant, "", opts, decodeRestore, func(r *catalog.Restore) string { return r.RestoreID })
 	return catalog.RestorePage{Restores: rows, ContinuationToken: token}, err
 }
 
 // listPage reads one newest-first page of a tenant's partition of c in two
-// passes (catalog package doc, "Listing newest first").
-func listPage[T any](ctx context.Context, c *aztables.Client, what, tenant string, opts catalog.ListOptions,
+// passes (catalog package doc, "Listing newest first"); extra is appended to
+// both passes' filters.
+func listPage[T any](ctx context.Context, c *aztables.Client, what, tenant, extra string, opts catalog.ListOptions,
 	decode func(raw []byte, etag string) (T, error), idOf func(T) string) ([]T, string, error) {
 	after, err := catalog.DecodeToken(opts.ContinuationToken)
 	if err != nil {
@@ -220,6 +226,7 @@ func listPage[T any](ctx context.Context, c *aztables.Client, what, tenant strin
 	if after != "" {
 		filter += " and RowKey lt " + quote(after)
 	}
+	filter += extra
 	// Pass 1: keys only, ascending; keep the newest n+1 (the extra one says
 	// whether another page follows).
 	sel := "RowKey"
@@ -254,7 +261,7 @@ func listPage[T any](ctx context.Context, c *aztables.Client, what, tenant strin
 	for _, id := range ids {
 		want[id] = true
 	}
-	filter = "PartitionKey eq " + quote(tenant) + " and RowKey ge " + quote(ids[0]) + " and RowKey le " + quote(ids[len(ids)-1])
+	filter = "PartitionKey eq " + quote(tenant) + " and RowKey ge " + quote(ids[0]) + " and RowKey le " + quote(ids[len(ids)-1]) + extra
 	pager = c.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
 	var out []T
 	for pager.More() {
@@ -304,6 +311,65 @@ func (s *Store) ActiveBackup(ctx context.Context, tenant string) (*catalog.Backu
 		return nil, fmt.Errorf("failed to decode a key of backups: %w", err)
 	}
 	return s.GetBackup(ctx, tenant, e.RowKey)
+}
+
+// ScanBackups reads the partition in ascending key order with one pager:
+// a page (up to 1,000 rows) at a time.
+func (s *Store) ScanBackups(ctx context.Context, tenant string, fn func(*catalog.Backup) error) error {
+	filter := "PartitionKey eq " + quote(tenant)
+	pager := s.backups.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("failed to list the backups of tenant %s: %w", tenant, classify(err))
+		}
+		for _, raw := range page.Entities {
+			b, err := decodeBackup(raw, "")
+			if err != nil {
+				return err
+			}
+			if err := fn(b); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// BackupTenants skips from partition to partition: each query asks for the
+// first key after the previous tenant's partition ($top=1), so the cost is
+// one request per tenant whatever its number of rows.
+func (s *Store) BackupTenants(ctx context.Context, fn func(tenant string) error) error {
+	sel, top := "PartitionKey", int32(1)
+	after := ""
+	for {
+		// Every row of partition after has PartitionKey == after, so the
+		// first key greater than it is the next partition's. An empty page
+		// with a continuation (the service may return one) is followed.
+		filter := "PartitionKey gt " + quote(after)
+		pager := s.backups.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Select: &sel, Top: &top})
+		var next string
+		for pager.More() && next == "" {
+			page, err := pager.NextPage(ctx)
+			if err != nil {
+				return fmt.Errorf("failed to list the tenants with backups: %w", classify(err))
+			}
+			if len(page.Entities) > 0 {
+				var e aztables.EDMEntity
+				if err := json.Unmarshal(page.Entities[0], &e); err != nil {
+					return fmt.Errorf("failed to decode a key of backups: %w", err)
+				}
+				next = e.PartitionKey
+			}
+		}
+		if next == "" {
+			return nil
+		}
+		if err := fn(next); err != nil {
+			return err
+		}
+		after = next
+	}
 }
 
 // StaleBackups: see [table.stale].

@@ -138,6 +138,11 @@ func backupEntity(b *catalog.Backup) ([]byte, error) {
 	p.time("FirstAttemptAt", b.FirstAttemptAt)
 	p.detail("LastError", b.LastError)
 	p.time("RetryAt", b.RetryAt)
+	p.time("DeletedAt", b.DeletedAt)
+	p.time("PurgeAfter", b.PurgeAfter)
+	p.str("DeletedBy", b.DeletedBy)
+	p.time("PurgeStartedAt", b.PurgeStartedAt)
+	p.time("PurgedAt", b.PurgedAt)
 	return json.Marshal(aztables.EDMEntity{
 		Entity:     aztables.Entity{PartitionKey: b.Tenant, RowKey: b.BackupID},
 		Properties: p,
@@ -162,6 +167,8 @@ func decodeBackup(raw []byte, etag string) (*catalog.Backup, error) {
 		ManifestDigest: p.getStr("ManifestDigest"),
 		EntraTenantID:  p.getStr("EntraTenantId"),
 		FirstAttemptAt: p.getTime("FirstAttemptAt"), LastError: p.getDetail("LastError"), RetryAt: p.getTime("RetryAt"),
+		DeletedAt: p.getTime("DeletedAt"), PurgeAfter: p.getTime("PurgeAfter"), DeletedBy: p.getStr("DeletedBy"),
+		PurgeStartedAt: p.getTime("PurgeStartedAt"), PurgedAt: p.getTime("PurgedAt"),
 		Progress: catalog.BackupProgress{Records: p.getInt64("ProgressRecords"), Files: p.getInt64("ProgressFiles"), Bytes: p.getInt64("ProgressBytes")},
 	}
 	if _, ok := p["ProgressTotalBytes"]; ok {

@@ -43,6 +43,8 @@ func Run(t *testing.T, open func(t *testing.T) catalog.Store) {
 		{"RestoreListInvalidToken", testRestoreListInvalidToken},
 		{"StaleRestores", testStaleRestores},
 		{"QueuedRestores", testQueuedRestores},
+		{"BackupSoftDelete", testBackupSoftDelete},
+		{"ScanBackups", testScanBackups},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -689,5 +691,123 @@ func testQueuedRestores(t *testing.T, s catalog.Store) {
 	slices.Sort(want)
 	if !reflect.DeepEqual(mine, want) {
 		t.Fatalf("queued restores of the tenant: %v, want %v", mine, want)
+	}
+}
+
+// testBackupSoftDelete: the soft-delete fields round-trip, and lists hide
+// deleted and purged backups unless IncludeDeleted.
+func testBackupSoftDelete(t *testing.T, s catalog.Store) {
+	tn := tenant(t)
+	var ids []string
+	for i := range 4 {
+		b := fullBackup(tn)
+		b.BackupID = catalog.NewID(base.Add(time.Duration(i) * time.Hour))
+		if err := s.CreateBackup(ctx(t), b); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, b.BackupID)
+	}
+	del, err := s.GetBackup(ctx(t), tn, ids[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := del.SoftDelete(base.Add(time.Hour), base.Add(15*24*time.Hour), "alice@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateBackup(ctx(t), del); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetBackup(ctx(t), tn, ids[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalBackup(t, got, del)
+	pur, err := s.GetBackup(ctx(t), tn, ids[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pur.SoftDelete(base, base.Add(time.Hour), catalog.DeletedByRetention); err != nil {
+		t.Fatal(err)
+	}
+	if err := pur.StartPurge(base.Add(2 * time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := pur.Purge(base.Add(3 * time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateBackup(ctx(t), pur); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.GetBackup(ctx(t), tn, ids[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalBackup(t, got, pur)
+
+	list := func(opts catalog.ListOptions) []string {
+		var out []string
+		for {
+			page, err := s.ListBackups(ctx(t), tn, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range page.Backups {
+				out = append(out, b.BackupID)
+			}
+			if page.ContinuationToken == "" {
+				return out
+			}
+			opts.ContinuationToken = page.ContinuationToken
+		}
+	}
+	if got, want := list(catalog.ListOptions{MaxResults: 1}), []string{ids[3], ids[0]}; !slices.Equal(got, want) {
+		t.Errorf("list = %v, want %v (deleted and purged hidden)", got, want)
+	}
+	if got, want := list(catalog.ListOptions{MaxResults: 2, IncludeDeleted: true}), []string{ids[3], ids[2], ids[1], ids[0]}; !slices.Equal(got, want) {
+		t.Errorf("list with deleted = %v, want %v", got, want)
+	}
+}
+
+// testScanBackups: every row of the tenant, ascending, and no other
+// tenant's; BackupTenants names each tenant with rows once.
+func testScanBackups(t *testing.T, s catalog.Store) {
+	tn := tenant(t)
+	other := tn + "-x" // sorts right after tn: the partition skip must not lose it
+	var want []string
+	for i := range 5 {
+		b := catalog.NewBackup(tn, catalog.ReasonSchedule, base.Add(time.Duration(i)*time.Minute))
+		if err := s.CreateBackup(ctx(t), b); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, b.BackupID)
+	}
+	if err := s.CreateBackup(ctx(t), catalog.NewBackup(other, catalog.ReasonSchedule, base)); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	if err := s.ScanBackups(ctx(t), tn, func(b *catalog.Backup) error {
+		if b.Tenant != tn {
+			t.Errorf("row of tenant %s", b.Tenant)
+		}
+		got = append(got, b.BackupID)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("scan = %v, want %v", got, want)
+	}
+	var tenants []string
+	if err := s.BackupTenants(ctx(t), func(x string) error {
+		tenants = append(tenants, x)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.IsSorted(tenants) {
+		t.Errorf("tenants not sorted: %v", tenants)
+	}
+	if len(slices.Compact(slices.Clone(tenants))) != len(tenants) || !slices.Contains(tenants, tn) || !slices.Contains(tenants, other) {
+		t.Errorf("tenants = %v, want %s and %s once each", tenants, tn, other)
 	}
 }

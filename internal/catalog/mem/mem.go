@@ -182,26 +182,26 @@ func (s *Store) QueuedRestores(ctx context.Context, before time.Time) ([]*catalo
 func (s *Store) ListBackups(ctx context.Context, tenant string, opts catalog.ListOptions) (catalog.BackupPage, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rows, token, err := listPage(s.backups.rows, tenant, opts, (*catalog.Backup).Clone)
+	rows, token, err := listPage(s.backups.rows, tenant, opts, (*catalog.Backup).Clone, opts.Hidden)
 	return catalog.BackupPage{Backups: rows, ContinuationToken: token}, err
 }
 
 func (s *Store) ListRestores(ctx context.Context, tenant string, opts catalog.ListOptions) (catalog.RestorePage, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rows, token, err := listPage(s.restores.rows, tenant, opts, (*catalog.Restore).Clone)
+	rows, token, err := listPage(s.restores.rows, tenant, opts, (*catalog.Restore).Clone, func(*catalog.Restore) bool { return false })
 	return catalog.RestorePage{Restores: rows, ContinuationToken: token}, err
 }
 
 // listPage is one newest-first page of tenant's rows; call with s.mu held.
-func listPage[T any](rows map[key]T, tenant string, opts catalog.ListOptions, clone func(T) T) ([]T, string, error) {
+func listPage[T any](rows map[key]T, tenant string, opts catalog.ListOptions, clone func(T) T, hidden func(T) bool) ([]T, string, error) {
 	after, err := catalog.DecodeToken(opts.ContinuationToken)
 	if err != nil {
 		return nil, "", err
 	}
 	var ids []string
 	for k := range rows {
-		if k.tenant == tenant && (after == "" || k.id < after) {
+		if k.tenant == tenant && (after == "" || k.id < after) && !hidden(rows[k]) {
 			ids = append(ids, k.id)
 		}
 	}
@@ -232,4 +232,47 @@ func (s *Store) ActiveBackup(ctx context.Context, tenant string) (*catalog.Backu
 		return nil, fmt.Errorf("no queued or running backup of tenant %s: %w", tenant, catalog.ErrNotFound)
 	}
 	return newest.Clone(), nil
+}
+
+// ScanBackups copies the tenant's rows under the lock, then calls fn
+// without it (fn may write to the store).
+func (s *Store) ScanBackups(ctx context.Context, tenant string, fn func(*catalog.Backup) error) error {
+	s.mu.Lock()
+	var rows []*catalog.Backup
+	for k, b := range s.backups.rows {
+		if k.tenant == tenant {
+			rows = append(rows, b.Clone())
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(rows, func(a, b *catalog.Backup) int { return strings.Compare(a.BackupID, b.BackupID) })
+	for _, b := range rows {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) BackupTenants(ctx context.Context, fn func(tenant string) error) error {
+	s.mu.Lock()
+	seen := map[string]bool{}
+	var tenants []string
+	for k := range s.backups.rows {
+		if !seen[k.tenant] {
+			seen[k.tenant] = true
+			tenants = append(tenants, k.tenant)
+		}
+	}
+	s.mu.Unlock()
+	slices.Sort(tenants)
+	for _, t := range tenants {
+		if err := fn(t); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -173,8 +173,8 @@ func mustWrite(t *testing.T, p, s string) {
 }
 
 // contractFunctions are the functions of contract §1 the repository has so far.
-var contractFunctions = []string{"BackupScheduler", "BackupWorker", "Backups", "ByokMonitor",
-	"ByokSettings", "ByokValidate", "Health", "RestoreWorker", "Restores", "SettingsPage"}
+var contractFunctions = []string{"BackupRetention", "BackupScheduler", "BackupUndelete", "BackupWorker", "Backups", "ByokMonitor",
+	"ByokSettings", "ByokValidate", "Health", "RestoreWorker", "Restores", "Retention", "SettingsPage"}
 
 // TestPackRepositoryTree packages the real source tree with the real Linux
 // build. It fails while functions/, host.json or handler/ are missing.

@@ -50,9 +50,11 @@ func Register(r Registrar, s Services) {
 	}
 	Byok(r.HandleAPI, s.Byok)
 	Backups(r.HandleAPI, s.Backups)
+	Retention(r.HandleAPI, s.Backups)
 	Restores(r.HandleAPI, s.Restores)
 	r.HandleTimer("BackupScheduler", BackupScheduler(s.Backups))
 	r.HandleTimer("ByokMonitor", ByokMonitor(s.Byok, s.Backups, s.Restores))
+	r.HandleTimer("BackupRetention", BackupRetention(s.Backups))
 	r.HandleQueue("BackupWorker", BackupWorker(s.Backups, log))
 	r.HandleQueue("RestoreWorker", RestoreWorker(s.Restores, log))
 	// SettingsPage: static files, anonymous (the page signs its API calls).

@@ -17,6 +17,9 @@ func Backups(handle HandleAPI, svc *backup.Service) {
 	handle("GET /api/tenants/{tenant}/backups", auth.PermRead, b.list)
 	handle("GET /api/tenants/{tenant}/backups/{backupId}", auth.PermRead, b.get)
 	handle("POST /api/tenants/{tenant}/backups", auth.PermOperate, b.start)
+	// Soft delete and undelete (contract §6).
+	handle("DELETE /api/tenants/{tenant}/backups/{backupId}", auth.PermOperate, b.delete)
+	handle("POST /api/tenants/{tenant}/backups/{backupId}/undelete", auth.PermOperate, b.undelete)
 }
 
 type backupsAPI struct{ svc *backup.Service }
@@ -35,11 +38,51 @@ func (b backupsAPI) list(w http.ResponseWriter, r *http.Request, _ auth.Principa
 	return nil
 }
 
-// get: GET …/backups/{backupId}.
-func (b backupsAPI) get(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+// pathID is the {backupId} of the path, checked.
+func pathID(r *http.Request) (string, error) {
 	id := r.PathValue("backupId")
 	if !catalog.ValidID(id) {
-		return errcode.New(errcode.InvalidRequest, "The backup id in the path is not valid: use an id returned by the Backups API.")
+		return "", errcode.New(errcode.InvalidRequest, "The backup id in the path is not valid: use an id returned by the Backups API.")
+	}
+	return id, nil
+}
+
+// delete: DELETE …/backups/{backupId} soft-deletes a completed backup.
+func (b backupsAPI) delete(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	row, err := b.svc.Delete(r.Context(), r.PathValue("tenant"), id, p.Subject)
+	if err != nil {
+		return err
+	}
+	server.WriteJSON(w, http.StatusOK, row)
+	return nil
+}
+
+// undelete: POST …/backups/{backupId}/undelete (no body).
+func (b backupsAPI) undelete(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	if err := server.DecodeJSON(r, &struct{}{}); err != nil && !errors.Is(err, server.ErrEmptyBody) {
+		return errcode.Wrap(err, errcode.InvalidRequest, "POST …/undelete takes no body (or an empty JSON object).")
+	}
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	row, err := b.svc.Undelete(r.Context(), r.PathValue("tenant"), id, p.Subject)
+	if err != nil {
+		return err
+	}
+	server.WriteJSON(w, http.StatusOK, row)
+	return nil
+}
+
+// get: GET …/backups/{backupId}.
+func (b backupsAPI) get(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
 	}
 	row, err := b.svc.Get(r.Context(), r.PathValue("tenant"), id)
 	if err != nil {

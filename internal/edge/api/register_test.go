@@ -49,11 +49,11 @@ func TestRegisterCoversContract(t *testing.T) {
 	if want := []string{"BackupWorker", "RestoreWorker"}; !slices.Equal(r.queues, want) {
 		t.Errorf("queue functions = %v, want %v", r.queues, want)
 	}
-	if want := []string{"BackupScheduler", "ByokMonitor"}; !slices.Equal(r.timers, want) {
+	if want := []string{"BackupRetention", "BackupScheduler", "ByokMonitor"}; !slices.Equal(r.timers, want) {
 		t.Errorf("timer functions = %v, want %v", r.timers, want)
 	}
-	if len(r.unwired) != 4 {
-		t.Errorf("unwired with nil services = %v, want all four", r.unwired)
+	if len(r.unwired) != 5 {
+		t.Errorf("unwired with nil services = %v, want all five", r.unwired)
 	}
 	for _, name := range append(r.queues, r.timers...) {
 		if _, err := os.Stat("../../../functions/" + name + "/function.json"); err != nil {
@@ -64,6 +64,8 @@ func TestRegisterCoversContract(t *testing.T) {
 		"GET /api/tenants/{tenant}/byok", "PUT /api/tenants/{tenant}/byok", "DELETE /api/tenants/{tenant}/byok",
 		"POST /api/tenants/{tenant}/byok/validate",
 		"GET /api/tenants/{tenant}/backups", "GET /api/tenants/{tenant}/backups/{backupId}", "POST /api/tenants/{tenant}/backups",
+		"DELETE /api/tenants/{tenant}/backups/{backupId}", "POST /api/tenants/{tenant}/backups/{backupId}/undelete",
+		"GET /api/tenants/{tenant}/retention", "PUT /api/tenants/{tenant}/retention",
 		"POST /api/tenants/{tenant}/restores", "GET /api/tenants/{tenant}/restores", "GET /api/tenants/{tenant}/restores/{restoreId}",
 	}
 	slices.Sort(want)

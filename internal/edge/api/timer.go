@@ -52,3 +52,14 @@ func ByokMonitor(monitor *byok.Service, backups *backup.Service, restores *resto
 		return errors.Join(merr, berr, serr)
 	}
 }
+
+// BackupRetention is the BackupRetention timer function (contract §6): the
+// retention run and the sweep. A nil svc leaves the function unwired.
+func BackupRetention(svc *backup.Service) server.TimerFunc {
+	if svc == nil {
+		return nil
+	}
+	return func(ctx context.Context, _ *invoke.TimerRequest) error {
+		return svc.RunRetention(ctx)
+	}
+}
