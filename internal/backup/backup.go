@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"errors"
+	"github.com/twinit/byok-backup/internal/ptr"
 	"github.com/twinit/byok-backup/internal/retention"
 	"iter"
 	"log/slog"
@@ -19,22 +20,15 @@ import (
 	"github.com/twinit/byok-backup/internal/tenants"
 )
 
-// Stream ids and names inside a backup: envelope stream 0 holds the records
-// and stream 1 the files, each a complete stream of the assets codec. The
-// names are the blob directory of the chunks (blobstore.Layout.Chunk) and the
-// keys of catalog.Backup.Streams.
+// Stream ids and names of a backup (blobstore.StreamRecords …), kept here
+// for the package's callers.
 const (
-	StreamRecords uint32 = 0
-	StreamFiles   uint32 = 1
+	StreamRecords = blobstore.StreamRecords
+	StreamFiles   = blobstore.StreamFiles
 )
 
-// StreamName returns the blob directory name of stream id.
-func StreamName(id uint32) string {
-	if id == StreamRecords {
-		return "records"
-	}
-	return "files"
-}
+// StreamName is [blobstore.StreamName].
+func StreamName(id uint32) string { return blobstore.StreamName(id) }
 
 // Source reads a tenant's assets; the Azure adapter (assets/azure) and the
 // in-memory store (assets/mem) implement it.
@@ -206,15 +200,15 @@ func New(o Options) (*Service, error) {
 	if o.QueueName == "" {
 		o.QueueName = jobqueue.BackupQueue
 	}
-	setDefault(&o.Parallelism, DefaultParallelism)
-	setDefault(&o.MaxDequeueCount, DefaultMaxDequeueCount)
-	setDefault(&o.LeaseTTL, DefaultLeaseTTL)
-	setDefault(&o.HeartbeatEvery, DefaultHeartbeatEvery)
-	setDefault(&o.StaleAfter, DefaultStaleAfter)
-	setDefault(&o.SweepGrace, DefaultSweepGrace)
-	setDefault(&o.TransientGrace, DefaultTransientGrace)
-	setDefault(&o.FailedRetention, DefaultFailedRetention)
-	setDefault(&o.SoftDeleteDays, DefaultSoftDeleteDays)
+	ptr.Default(&o.Parallelism, DefaultParallelism)
+	ptr.Default(&o.MaxDequeueCount, DefaultMaxDequeueCount)
+	ptr.Default(&o.LeaseTTL, DefaultLeaseTTL)
+	ptr.Default(&o.HeartbeatEvery, DefaultHeartbeatEvery)
+	ptr.Default(&o.StaleAfter, DefaultStaleAfter)
+	ptr.Default(&o.SweepGrace, DefaultSweepGrace)
+	ptr.Default(&o.TransientGrace, DefaultTransientGrace)
+	ptr.Default(&o.FailedRetention, DefaultFailedRetention)
+	ptr.Default(&o.SoftDeleteDays, DefaultSoftDeleteDays)
 	if o.MaxDeleteFraction == 0 {
 		o.MaxDeleteFraction = DefaultMaxDeleteFraction
 	}
@@ -233,9 +227,3 @@ func New(o Options) (*Service, error) {
 
 // DefaultSoftDeleteDays is BACKUP_SOFT_DELETE_DAYS' default.
 const DefaultSoftDeleteDays = 14
-
-func setDefault[T int | time.Duration](p *T, def T) {
-	if *p <= 0 {
-		*p = def
-	}
-}

@@ -8,6 +8,24 @@ import (
 	"github.com/twinit/byok-backup/internal/tenants"
 )
 
+// The streams of a backup: envelope stream 0 holds the records and stream
+// 1 the files, each a complete stream of the assets codec. Their names are
+// the blob directory of the chunks ([Layout.Chunk]) and the keys of
+// catalog.Backup.Streams. The backup pipeline writes them; restores read
+// them.
+const (
+	StreamRecords uint32 = 0
+	StreamFiles   uint32 = 1
+)
+
+// StreamName returns the blob directory name of stream id.
+func StreamName(id uint32) string {
+	if id == StreamRecords {
+		return "records"
+	}
+	return "files"
+}
+
 // ChunkIndexWidth is the zero padding of chunk indexes in blob names, so that
 // listing order is index order (10 digits: up to 9,999,999,999 chunks).
 const ChunkIndexWidth = 10

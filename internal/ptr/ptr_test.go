@@ -14,3 +14,14 @@ func TestValue(t *testing.T) {
 		t.Error("Value of nil is not the zero value")
 	}
 }
+
+func TestDefault(t *testing.T) {
+	n, d := 0, -time.Second
+	set := int64(3)
+	Default(&n, 4)
+	Default(&d, time.Minute)
+	Default(&set, 9)
+	if n != 4 || d != time.Minute || set != 3 {
+		t.Errorf("Default: %d %v %d, want 4 1m0s 3", n, d, set)
+	}
+}

@@ -12,22 +12,6 @@ import (
 	"github.com/twinit/byok-backup/internal/envelope"
 )
 
-// The streams of a backup, as the backup pipeline writes them: envelope
-// stream 0 holds the records and stream 1 the files, each a complete
-// stream of the assets codec, with chunks under chunks/records/ and
-// chunks/files/ of the attempt that committed (blobstore.Layout).
-const (
-	streamRecords uint32 = 0
-	streamFiles   uint32 = 1
-)
-
-func streamName(id uint32) string {
-	if id == streamRecords {
-		return "records"
-	}
-	return "files"
-}
-
 // layoutOf returns the blob layout of the committed attempt of b, from its
 // recorded manifest blob name, which must sit directly under the backup's
 // prefix or one attempt directory below it.
@@ -64,18 +48,18 @@ func blobFetch(store blobstore.Store, l blobstore.Layout, pool *chunkPool) fetch
 		buf := pool.get()
 		// No chunk is larger than a pool buffer (chunk size + tag): the
 		// store refuses a bigger blob before allocating for it.
-		b, err := blobstore.GetInto(ctx, store, l.Chunk(streamName(id), int64(index)), buf, int64(pool.size))
+		b, err := blobstore.GetInto(ctx, store, l.Chunk(blobstore.StreamName(id), int64(index)), buf, int64(pool.size))
 		if err != nil {
 			pool.put(buf)
 		}
 		if blobstore.IsNotExist(err) {
-			return nil, errIntegrity(fmt.Errorf("chunk %d of stream %s is missing: %w", index, streamName(id), err))
+			return nil, errIntegrity(fmt.Errorf("chunk %d of stream %s is missing: %w", index, blobstore.StreamName(id), err))
 		}
 		if blobstore.IsTooLarge(err) {
-			return nil, errIntegrity(fmt.Errorf("chunk %d of stream %s is larger than the manifest allows: %w", index, streamName(id), err))
+			return nil, errIntegrity(fmt.Errorf("chunk %d of stream %s is larger than the manifest allows: %w", index, blobstore.StreamName(id), err))
 		}
 		if err != nil {
-			return nil, fmt.Errorf("failed to read chunk %d of stream %s: %w", index, streamName(id), err)
+			return nil, fmt.Errorf("failed to read chunk %d of stream %s: %w", index, blobstore.StreamName(id), err)
 		}
 		return b, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/twinit/byok-backup/internal/blobstore"
 	"io"
 	"log/slog"
 	"sync"
@@ -96,7 +97,7 @@ func (s *Service) write(ctx context.Context, r *catalog.Restore, b *catalog.Back
 	ws := &writeState{records: b.Records, files: b.Files, prog: prog}
 	err := runBoth(ctx,
 		func(ctx context.Context) error {
-			ps := s.stream(ctx, rd, am, streamRecords, sp.fetch(am), nil)
+			ps := s.stream(ctx, rd, am, blobstore.StreamRecords, sp.fetch(am), nil)
 			ps.release = sp.release
 			defer ps.Close()
 			return s.writeRecords(ctx, r, assets.NewDecoder(ps), prog)
@@ -106,7 +107,7 @@ func (s *Service) write(ctx context.Context, r *catalog.Restore, b *catalog.Back
 		ws.pruning.Store(true)
 		err = runBoth(ctx,
 			func(ctx context.Context) error {
-				ps := s.stream(ctx, rd, am, streamRecords, sp.fetch(am), nil)
+				ps := s.stream(ctx, rd, am, blobstore.StreamRecords, sp.fetch(am), nil)
 				ps.release = sp.release
 				defer ps.Close()
 				if err := s.pruneRecords(ctx, r, assets.NewDecoder(ps)); err != nil {
@@ -170,7 +171,7 @@ func done(ok bool) string {
 // pipeline writes and the catalog recorded: exactly the records and files
 // streams and the recorded number of chunks.
 func checkShape(m *envelope.Manifest, b *catalog.Backup) error {
-	if len(m.Streams) != 2 || m.Streams[0].ID != streamRecords || m.Streams[1].ID != streamFiles {
+	if len(m.Streams) != 2 || m.Streams[0].ID != blobstore.StreamRecords || m.Streams[1].ID != blobstore.StreamFiles {
 		return fmt.Errorf("manifest has %d streams, not records and files", len(m.Streams))
 	}
 	if n := m.Streams[0].Chunks + m.Streams[1].Chunks; b.Chunks != 0 && n != uint64(b.Chunks) {
@@ -182,7 +183,7 @@ func checkShape(m *envelope.Manifest, b *catalog.Backup) error {
 func (s *Service) stream(ctx context.Context, rd *envelope.Reader, m *envelope.Manifest, id uint32, fetch fetchFunc, sp *spool) *plainStream {
 	info, _ := m.Stream(id)
 	var onSealed func(uint32, uint64, []byte) error
-	if sp != nil && id == streamRecords { // pass 2 needs the files' headers only (spooled apart)
+	if sp != nil && id == blobstore.StreamRecords { // pass 2 needs the files' headers only (spooled apart)
 		onSealed = sp.put
 	}
 	return newPlainStream(ctx, rd, info, fetch, s.o.Parallelism, onSealed)
@@ -211,7 +212,7 @@ func (s *Service) verify(ctx context.Context, rd *envelope.Reader, m *envelope.M
 					return err
 				}
 				if k != want {
-					return errIntegrity(fmt.Errorf("stream %s holds an item of kind %d", streamName(id), k))
+					return errIntegrity(fmt.Errorf("stream %s holds an item of kind %d", blobstore.StreamName(id), k))
 				}
 				if st != nil && k == assets.KindFile {
 					if err := st.file(dec.File(), dec.Content()); err != nil {
@@ -231,7 +232,7 @@ func (s *Service) verify(ctx context.Context, rd *envelope.Reader, m *envelope.M
 			return nil
 		}
 	}
-	files := each(streamFiles, assets.KindFile, &fc)
+	files := each(blobstore.StreamFiles, assets.KindFile, &fc)
 	if st != nil {
 		stage := files
 		files = func(ctx context.Context) error {
@@ -242,7 +243,7 @@ func (s *Service) verify(ctx context.Context, rd *envelope.Reader, m *envelope.M
 			return err
 		}
 	}
-	err := runBoth(ctx, each(streamRecords, assets.KindRecord, &rc), files)
+	err := runBoth(ctx, each(blobstore.StreamRecords, assets.KindRecord, &rc), files)
 	return assets.Counts{Records: rc.Records, Files: fc.Files, Bytes: fc.Bytes}, err
 }
 

@@ -3,6 +3,7 @@ package restore
 import (
 	"context"
 	"errors"
+	"github.com/twinit/byok-backup/internal/ptr"
 	"log/slog"
 	"os"
 	"time"
@@ -120,12 +121,12 @@ func New(o Options) (*Service, error) {
 		return nil, errors.New("restore: SpoolLimit must not be negative")
 	}
 	o.PlatformKey.Source = keywrap.Platform
-	setDefault(&o.Parallelism, DefaultParallelism)
-	setDefault(&o.MaxDequeueCount, DefaultMaxDequeueCount)
-	setDefault(&o.LeaseTTL, DefaultLeaseTTL)
-	setDefault(&o.ProgressEvery, DefaultProgressEvery)
-	setDefault(&o.StaleAfter, DefaultStaleAfter)
-	setDefault(&o.SweepGrace, DefaultSweepGrace)
+	ptr.Default(&o.Parallelism, DefaultParallelism)
+	ptr.Default(&o.MaxDequeueCount, DefaultMaxDequeueCount)
+	ptr.Default(&o.LeaseTTL, DefaultLeaseTTL)
+	ptr.Default(&o.ProgressEvery, DefaultProgressEvery)
+	ptr.Default(&o.StaleAfter, DefaultStaleAfter)
+	ptr.Default(&o.SweepGrace, DefaultSweepGrace)
 	if o.SpoolLimit == 0 {
 		o.SpoolLimit = DefaultSpoolLimit
 	}
@@ -149,9 +150,3 @@ func New(o Options) (*Service, error) {
 }
 
 func (s *Service) now() time.Time { return s.o.Now().UTC() }
-
-func setDefault[T int | time.Duration](p *T, def T) {
-	if *p <= 0 {
-		*p = def
-	}
-}

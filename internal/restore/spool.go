@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/twinit/byok-backup/internal/blobstore"
 	"io"
 	"os"
 	"sync"
@@ -59,7 +60,7 @@ type spool struct {
 // so they vanish with the process even after a crash. It fails with
 // [errSpoolFull] if the records stream alone is larger than limit.
 func newSpool(dir string, m *envelope.Manifest, limit int64) (*spool, error) {
-	info, _ := m.Stream(streamRecords)
+	info, _ := m.Stream(blobstore.StreamRecords)
 	if int64(info.CiphertextSize) > limit {
 		return nil, errSpoolFull(limit)
 	}
@@ -108,7 +109,7 @@ func (sp *spool) offset(index uint64) int64 { return int64(index) * sp.cs }
 
 // put stores a sealed records chunk (before it is opened in place).
 func (sp *spool) put(id uint32, index uint64, sealed []byte) error {
-	if id != streamRecords {
+	if id != blobstore.StreamRecords {
 		return fmt.Errorf("chunk %d of stream %d can't be spooled", index, id)
 	}
 	if _, err := sp.f.WriteAt(sealed, sp.offset(index)); err != nil {
@@ -121,7 +122,7 @@ func (sp *spool) put(id uint32, index uint64, sealed []byte) error {
 func (sp *spool) fetch(m *envelope.Manifest) fetchFunc {
 	return func(_ context.Context, id uint32, index uint64) ([]byte, error) {
 		s, _ := m.Stream(id)
-		if id != streamRecords || index >= s.Chunks {
+		if id != blobstore.StreamRecords || index >= s.Chunks {
 			return nil, fmt.Errorf("chunk %d of stream %d is not spooled", index, id)
 		}
 		n := sp.cs

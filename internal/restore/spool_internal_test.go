@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/twinit/byok-backup/internal/blobstore"
 	"io"
 	"testing"
 
@@ -74,7 +75,7 @@ func TestSpoolFileHeaders(t *testing.T) {
 		}
 	}
 
-	info, _ := m.Stream(streamRecords)
+	info, _ := m.Stream(blobstore.StreamRecords)
 	small, err := newSpool(t.TempDir(), m, int64(info.CiphertextSize)+100)
 	if err != nil {
 		t.Fatal(err)
