@@ -276,3 +276,34 @@ func TestValidatorRecordsOneValidateRow(t *testing.T) {
 		t.Fatalf("rows = %+v", rows)
 	}
 }
+
+// A re-wrap's key uses are recorded as rewrap-wrap and rewrap-unwrap with
+// the backup id (contract §7).
+func TestWrapperAuditsRewrapOperations(t *testing.T) {
+	_, inner, ref := keyVault(t)
+	l, _ := newLog(t, nil)
+	w := NewWrapper(inner, l, nil)
+	dk := make([]byte, 32)
+	ctx := WithScope(t.Context(), Scope{Tenant: tenant, BackupID: "0003-backup", Rewrap: true})
+	wrapped, err := w.Wrap(ctx, ref, dk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Unwrap(ctx, ref, wrapped); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := l.List(t.Context(), tenant, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops []Operation
+	for _, r := range rows {
+		if r.BackupID != "0003-backup" {
+			t.Errorf("row %+v lacks the backup id", r)
+		}
+		ops = append(ops, r.Operation)
+	}
+	if len(ops) != 2 || ops[0] != RewrapWrap || ops[1] != RewrapUnwrap {
+		t.Fatalf("operations = %v, want [rewrap-wrap rewrap-unwrap]", ops)
+	}
+}

@@ -60,6 +60,30 @@ func (l Layout) Prefix() string {
 // Manifest is the manifest's blob name.
 func (l Layout) Manifest() string { return l.Prefix() + "manifest" }
 
+// RewrapManifest is the blob name of the manifest written by the backup's
+// n-th re-wrap (n ≥ 1; FORMAT.md §10): beside the original, never over it,
+// so both exist until the catalog row names the new one. The number is
+// fixed-width and the name does not start with "manifest", so no manifest
+// name is a prefix of another and DeletePrefix on one deletes only it.
+func (l Layout) RewrapManifest(n int) string {
+	if n < 1 || n > MaxRewraps {
+		panic(fmt.Sprintf("blobstore: internal error: re-wrap number %d", n))
+	}
+	return fmt.Sprintf("%srewrap-manifest-%06d", l.Prefix(), n)
+}
+
+// MaxRewraps is the most re-wraps one backup can have (RewrapManifest's width).
+const MaxRewraps = 999999
+
+// ManifestOf returns the manifest blob name of re-wrap n, n = 0 being the
+// backup's own manifest.
+func (l Layout) ManifestOf(n int) string {
+	if n == 0 {
+		return l.Manifest()
+	}
+	return l.RewrapManifest(n)
+}
+
 // ChunkPrefix is the prefix of one stream's chunks.
 func (l Layout) ChunkPrefix(stream string) string {
 	if !streamPattern.MatchString(stream) {

@@ -81,6 +81,14 @@ type Backup struct {
 	// RetryAt is when the delayed retry message of a requeued backup
 	// becomes visible; a delivery well before it is a duplicate.
 	RetryAt time.Time
+
+	// RewrappedAt is when a re-wrap (contract §7) last changed the key
+	// that wraps the data key; PreviousKeyIDs are the keys that wrapped it
+	// before, oldest first. Rewraps counts re-wraps: the re-wrapped
+	// manifest's blob name (blobstore.Layout.RewrapManifest).
+	RewrappedAt    time.Time
+	PreviousKeyIDs []string
+	Rewraps        int
 }
 
 // NewBackup returns a queued backup with a new id.
@@ -200,7 +208,7 @@ func (b *Backup) Fail(now time.Time, cause errcode.Detail) error {
 // survives storage, so a row read back equals the row written.
 func (b *Backup) Normalize() {
 	b.Job.normalize()
-	for _, t := range []*time.Time{&b.FirstAttemptAt, &b.RetryAt} {
+	for _, t := range []*time.Time{&b.FirstAttemptAt, &b.RetryAt, &b.RewrappedAt} {
 		*t = normTime(*t)
 	}
 }
@@ -223,6 +231,10 @@ func (b *Backup) Clone() *Backup {
 	if b.LastError != nil {
 		d := *b.LastError
 		c.LastError = &d
+	}
+	c.PreviousKeyIDs = append([]string(nil), b.PreviousKeyIDs...)
+	if b.PreviousKeyIDs == nil {
+		c.PreviousKeyIDs = nil
 	}
 	if b.Streams != nil {
 		c.Streams = make(map[string]int64, len(b.Streams))

@@ -53,17 +53,25 @@ type backupJSON struct {
 	// LastError is additive: present only while a queued backup waits for a
 	// delayed retry (a transient customer key failure, contract §5).
 	LastError *errcode.Detail `json:"lastError,omitempty"`
+	// Additive (contract §7): present once a re-wrap changed the key.
+	RewrappedAt    *optTime `json:"rewrappedAt,omitempty"`
+	PreviousKeyIDs []string `json:"previousKeyIds,omitempty"`
 }
 
 // MarshalJSON writes the contract's backup object; internal fields are left out.
 func (b Backup) MarshalJSON() ([]byte, error) {
-	return json.Marshal(backupJSON{
+	j := backupJSON{
 		BackupID: b.BackupID, Tenant: b.Tenant, Status: b.Status, Reason: b.Reason,
 		RequestedAt: optTime(b.RequestedAt), StartedAt: optTime(b.StartedAt), CompletedAt: optTime(b.CompletedAt),
 		KeySource: optString(b.KeySource), KeyID: optString(b.KeyID), FallbackReason: b.FallbackReason,
 		Records: b.Records, Files: b.Files, Bytes: b.Bytes, StoredBytes: b.StoredBytes, Chunks: b.Chunks,
 		Error: b.Error, LastError: b.LastError,
-	})
+	}
+	if !b.RewrappedAt.IsZero() {
+		t := optTime(b.RewrappedAt)
+		j.RewrappedAt, j.PreviousKeyIDs = &t, b.PreviousKeyIDs
+	}
+	return json.Marshal(j)
 }
 
 // restoreJSON is the contract's restore object.

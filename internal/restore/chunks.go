@@ -40,13 +40,22 @@ func layoutOf(b *catalog.Backup) (blobstore.Layout, error) {
 	if !ok {
 		return blobstore.Layout{}, fmt.Errorf("manifest blob %q is not under %s", b.ManifestBlob, base.BackupPrefix())
 	}
-	attempt, ok := strings.CutSuffix(rest, "manifest")
+	// A re-wrapped backup's row names rewrap-manifest-<n> (FORMAT.md §10),
+	// n being the row's count of re-wraps.
+	name := "manifest"
+	if b.Rewraps < 0 || b.Rewraps > blobstore.MaxRewraps {
+		return blobstore.Layout{}, fmt.Errorf("re-wrap count %d out of range", b.Rewraps)
+	}
+	if b.Rewraps > 0 {
+		name = fmt.Sprintf("rewrap-manifest-%06d", b.Rewraps)
+	}
+	attempt, ok := strings.CutSuffix(rest, name)
 	if !ok {
-		return blobstore.Layout{}, fmt.Errorf("manifest blob %q does not end in manifest", b.ManifestBlob)
+		return blobstore.Layout{}, fmt.Errorf("manifest blob %q does not end in %s", b.ManifestBlob, name)
 	}
 	attempt = strings.TrimSuffix(attempt, "/")
 	l, err := blobstore.NewLayout(b.Tenant, b.BackupID, attempt)
-	if err != nil || l.Manifest() != b.ManifestBlob {
+	if err != nil || l.ManifestOf(b.Rewraps) != b.ManifestBlob {
 		return blobstore.Layout{}, fmt.Errorf("manifest blob %q is not a layout name: %v", b.ManifestBlob, err)
 	}
 	return l, nil
