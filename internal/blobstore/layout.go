@@ -3,6 +3,7 @@ package blobstore
 import (
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/tenants"
@@ -99,4 +100,35 @@ func (l Layout) Chunk(stream string, index int64) string {
 		panic(fmt.Sprintf("blobstore: internal error: negative chunk index %d", index))
 	}
 	return fmt.Sprintf("%s%0*d", l.ChunkPrefix(stream), ChunkIndexWidth, index)
+}
+
+// ManifestLayout returns the layout of the attempt whose manifest a
+// catalog row names: manifestBlob must be exactly ManifestOf(rewraps) of
+// a layout of tenant and backupID (the original manifest, or the
+// re-wrapped one the row's count of re-wraps names, FORMAT.md §10).
+func ManifestLayout(tenant, backupID, manifestBlob string, rewraps int) (Layout, error) {
+	base, err := NewLayout(tenant, backupID, "")
+	if err != nil {
+		return Layout{}, err
+	}
+	rest, ok := strings.CutPrefix(manifestBlob, base.BackupPrefix())
+	if !ok {
+		return Layout{}, fmt.Errorf("manifest blob %q is not under %s", manifestBlob, base.BackupPrefix())
+	}
+	if rewraps < 0 || rewraps > MaxRewraps {
+		return Layout{}, fmt.Errorf("re-wrap count %d out of range", rewraps)
+	}
+	name := "manifest"
+	if rewraps > 0 {
+		name = fmt.Sprintf("rewrap-manifest-%06d", rewraps)
+	}
+	attempt, ok := strings.CutSuffix(rest, name)
+	if !ok {
+		return Layout{}, fmt.Errorf("manifest blob %q does not end in %s", manifestBlob, name)
+	}
+	l, err := NewLayout(tenant, backupID, strings.TrimSuffix(attempt, "/"))
+	if err != nil || l.ManifestOf(rewraps) != manifestBlob {
+		return Layout{}, fmt.Errorf("manifest blob %q is not a layout name: %v", manifestBlob, err)
+	}
+	return l, nil
 }

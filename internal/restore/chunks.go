@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 
 	"github.com/twinit/byok-backup/internal/blobstore"
@@ -32,33 +31,7 @@ func streamName(id uint32) string {
 // recorded manifest blob name, which must sit directly under the backup's
 // prefix or one attempt directory below it.
 func layoutOf(b *catalog.Backup) (blobstore.Layout, error) {
-	base, err := blobstore.NewLayout(b.Tenant, b.BackupID, "")
-	if err != nil {
-		return blobstore.Layout{}, err
-	}
-	rest, ok := strings.CutPrefix(b.ManifestBlob, base.BackupPrefix())
-	if !ok {
-		return blobstore.Layout{}, fmt.Errorf("manifest blob %q is not under %s", b.ManifestBlob, base.BackupPrefix())
-	}
-	// A re-wrapped backup's row names rewrap-manifest-<n> (FORMAT.md §10),
-	// n being the row's count of re-wraps.
-	name := "manifest"
-	if b.Rewraps < 0 || b.Rewraps > blobstore.MaxRewraps {
-		return blobstore.Layout{}, fmt.Errorf("re-wrap count %d out of range", b.Rewraps)
-	}
-	if b.Rewraps > 0 {
-		name = fmt.Sprintf("rewrap-manifest-%06d", b.Rewraps)
-	}
-	attempt, ok := strings.CutSuffix(rest, name)
-	if !ok {
-		return blobstore.Layout{}, fmt.Errorf("manifest blob %q does not end in %s", b.ManifestBlob, name)
-	}
-	attempt = strings.TrimSuffix(attempt, "/")
-	l, err := blobstore.NewLayout(b.Tenant, b.BackupID, attempt)
-	if err != nil || l.ManifestOf(b.Rewraps) != b.ManifestBlob {
-		return blobstore.Layout{}, fmt.Errorf("manifest blob %q is not a layout name: %v", b.ManifestBlob, err)
-	}
-	return l, nil
+	return blobstore.ManifestLayout(b.Tenant, b.BackupID, b.ManifestBlob, b.Rewraps)
 }
 
 // fetchFunc returns the sealed chunk index of stream id.
