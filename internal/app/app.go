@@ -30,6 +30,7 @@ import (
 	"github.com/twinit/byok-backup/internal/keywrap"
 	"github.com/twinit/byok-backup/internal/lease"
 	"github.com/twinit/byok-backup/internal/restore"
+	"github.com/twinit/byok-backup/internal/rewrap"
 	"github.com/twinit/byok-backup/internal/tenants"
 )
 
@@ -61,6 +62,9 @@ type App struct {
 	Assets      *assets.Store
 	BackupBlobs *blobazure.Store
 	Jobs        *jobqueue.Queue
+	// Rewraps serves re-wraps (contract §7); RewrapStore is its table.
+	Rewraps     *rewrap.Service
+	RewrapStore *catalogtable.Rewraps
 	// Wrapper is the Key Vault adapter (undecorated) and PlatformKey the
 	// platform key's reference.
 	Wrapper     keywrap.Wrapper
@@ -115,6 +119,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (*App, error) {
 		PlatformKey: keys.platform,
 		log:         logger,
 		byokStore:   byok.NewTableStore(tables.NewClient(n.TableByokSettings)),
+		RewrapStore: catalogtable.NewRewraps(tables.NewClient(n.TableRewraps)),
 	}
 	// Same table, own scope: serialises POST …/backups per tenant.
 	requestLeases := lease.New(tables.NewClient(n.TableLeases), &lease.Options{Scope: "backup-request", Logger: logger, Now: now})
@@ -126,6 +131,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (*App, error) {
 		n.TableByokSettings: a.byokStore.CreateTable, n.TableKeyAudit: auditLog.EnsureTable,
 		n.TableBackups + "/" + n.TableRestores: a.Catalog.CreateTables, n.TableLeases: leases.CreateTable,
 		n.TableTenants: tenantDir.CreateTable, n.ContainerBackups: a.BackupBlobs.CreateContainer,
+		n.TableRewraps: a.RewrapStore.CreateTable,
 	} {
 		if err := create(ctx); err != nil {
 			return nil, fmt.Errorf("create %s: %w", name, err)
@@ -203,6 +209,27 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("restore service: %w", err)
 	}
+	a.Rewraps, err = rewrap.New(rewrap.Options{
+		Backups:         a.Catalog,
+		Rewraps:         a.RewrapStore,
+		Blobs:           a.BackupBlobs,
+		Wrapper:         audited,
+		Keys:            a.BYOK,
+		PlatformKey:     keys.platform,
+		URLTemplate:     cfg.KeyVaultURLTemplate,
+		Leases:          leases, // the tenant's one job lease: never beside a backup or restore
+		Queue:           a.Jobs,
+		QueueName:       n.QueueRewrapJobs,
+		Logger:          logger,
+		MaxDequeueCount: MaxDequeueCount,
+		Now:             now,
+		LeaseTTL:        cfg.JobStaleAfter,
+		StaleAfter:      cfg.JobStaleAfter,
+		ProgressEvery:   cfg.JobStaleAfter / 12,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rewrap service: %w", err)
+	}
 	return a, nil
 }
 
@@ -235,6 +262,6 @@ func (a *App) Handler(ctx context.Context) (http.Handler, error) {
 			{Name: "platformKey", Checker: byok.NewPlatformKeyCheck(a.Wrapper, a.PlatformKey, nil)},
 		},
 	})
-	api.Register(srv, api.Services{Backups: a.Backups, Restores: a.Restores, Byok: a.BYOK, Logger: a.log})
+	api.Register(srv, api.Services{Backups: a.Backups, Restores: a.Restores, Byok: a.BYOK, Rewraps: a.Rewraps, Logger: a.log})
 	return srv.Handler(), nil
 }

@@ -127,6 +127,10 @@ type Names struct {
 	// (%QUEUE_BACKUP_JOBS%, %QUEUE_RESTORE_JOBS%), so one setting moves both.
 	QueueBackupJobs  string `json:"queueBackupJobs"`
 	QueueRestoreJobs string `json:"queueRestoreJobs"`
+	// TableRewraps and QueueRewrapJobs: re-wrap jobs (contract §7); the
+	// RewrapWorker trigger reads %QUEUE_REWRAP_JOBS%.
+	TableRewraps    string `json:"tableRewraps"`
+	QueueRewrapJobs string `json:"queueRewrapJobs"`
 }
 
 // Defaults.
@@ -136,6 +140,7 @@ const (
 	DefaultKeyVaultURLTemplate = "https://{vault}.vault.azure.net/"
 	DefaultQueueBackupJobs     = "backup-jobs"
 	DefaultQueueRestoreJobs    = "restore-jobs"
+	DefaultQueueRewrapJobs     = "rewrap-jobs"
 	DefaultFunctionTimeout     = 30 * time.Minute
 	KiB                        = 1 << 10
 	MiB                        = 1 << 20

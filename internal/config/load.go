@@ -200,6 +200,8 @@ func LoadEnv(lookup func(string) (string, bool)) (Config, error) {
 		ContainerBackups:  l.bucketName("CONTAINER_BACKUPS", "backups", "blob container"),
 		QueueBackupJobs:   l.bucketName("QUEUE_BACKUP_JOBS", DefaultQueueBackupJobs, "queue"),
 		QueueRestoreJobs:  l.bucketName("QUEUE_RESTORE_JOBS", DefaultQueueRestoreJobs, "queue"),
+		TableRewraps:      l.tableName("TABLE_REWRAPS", "Rewraps"),
+		QueueRewrapJobs:   l.bucketName("QUEUE_REWRAP_JOBS", DefaultQueueRewrapJobs, "queue"),
 	}
 
 	c.BackupSchedule, c.BackupCron = l.schedule("BACKUP_SCHEDULE", DefaultBackupSchedule)

@@ -46,14 +46,14 @@ func TestRegisterCoversContract(t *testing.T) {
 	Register(&r, Services{})
 	slices.Sort(r.queues)
 	slices.Sort(r.timers)
-	if want := []string{"BackupWorker", "RestoreWorker"}; !slices.Equal(r.queues, want) {
+	if want := []string{"BackupWorker", "RestoreWorker", "RewrapWorker"}; !slices.Equal(r.queues, want) {
 		t.Errorf("queue functions = %v, want %v", r.queues, want)
 	}
 	if want := []string{"BackupScheduler", "ByokMonitor"}; !slices.Equal(r.timers, want) {
 		t.Errorf("timer functions = %v, want %v", r.timers, want)
 	}
-	if len(r.unwired) != 4 {
-		t.Errorf("unwired with nil services = %v, want all four", r.unwired)
+	if len(r.unwired) != 5 {
+		t.Errorf("unwired with nil services = %v, want all five", r.unwired)
 	}
 	for _, name := range append(r.queues, r.timers...) {
 		if _, err := os.Stat("../../../functions/" + name + "/function.json"); err != nil {
@@ -65,6 +65,7 @@ func TestRegisterCoversContract(t *testing.T) {
 		"POST /api/tenants/{tenant}/byok/validate",
 		"GET /api/tenants/{tenant}/backups", "GET /api/tenants/{tenant}/backups/{backupId}", "POST /api/tenants/{tenant}/backups",
 		"POST /api/tenants/{tenant}/restores", "GET /api/tenants/{tenant}/restores", "GET /api/tenants/{tenant}/restores/{restoreId}",
+		"POST /api/tenants/{tenant}/byok/rewraps", "GET /api/tenants/{tenant}/byok/rewraps", "GET /api/tenants/{tenant}/byok/rewraps/{rewrapId}",
 	}
 	slices.Sort(want)
 	slices.Sort(r.routes)
