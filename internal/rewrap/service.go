@@ -171,7 +171,11 @@ func (s *Service) Start(ctx context.Context, tenant string, req Request) (*catal
 	if err := s.o.Rewraps.CreateRewrap(ctx, r); err != nil {
 		return nil, fmt.Errorf("failed to record the re-wrap: %w", err)
 	}
-	if err := s.o.Queue.Enqueue(ctx, s.o.QueueName, jobqueue.RewrapJob{Tenant: tenant, RewrapID: r.RewrapID}); err != nil {
+	// The row is written: queue its message even if the caller has gone,
+	// or the row would stay queued with nothing to run it.
+	qctx, qcancel := context.WithTimeout(context.WithoutCancel(ctx), job.FinalWriteTimeout)
+	defer qcancel()
+	if err := s.o.Queue.Enqueue(qctx, s.o.QueueName, jobqueue.RewrapJob{Tenant: tenant, RewrapID: r.RewrapID}); err != nil {
 		// The row stays queued with no message: fail it so the tenant is
 		// not blocked by a re-wrap that will never run.
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), job.FinalWriteTimeout)
