@@ -21,6 +21,7 @@ import (
 	"github.com/twinit/byok-backup/internal/backup"
 	blobazure "github.com/twinit/byok-backup/internal/blobstore/azure"
 	"github.com/twinit/byok-backup/internal/byok"
+	"github.com/twinit/byok-backup/internal/catalog"
 	catalogtable "github.com/twinit/byok-backup/internal/catalog/aztable"
 	"github.com/twinit/byok-backup/internal/config"
 	"github.com/twinit/byok-backup/internal/edge/api"
@@ -149,6 +150,10 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (*App, error) {
 		MonitorConcurrency: cfg.ByokMonitorConcurrency,
 		Now:                now,
 		OwnershipTag:       cfg.ByokOwnershipTag,
+		Backups: byok.BackupCountFunc(func(ctx context.Context, tenant, keyID string) (byok.BackupCounts, error) {
+			c, err := catalog.CountKeys(ctx, a.Catalog, tenant, keyID)
+			return byok.BackupCounts(c), err
+		}),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("byok service: %w", err)

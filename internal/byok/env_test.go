@@ -43,6 +43,7 @@ type envOptions struct {
 	// that validate often aren't throttled.
 	validateBurst int
 	now           func() time.Time
+	backups       BackupCounter
 }
 
 // owners is the ownership tag value keys get from [env.vault]: the tenants
@@ -83,7 +84,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		VaultURLTemplate: emu.URLTemplate(), AppClientID: appID,
 		Logger:             logger,
 		MonitorConcurrency: o.concurrency, CheckTimeout: o.checkTimeout,
-		OwnershipTag: tag, ValidateBurst: o.validateBurst, Now: o.now,
+		OwnershipTag: tag, ValidateBurst: o.validateBurst, Now: o.now, Backups: o.backups,
 	})
 	if err != nil {
 		t.Fatal(err)

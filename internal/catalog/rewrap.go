@@ -204,7 +204,42 @@ type RewrapStore interface {
 // a job over thousands of backups never holds them all (a re-wrap, the
 // BYOK status counts). The order is oldest first.
 type BackupScanner interface {
-	ScanBackups(ctx context.Context, tenant string, statuses []Status, fn func(*Backup) error) error
+	ScanBackups(ctx context.Context, tenant string, o ScanOptions, fn func(*Backup) error) error
+}
+
+// ScanOptions select what ScanBackups visits.
+type ScanOptions struct {
+	// Statuses are the statuses visited; empty means all.
+	Statuses []Status
+	// KeysOnly reads only the id, status, key source and key id of each
+	// row (a projection: counting needs nothing else).
+	KeysOnly bool
+}
+
+// KeyCounts are a tenant's completed backups by what wraps their data key
+// (contract §7, GET …/byok "backups").
+type KeyCounts struct {
+	Customer, Platform, OlderCustomerKeys int64
+}
+
+// CountKeys counts tenant's completed backups by key; OlderCustomerKeys
+// are the customer-key ones not wrapped by currentKeyID (the configured
+// key's current version). It holds no row past its callback.
+func CountKeys(ctx context.Context, s BackupScanner, tenant, currentKeyID string) (KeyCounts, error) {
+	var c KeyCounts
+	err := s.ScanBackups(ctx, tenant, ScanOptions{Statuses: []Status{StatusCompleted}, KeysOnly: true}, func(b *Backup) error {
+		switch b.KeySource {
+		case keywrap.Customer:
+			c.Customer++
+			if b.KeyID != currentKeyID {
+				c.OlderCustomerKeys++
+			}
+		case keywrap.Platform:
+			c.Platform++
+		}
+		return nil
+	})
+	return c, err
 }
 
 // RecordRewrap records that b's data key is now wrapped by keyID of src,

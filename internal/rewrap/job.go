@@ -184,7 +184,7 @@ func (s *Service) execute(ctx context.Context, r *catalog.Rewrap, prog *progress
 			}
 		}()
 	}
-	scanErr := s.o.Backups.ScanBackups(ctx, r.Tenant, rewrapStatuses, func(b *catalog.Backup) error {
+	scanErr := s.o.Backups.ScanBackups(ctx, r.Tenant, catalog.ScanOptions{Statuses: rewrapStatuses}, func(b *catalog.Backup) error {
 		prog.add(func(p *catalog.RewrapProgress) { p.Total++ })
 		select {
 		case work <- b:

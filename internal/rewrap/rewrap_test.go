@@ -35,8 +35,16 @@ func TestRewrapToCurrentCustomerVersion(t *testing.T) {
 	v2, err := e.emu.RotateKey(vault, keyName)
 	must(t, err)
 
+	// GET …/byok's counts (Table Storage projection): both customer
+	// backups are on an older version until the re-wrap.
+	if c, err := catalog.CountKeys(ctx, e.cat, tenant, v2); err != nil || c != (catalog.KeyCounts{Customer: 2, Platform: 1, OlderCustomerKeys: 2}) {
+		t.Fatalf("counts before = %+v, %v", c, err)
+	}
 	j := e.start(ctx, Request{To: keywrap.Customer})
 	must(t, e.run(ctx, j, 1))
+	if c, err := catalog.CountKeys(ctx, e.cat, tenant, v2); err != nil || c != (catalog.KeyCounts{Customer: 2, Platform: 1}) {
+		t.Fatalf("counts after = %+v, %v", c, err)
+	}
 	r := e.rewrapRow(ctx, j.RewrapID)
 	if r.State != catalog.RewrapSucceeded || r.Progress != (catalog.RewrapProgress{Total: 3, Done: 2, Skipped: 1}) || len(r.Failures) != 0 {
 		t.Fatalf("rewrap = %s %+v %+v %v", r.State, r.Progress, r.Failures, r.Error)

@@ -79,16 +79,21 @@ func (s *Rewraps) ActiveRewrap(ctx context.Context, tenant string) (*catalog.Rew
 
 // ScanBackups filters the tenant's partition on status server-side and
 // decodes one service page (up to 1,000 rows) at a time.
-func (s *Store) ScanBackups(ctx context.Context, tenant string, statuses []catalog.Status, fn func(*catalog.Backup) error) error {
+func (s *Store) ScanBackups(ctx context.Context, tenant string, o catalog.ScanOptions, fn func(*catalog.Backup) error) error {
 	filter := "PartitionKey eq " + quote(tenant)
-	if len(statuses) > 0 {
+	if len(o.Statuses) > 0 {
 		var or []string
-		for _, st := range statuses {
+		for _, st := range o.Statuses {
 			or = append(or, "Status eq "+quote(string(st)))
 		}
 		filter += " and (" + strings.Join(or, " or ") + ")"
 	}
-	pager := s.backups.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
+	lo := &aztables.ListEntitiesOptions{Filter: &filter}
+	if o.KeysOnly {
+		sel := "RowKey,Status,KeySource,KeyId"
+		lo.Select = &sel
+	}
+	pager := s.backups.NewListEntitiesPager(lo)
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {

@@ -75,7 +75,8 @@ func (s *Rewraps) ActiveRewrap(ctx context.Context, tenant string) (*catalog.Rew
 
 // ScanBackups visits the tenant's backups with one of statuses (all when
 // empty), oldest first; fn runs without the lock, so it may write rows.
-func (s *Store) ScanBackups(ctx context.Context, tenant string, statuses []catalog.Status, fn func(*catalog.Backup) error) error {
+func (s *Store) ScanBackups(ctx context.Context, tenant string, o catalog.ScanOptions, fn func(*catalog.Backup) error) error {
+	statuses := o.Statuses
 	s.mu.Lock()
 	var ids []string
 	for k, b := range s.backups.rows {
