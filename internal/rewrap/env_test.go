@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 
@@ -111,31 +115,61 @@ func (c *counting) Unwrap(ctx context.Context, ref keywrap.Ref, w keywrap.Wrappe
 	return c.Wrapper.Unwrap(ctx, ref, w)
 }
 
-// countingTables counts Table Storage requests of the catalog.
-type env struct {
-	t        *testing.T
-	emu      *kvemu.Emulator
-	inner    keywrap.Wrapper // unaudited, uncounted: the test's own setup
-	count    *counting
-	auditLog *audit.Log
-	cat      *aztable.Store
-	rewraps  *aztable.Rewraps
-	blobs    blobstore.Store
-	keys     *keySettings
-	queue    *queue
-	leases   *lease.Manager
-	svc      *Service
-	restores *restore.Service
-	custRef  keywrap.Ref
-	platRef  keywrap.Ref
-	log      *slog.Logger
+// callCounter is an azcore policy counting requests by table (the first
+// path segment, without its key predicate).
+type callCounter struct {
+	mu sync.Mutex
+	n  map[string]int64
 }
 
-func newEnv(t *testing.T) *env {
+func (c *callCounter) Do(req *policy.Request) (*http.Response, error) {
+	p := strings.TrimPrefix(req.Raw().URL.Path, "/")
+	p = strings.TrimPrefix(p, "devstoreaccount1/")
+	if i := strings.IndexAny(p, "(/"); i >= 0 {
+		p = p[:i]
+	}
+	c.mu.Lock()
+	c.n[p]++
+	c.mu.Unlock()
+	return req.Next()
+}
+
+func (c *callCounter) snapshot() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int64, len(c.n))
+	for k, v := range c.n {
+		out[k] = v
+	}
+	return out
+}
+
+type env struct {
+	t testing.TB
+	// tableCalls counts Table Storage requests by table.
+	tableCalls *callCounter
+	emu        *kvemu.Emulator
+	inner      keywrap.Wrapper // unaudited, uncounted: the test's own setup
+	count      *counting
+	auditLog   *audit.Log
+	cat        *aztable.Store
+	rewraps    *aztable.Rewraps
+	blobs      blobstore.Store
+	keys       *keySettings
+	queue      *queue
+	leases     *lease.Manager
+	svc        *Service
+	restores   *restore.Service
+	custRef    keywrap.Ref
+	platRef    keywrap.Ref
+	log        *slog.Logger
+}
+
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := t.Context()
 	n := seq.Add(1)
-	e := &env{t: t, keys: &keySettings{enabled: true}, queue: &queue{}, log: slog.New(slog.DiscardHandler)}
+	e := &env{t: t, keys: &keySettings{enabled: true}, queue: &queue{}, log: slog.New(slog.DiscardHandler), tableCalls: &callCounter{n: map[string]int64{}}}
 	e.emu = kvemu.TestStart(t)
 	must(t, e.emu.CreateVault(vault, entraTenant, kvemu.AccessPolicy))
 	must(t, e.emu.Grant(vault, kvemu.CustomerToken(appID, entraTenant), "get", "wrapKey", "unwrapKey"))
@@ -162,7 +196,8 @@ func newEnv(t *testing.T) *env {
 	e.custRef = keywrap.Ref{Source: keywrap.Customer, VaultURL: cu, KeyName: keyName, TenantID: entraTenant}
 	e.keys.ref = e.custRef
 
-	tables, err := aztables.NewServiceClientFromConnectionString(storage.ConnectionString(), nil)
+	tables, err := aztables.NewServiceClientFromConnectionString(storage.ConnectionString(),
+		&aztables.ClientOptions{ClientOptions: azcore.ClientOptions{PerCallPolicies: []policy.Policy{e.tableCalls}}})
 	must(t, err)
 	blobSvc, err := azblob.NewClientFromConnectionString(storage.ConnectionString(), nil)
 	must(t, err)
