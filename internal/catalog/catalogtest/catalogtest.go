@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) catalog.Store) {
 		{"RestoreListNewestFirst", testRestoreList},
 		{"RestoreListInvalidToken", testRestoreListInvalidToken},
 		{"StaleRestores", testStaleRestores},
+		{"ScanBackups", testScanBackups},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -74,6 +75,9 @@ func fullBackup(tn string) *catalog.Backup {
 	b.FirstAttemptAt = base.Add(2 * time.Second)
 	b.LastError = &errcode.Detail{Code: errcode.Throttled, Message: "Key Vault is throttling."}
 	b.RetryAt = base.Add(3 * time.Second)
+	b.RewrappedAt = base.Add(4 * time.Second)
+	b.PreviousKeyIDs = []string{"https://contoso-kv.vault.azure.net/keys/k/00000000000000000000000000000001"}
+	b.Rewraps = 1
 	return b
 }
 
