@@ -260,3 +260,37 @@ func TestRewrapCrashAtEveryStep(t *testing.T) {
 		})
 	}
 }
+
+// Key ownership (contract §5) holds for both sides: a key whose tag no
+// longer lists the tenant unwraps nothing (each backup fails and keeps its
+// wrapping) and wraps nothing (the job fails with KeyOwnershipNotProven).
+func TestRewrapChecksOwnership(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	c := e.makeBackup(ctx, e.custRef, time.Now().Add(-2*time.Hour))
+	p := e.makeBackup(ctx, e.platRef, time.Now().Add(-time.Hour))
+	must(t, e.emu.SetTags(vault, keyName, "", map[string]string{keywrap.DefaultOwnershipTag: "globex"}))
+
+	j := e.start(ctx, Request{To: keywrap.Platform})
+	must(t, e.run(ctx, j, 1))
+	r := e.rewrapRow(ctx, j.RewrapID)
+	if r.State != catalog.RewrapSucceeded || r.Progress.Failed != 1 || len(r.Failures) != 1 || r.Failures[0].Code != errcode.CustomerKeyUnavailable {
+		t.Fatalf("to platform with the tag removed: %s %+v %+v", r.State, r.Progress, r.Failures)
+	}
+	if b := e.backup(ctx, c.BackupID); b.KeyID != c.KeyID {
+		t.Fatal("a backup was unwrapped with a key the tenant does not own")
+	}
+
+	j = e.start(ctx, Request{To: keywrap.Customer, IncludePlatformBackups: true})
+	must(t, e.run(ctx, j, 1))
+	r = e.rewrapRow(ctx, j.RewrapID)
+	if r.State != catalog.RewrapFailed || r.Error == nil || r.Error.Code != errcode.KeyOwnershipNotProven {
+		t.Fatalf("to customer with the tag removed: %s %+v", r.State, r.Error)
+	}
+	if b := e.backup(ctx, p.BackupID); b.KeySource != keywrap.Platform {
+		t.Fatal("a backup was wrapped with a key the tenant does not own")
+	}
+	if w := e.count.wraps.Load(); w != 0 {
+		t.Fatalf("wraps = %d: the target key's ownership is checked before any wrap", w)
+	}
+}
