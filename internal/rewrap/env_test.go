@@ -120,6 +120,7 @@ func (c *counting) Unwrap(ctx context.Context, ref keywrap.Ref, w keywrap.Wrappe
 type callCounter struct {
 	mu sync.Mutex
 	n  map[string]int64
+	d  time.Duration // total time in requests
 }
 
 func (c *callCounter) Do(req *policy.Request) (*http.Response, error) {
@@ -128,10 +129,13 @@ func (c *callCounter) Do(req *policy.Request) (*http.Response, error) {
 	if i := strings.IndexAny(p, "(/"); i >= 0 {
 		p = p[:i]
 	}
+	start := time.Now()
+	resp, err := req.Next()
 	c.mu.Lock()
 	c.n[p]++
+	c.d += time.Since(start)
 	c.mu.Unlock()
-	return req.Next()
+	return resp, err
 }
 
 func (c *callCounter) snapshot() map[string]int64 {
