@@ -210,7 +210,8 @@ func (s *stack) collectSettings(context.Context) error {
 	// The triggers name these settings (%NAME%): the host, and so the
 	// runner, refuses a function whose setting is unset.
 	for k, v := range map[string]string{"BACKUP_SCHEDULE": appconfig.DefaultBackupSchedule, "BYOK_MONITOR_SCHEDULE": appconfig.DefaultByokMonitorSchedule,
-		"QUEUE_BACKUP_JOBS": appconfig.DefaultQueueBackupJobs, "QUEUE_RESTORE_JOBS": appconfig.DefaultQueueRestoreJobs} {
+		"QUEUE_BACKUP_JOBS": appconfig.DefaultQueueBackupJobs, "QUEUE_RESTORE_JOBS": appconfig.DefaultQueueRestoreJobs,
+		"QUEUE_REWRAP_JOBS": appconfig.DefaultQueueRewrapJobs} {
 		if s.settings[k] == "" {
 			s.settings[k] = v
 		}

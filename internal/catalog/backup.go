@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"slices"
 	"time"
 
 	"github.com/twinit/byok-backup/internal/errcode"
@@ -232,10 +233,7 @@ func (b *Backup) Clone() *Backup {
 		d := *b.LastError
 		c.LastError = &d
 	}
-	c.PreviousKeyIDs = append([]string(nil), b.PreviousKeyIDs...)
-	if b.PreviousKeyIDs == nil {
-		c.PreviousKeyIDs = nil
-	}
+	c.PreviousKeyIDs = slices.Clone(b.PreviousKeyIDs)
 	if b.Streams != nil {
 		c.Streams = make(map[string]int64, len(b.Streams))
 		for k, v := range b.Streams {
