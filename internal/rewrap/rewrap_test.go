@@ -1,8 +1,10 @@
 package rewrap
 
 import (
+	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -292,5 +294,53 @@ func TestRewrapChecksOwnership(t *testing.T) {
 	}
 	if w := e.count.wraps.Load(); w != 0 {
 		t.Fatalf("wraps = %d: the target key's ownership is checked before any wrap", w)
+	}
+}
+
+// trackingBackups records how many scanned backups are in flight: yielded
+// by the scan and not yet re-wrapped (each gets one row update).
+type trackingBackups struct {
+	Backups
+	mu      sync.Mutex
+	pending map[string]bool
+	max     int
+}
+
+func (tb *trackingBackups) ScanBackups(ctx context.Context, tenant string, o catalog.ScanOptions, fn func(*catalog.Backup) error) error {
+	return tb.Backups.ScanBackups(ctx, tenant, o, func(b *catalog.Backup) error {
+		tb.mu.Lock()
+		tb.pending[b.BackupID] = true
+		tb.max = max(tb.max, len(tb.pending))
+		tb.mu.Unlock()
+		return fn(b)
+	})
+}
+
+func (tb *trackingBackups) UpdateBackup(ctx context.Context, b *catalog.Backup) error {
+	tb.mu.Lock()
+	delete(tb.pending, b.BackupID)
+	tb.mu.Unlock()
+	return tb.Backups.UpdateBackup(ctx, b)
+}
+
+// The job never holds the tenant's backups: the scan hands one backup at a
+// time to the workers, so at most Parallelism+1 are in flight however many
+// the tenant has (memory flat in the number of backups).
+func TestRewrapHoldsNoListing(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	const n = 40
+	for i := range n {
+		e.makeBackup(ctx, e.custRef, time.Now().Add(-time.Duration(n-i)*time.Minute))
+	}
+	tb := &trackingBackups{Backups: e.cat, pending: map[string]bool{}}
+	e.svc = e.newService(t, tb)
+	j := e.start(ctx, Request{To: keywrap.Platform})
+	must(t, e.run(ctx, j, 1))
+	if r := e.rewrapRow(ctx, j.RewrapID); r.Progress.Done != n {
+		t.Fatalf("progress %+v", r.Progress)
+	}
+	if tb.max > DefaultParallelism+1 || len(tb.pending) != 0 {
+		t.Fatalf("%d backups in flight at most (%d left), want at most %d", tb.max, len(tb.pending), DefaultParallelism+1)
 	}
 }
