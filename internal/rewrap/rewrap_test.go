@@ -344,3 +344,26 @@ func TestRewrapHoldsNoListing(t *testing.T) {
 		t.Fatalf("%d backups in flight at most (%d left), want at most %d", tb.max, len(tb.pending), DefaultParallelism+1)
 	}
 }
+
+// A re-wrap that never ran (its message lost) blocks the tenant only
+// until AbandonAfter; then the next POST fails it and starts anew.
+func TestRewrapAbandonedDoesNotBlock(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	stuck := e.start(ctx, Request{To: keywrap.Platform})
+	if _, err := e.svc.Start(ctx, tenant, Request{To: keywrap.Platform}); errcode.CodeOf(err) != errcode.Conflict {
+		t.Fatalf("fresh queued re-wrap: %v, want Conflict", err)
+	}
+	later := time.Now().Add(DefaultAbandonAfter + time.Minute)
+	e.svc.o.Now = func() time.Time { return later }
+	r, err := e.svc.Start(ctx, tenant, Request{To: keywrap.Platform})
+	if err != nil {
+		t.Fatalf("start after the stuck one was abandoned: %v", err)
+	}
+	if old := e.rewrapRow(ctx, stuck.RewrapID); old.State != catalog.RewrapFailed || old.Error == nil {
+		t.Fatalf("abandoned re-wrap = %s %v", old.State, old.Error)
+	}
+	if r.RewrapID == stuck.RewrapID || r.State != catalog.RewrapQueued {
+		t.Fatalf("new re-wrap %+v", r)
+	}
+}

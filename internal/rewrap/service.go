@@ -70,8 +70,13 @@ type Options struct {
 	// LeaseTTL, ProgressEvery and StaleAfter: as for restores (defaults
 	// 2 min, 10 s, 2 min).
 	LeaseTTL, ProgressEvery, StaleAfter time.Duration
-	Retry                               *blobstore.RetryOptions
-	Now                                 func() time.Time
+	// AbandonAfter is how long a queued re-wrap may wait, or a running one
+	// go without a heartbeat, before a new POST fails it and starts
+	// another (default 1 h): its message was lost or poisoned, and the
+	// tenant must not be blocked for ever.
+	AbandonAfter time.Duration
+	Retry        *blobstore.RetryOptions
+	Now          func() time.Time
 }
 
 // Defaults of [Options].
@@ -81,6 +86,7 @@ const (
 	DefaultLeaseTTL        = 2 * time.Minute
 	DefaultProgressEvery   = 10 * time.Second
 	DefaultStaleAfter      = 2 * time.Minute
+	DefaultAbandonAfter    = time.Hour
 )
 
 // Service serves the Rewraps functions and runs RewrapWorker's jobs.
@@ -109,6 +115,7 @@ func New(o Options) (*Service, error) {
 	def(&o.LeaseTTL, DefaultLeaseTTL)
 	def(&o.ProgressEvery, DefaultProgressEvery)
 	def(&o.StaleAfter, DefaultStaleAfter)
+	def(&o.AbandonAfter, DefaultAbandonAfter)
 	if o.QueueName == "" {
 		o.QueueName = jobqueue.RewrapQueue
 	}
@@ -153,10 +160,8 @@ func (s *Service) Start(ctx context.Context, tenant string, req Request) (*catal
 	if req.IncludePlatformBackups && req.To != keywrap.Customer {
 		return nil, errcode.New(errcode.InvalidRequest, "includePlatformBackups applies only to a re-wrap to the customer key.")
 	}
-	if active, err := s.o.Rewraps.ActiveRewrap(ctx, tenant); err == nil {
-		return nil, errcode.New(errcode.Conflict, "Re-wrap %s of this tenant is %s; start another once it has ended.", active.RewrapID, active.State)
-	} else if !errors.Is(err, catalog.ErrNotFound) {
-		return nil, fmt.Errorf("failed to look for an active re-wrap: %w", err)
+	if err := s.checkNoActive(ctx, tenant); err != nil {
+		return nil, err
 	}
 	if req.To == keywrap.Customer {
 		st, err := s.o.Keys.Status(ctx, tenant)
@@ -205,4 +210,38 @@ func (s *Service) Get(ctx context.Context, tenant, id string) (*catalog.Rewrap, 
 // List returns one page of the tenant's re-wraps, newest first.
 func (s *Service) List(ctx context.Context, tenant string, opts catalog.ListOptions) (catalog.RewrapPage, error) {
 	return s.o.Rewraps.ListRewraps(ctx, tenant, opts)
+}
+
+// checkNoActive answers Conflict while the tenant has a live queued or
+// running re-wrap. One that has shown no sign of life for AbandonAfter
+// (its message lost or poisoned) is marked failed instead, so it blocks
+// the tenant no longer; a lost race with its worker is still a Conflict.
+func (s *Service) checkNoActive(ctx context.Context, tenant string) error {
+	active, err := s.o.Rewraps.ActiveRewrap(ctx, tenant)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("failed to look for an active re-wrap: %w", err)
+	}
+	alive := active.RequestedAt
+	if active.State == catalog.RewrapRunning {
+		alive = active.LastAlive()
+	}
+	conflict := errcode.New(errcode.Conflict, "Re-wrap %s of this tenant is %s; start another once it has ended.", active.RewrapID, active.State)
+	if s.now().Sub(alive) < s.o.AbandonAfter {
+		return conflict
+	}
+	if err := active.Fail(s.now(), errcode.Detail{Code: errcode.Internal,
+		Message: "The re-wrap stopped without finishing (no sign of life for a long time) and was ended when another re-wrap was requested. Backups it re-wrapped keep their new key; the others their old one."}); err != nil {
+		return conflict
+	}
+	if err := s.o.Rewraps.UpdateRewrap(ctx, active); err != nil {
+		if errors.Is(err, catalog.ErrConflict) {
+			return conflict
+		}
+		return fmt.Errorf("failed to end an abandoned re-wrap: %w", err)
+	}
+	s.log.WarnContext(ctx, "abandoned rewrap marked failed", "tenant", tenant, "rewrapId", active.RewrapID)
+	return nil
 }
