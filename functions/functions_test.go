@@ -47,6 +47,8 @@ var want = map[string]struct {
 	"ByokMonitor":     {trigger: "timerTrigger", schedule: "%BYOK_MONITOR_SCHEDULE%"},
 	"BackupWorker":    {trigger: "queueTrigger", queue: "%QUEUE_BACKUP_JOBS%"},
 	"RestoreWorker":   {trigger: "queueTrigger", queue: "%QUEUE_RESTORE_JOBS%"},
+	"RewrapWorker":    {trigger: "queueTrigger", queue: "%QUEUE_REWRAP_JOBS%"},
+	"Rewraps":         {trigger: "httpTrigger", route: "tenants/{tenant}/byok/rewraps/{rewrapId?}", methods: []string{"get", "post"}, authLevel: "function"},
 	"ByokSettings":    {trigger: "httpTrigger", route: "tenants/{tenant}/byok", methods: []string{"delete", "get", "put"}, authLevel: "function"},
 	"ByokValidate":    {trigger: "httpTrigger", route: "tenants/{tenant}/byok/validate", methods: []string{"post"}, authLevel: "function"},
 	"Backups":         {trigger: "httpTrigger", route: "tenants/{tenant}/backups/{backupId?}", methods: []string{"delete", "get", "post"}, authLevel: "function"},

@@ -199,6 +199,8 @@ func TestEveryDocumentedSettingChangesBehaviour(t *testing.T) {
 		"CONTAINER_BACKUPS":                 {value: "other-backups"},
 		"QUEUE_BACKUP_JOBS":                 {value: "other-backup-jobs"},
 		"QUEUE_RESTORE_JOBS":                {value: "other-restore-jobs"},
+		"QUEUE_REWRAP_JOBS":                 {value: "other-rewrap-jobs"},
+		"TABLE_REWRAPS":                     {value: "OtherRewraps"},
 	}
 	// The host's own setting: it picks the custom handler worker.
 	hostOnly := map[string]bool{"FUNCTIONS_WORKER_RUNTIME": true}

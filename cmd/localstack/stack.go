@@ -236,7 +236,8 @@ func (s *stack) collectSettings(context.Context) error {
 	// every 5 s instead of 20 s, and a crashed local handler's job taken
 	// over sooner.
 	for k, v := range map[string]string{"BACKUP_SCHEDULE": appconfig.DefaultBackupSchedule, "BYOK_MONITOR_SCHEDULE": appconfig.DefaultByokMonitorSchedule,
-		"QUEUE_BACKUP_JOBS": appconfig.DefaultQueueBackupJobs, "QUEUE_RESTORE_JOBS": appconfig.DefaultQueueRestoreJobs, "JOB_STALE_AFTER": "30s"} {
+		"QUEUE_BACKUP_JOBS": appconfig.DefaultQueueBackupJobs, "QUEUE_RESTORE_JOBS": appconfig.DefaultQueueRestoreJobs, "JOB_STALE_AFTER": "30s",
+		"QUEUE_REWRAP_JOBS": appconfig.DefaultQueueRewrapJobs} {
 		if s.settings[k] == "" {
 			s.settings[k] = v
 		}

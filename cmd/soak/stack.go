@@ -155,6 +155,7 @@ func start(ctx context.Context, o Options) (_ *stack, err error) {
 		// the host, refuses a function whose setting is unset.
 		"QUEUE_BACKUP_JOBS":  config.DefaultQueueBackupJobs,
 		"QUEUE_RESTORE_JOBS": config.DefaultQueueRestoreJobs,
+		"QUEUE_REWRAP_JOBS":  config.DefaultQueueRewrapJobs,
 	}
 	var logFile io.Writer = io.Discard
 	if o.HandlerLog != "" {

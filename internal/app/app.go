@@ -23,6 +23,7 @@ import (
 	blobazure "github.com/twinit/byok-backup/internal/blobstore/azure"
 	"github.com/twinit/byok-backup/internal/byok"
 	byoktable "github.com/twinit/byok-backup/internal/byok/aztable"
+	"github.com/twinit/byok-backup/internal/catalog"
 	catalogtable "github.com/twinit/byok-backup/internal/catalog/aztable"
 	"github.com/twinit/byok-backup/internal/config"
 	"github.com/twinit/byok-backup/internal/edge/api"
@@ -34,6 +35,7 @@ import (
 	leasetable "github.com/twinit/byok-backup/internal/lease/aztable"
 	"github.com/twinit/byok-backup/internal/restore"
 	retentiontable "github.com/twinit/byok-backup/internal/retention/aztable"
+	"github.com/twinit/byok-backup/internal/rewrap"
 	tenantstable "github.com/twinit/byok-backup/internal/tenants/aztable"
 )
 
@@ -65,6 +67,9 @@ type App struct {
 	Assets      *assetsazure.Store
 	BackupBlobs *blobazure.Store
 	Jobs        *jobqueueaz.Queue
+	// Rewraps serves re-wraps (contract §7); RewrapStore is its table.
+	Rewraps     *rewrap.Service
+	RewrapStore *catalogtable.Rewraps
 	// Wrapper is the Key Vault adapter (undecorated) and PlatformKey the
 	// platform key's reference.
 	Wrapper     keywrap.Wrapper
@@ -119,6 +124,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (*App, error) {
 		PlatformKey: keys.platform,
 		log:         logger,
 		byokStore:   byoktable.New(tables.NewClient(n.TableByokSettings)),
+		RewrapStore: catalogtable.NewRewraps(tables.NewClient(n.TableRewraps)),
 	}
 	// Same table, own scope: serialises POST …/backups per tenant.
 	requestLeases := lease.NewWith(leasetable.New(tables.NewClient(n.TableLeases)), &lease.Options{Scope: "backup-request", Logger: logger, Now: now})
@@ -132,6 +138,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (*App, error) {
 		n.TableBackups + "/" + n.TableRestores: a.Catalog.CreateTables, n.TableLeases: leases.CreateTable,
 		n.TableTenants: tenantDir.CreateTable, n.ContainerBackups: a.BackupBlobs.CreateContainer,
 		n.TableRetentionPolicies: policies.CreateTable,
+		n.TableRewraps:           a.RewrapStore.CreateTable,
 	} {
 		if err := create(ctx); err != nil {
 			return nil, fmt.Errorf("create %s: %w", name, err)
@@ -149,6 +156,10 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (*App, error) {
 		MonitorConcurrency: cfg.ByokMonitorConcurrency,
 		Now:                now,
 		OwnershipTag:       cfg.ByokOwnershipTag,
+		Backups: byok.BackupCountFunc(func(ctx context.Context, tenant, keyID string) (byok.BackupCounts, error) {
+			c, err := catalog.CountKeys(ctx, a.Catalog, tenant, keyID)
+			return byok.BackupCounts(c), err
+		}),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("byok service: %w", err)
@@ -213,6 +224,27 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("restore service: %w", err)
 	}
+	a.Rewraps, err = rewrap.New(rewrap.Options{
+		Backups:         a.Catalog,
+		Rewraps:         a.RewrapStore,
+		Blobs:           a.BackupBlobs,
+		Wrapper:         audited,
+		Keys:            a.BYOK,
+		PlatformKey:     keys.platform,
+		URLTemplate:     cfg.KeyVaultURLTemplate,
+		Leases:          leases, // the tenant's one job lease: never beside a backup or restore
+		Queue:           a.Jobs,
+		QueueName:       n.QueueRewrapJobs,
+		Logger:          logger,
+		MaxDequeueCount: MaxDequeueCount,
+		Now:             now,
+		LeaseTTL:        cfg.JobStaleAfter,
+		StaleAfter:      cfg.JobStaleAfter,
+		ProgressEvery:   cfg.JobStaleAfter / 12,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rewrap service: %w", err)
+	}
 	return a, nil
 }
 
@@ -245,6 +277,6 @@ func (a *App) Handler(ctx context.Context) (http.Handler, error) {
 			{Name: "platformKey", Checker: byok.NewPlatformKeyCheck(a.Wrapper, a.PlatformKey, nil)},
 		},
 	})
-	api.Register(srv, api.Services{Backups: a.Backups, Restores: a.Restores, Byok: a.BYOK, Logger: a.log})
+	api.Register(srv, api.Services{Backups: a.Backups, Restores: a.Restores, Byok: a.BYOK, Rewraps: a.Rewraps, Logger: a.log})
 	return srv.Handler(), nil
 }

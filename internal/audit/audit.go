@@ -33,6 +33,10 @@ const (
 	Wrap     Operation = "wrap"
 	Unwrap   Operation = "unwrap"
 	Validate Operation = "validate"
+	// RewrapUnwrap and RewrapWrap are a re-wrap's unwrap with the old key
+	// and wrap with the new one (contract §7).
+	RewrapUnwrap Operation = "rewrap-unwrap"
+	RewrapWrap   Operation = "rewrap-wrap"
 )
 
 // OutcomeOK is the Outcome of a successful operation; failures carry their

@@ -16,6 +16,9 @@ type Scope struct {
 	Tenant    string
 	BackupID  string
 	RestoreID string
+	// Rewrap marks the key uses of a re-wrap: recorded as rewrap-wrap and
+	// rewrap-unwrap (contract §7).
+	Rewrap bool
 }
 
 type scopeKey struct{}
@@ -110,6 +113,14 @@ func (v *Validator) Validate(ctx context.Context, ref keywrap.Ref) keycheck.Resu
 
 func record(ctx context.Context, log *Log, logger *slog.Logger, op Operation, ref keywrap.Ref, keyID string, opErr error, d time.Duration) {
 	s := ScopeFrom(ctx)
+	if s.Rewrap {
+		switch op {
+		case Wrap:
+			op = RewrapWrap
+		case Unwrap:
+			op = RewrapUnwrap
+		}
+	}
 	outcome := OutcomeOK
 	if opErr != nil {
 		outcome = string(errcode.CodeOf(opErr))

@@ -141,7 +141,7 @@ func newer(a, b retention.Item) bool {
 // newestCompleted is the id of the tenant's newest completed backup, "" if none.
 func (s *Service) newestCompleted(ctx context.Context, tenant string) (string, error) {
 	var best retention.Item
-	err := s.o.Catalog.ScanBackups(ctx, tenant, func(b *catalog.Backup) error {
+	err := s.o.Catalog.ScanBackups(ctx, tenant, catalog.ScanOptions{}, func(b *catalog.Backup) error {
 		if it := (retention.Item{ID: b.BackupID, CompletedAt: b.CompletedAt}); b.Status == catalog.StatusCompleted && (best.ID == "" || newer(it, best)) {
 			best = it
 		}
@@ -209,7 +209,7 @@ func (s *Service) retainTenant(ctx context.Context, tenant string, rep *Retentio
 	// backups (id and time) and the ids of purge candidates.
 	var completed []retention.Item
 	var purge []string
-	err = s.o.Catalog.ScanBackups(ctx, tenant, func(b *catalog.Backup) error {
+	err = s.o.Catalog.ScanBackups(ctx, tenant, catalog.ScanOptions{}, func(b *catalog.Backup) error {
 		switch {
 		case b.Status == catalog.StatusCompleted:
 			completed = append(completed, retention.Item{ID: b.BackupID, CompletedAt: b.CompletedAt})

@@ -140,9 +140,9 @@ func (b *backupBlobs) prefix() string { return b.tenant + "/" + b.id + "/" }
 
 func (b *backupBlobs) add(name, rest string) {
 	b.blobs++
-	unit, manifest := name, rest == "manifest" // a loose blob directly under the backup
+	unit, manifest := name, isManifest(rest) // a loose blob directly under the backup
 	if attempt, tail, ok := strings.Cut(rest, "/"); ok {
-		unit, manifest = b.prefix()+attempt+"/", tail == "manifest"
+		unit, manifest = b.prefix()+attempt+"/", isManifest(tail)
 	}
 	if len(b.units) == 0 || b.units[len(b.units)-1] != unit {
 		b.units = append(b.units, unit)
@@ -218,7 +218,7 @@ func (w *sweeper) endBackup(ctx context.Context) error {
 		if dir == "" || !strings.HasPrefix(dir, b.prefix()) || dir == b.prefix() {
 			return nil // unknown layout: never delete a committed backup's blobs
 		}
-		if !b.manifests[dir] || row.ManifestBlob != dir+"manifest" {
+		if !b.manifests[dir] || !isManifest(strings.TrimPrefix(row.ManifestBlob, dir)) {
 			w.rep.Suspect++ // the row names a manifest that is not there
 			return nil
 		}
@@ -261,4 +261,14 @@ func splitBackupBlob(name string) (tenant, id, rest string, ok bool) {
 		return "", "", "", false
 	}
 	return tenant, id, rest, true
+}
+
+// isManifest reports whether a blob name's last part is a manifest: the
+// backup's own, or a re-wrapped one (rewrap-manifest-<n>, FORMAT.md §10).
+func isManifest(base string) bool {
+	if base == "manifest" {
+		return true
+	}
+	n, ok := strings.CutPrefix(base, "rewrap-manifest-")
+	return ok && len(n) == 6 && strings.Trim(n, "0123456789") == ""
 }

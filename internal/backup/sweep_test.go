@@ -258,3 +258,21 @@ func TestWorkerDeletesOnlyItsOwnAttempt(t *testing.T) {
 	}
 	e.checkBlobs(nil, earlier)
 }
+
+// A re-wrapped backup's row names rewrap-manifest-<n> (its original
+// manifest deleted): the sweep treats it as committed, keeps its blobs and
+// still deletes its abandoned attempts.
+func TestSweepKnowsRewrappedManifests(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	b := e.mkRow(testTenant, catalog.StatusCompleted, e.clock.Now().Add(-48*time.Hour),
+		func(id string) string { return testTenant + "/" + id + "/a1/rewrap-manifest-000001" })
+	kept := []string{e.put(testTenant, b.BackupID, "a1/rewrap-manifest-000001"), e.put(testTenant, b.BackupID, "a1/chunks/records/0000000000")}
+	gone := []string{e.put(testTenant, b.BackupID, "a0/chunks/records/0000000000")}
+	rep, err := e.svc.Sweep(ctx)
+	must(t, err)
+	e.checkBlobs(gone, kept)
+	if rep.Suspect != 0 {
+		t.Errorf("report = %+v", rep)
+	}
+}

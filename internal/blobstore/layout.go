@@ -3,6 +3,7 @@ package blobstore
 import (
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/tenants"
@@ -78,6 +79,30 @@ func (l Layout) Prefix() string {
 // Manifest is the manifest's blob name.
 func (l Layout) Manifest() string { return l.Prefix() + "manifest" }
 
+// RewrapManifest is the blob name of the manifest written by the backup's
+// n-th re-wrap (n ≥ 1; FORMAT.md §10): beside the original, never over it,
+// so both exist until the catalog row names the new one. The number is
+// fixed-width and the name does not start with "manifest", so no manifest
+// name is a prefix of another and DeletePrefix on one deletes only it.
+func (l Layout) RewrapManifest(n int) string {
+	if n < 1 || n > MaxRewraps {
+		panic(fmt.Sprintf("blobstore: internal error: re-wrap number %d", n))
+	}
+	return fmt.Sprintf("%srewrap-manifest-%06d", l.Prefix(), n)
+}
+
+// MaxRewraps is the most re-wraps one backup can have (RewrapManifest's width).
+const MaxRewraps = 999999
+
+// ManifestOf returns the manifest blob name of re-wrap n, n = 0 being the
+// backup's own manifest.
+func (l Layout) ManifestOf(n int) string {
+	if n == 0 {
+		return l.Manifest()
+	}
+	return l.RewrapManifest(n)
+}
+
 // ChunkPrefix is the prefix of one stream's chunks.
 func (l Layout) ChunkPrefix(stream string) string {
 	if !streamPattern.MatchString(stream) {
@@ -93,4 +118,35 @@ func (l Layout) Chunk(stream string, index int64) string {
 		panic(fmt.Sprintf("blobstore: internal error: negative chunk index %d", index))
 	}
 	return fmt.Sprintf("%s%0*d", l.ChunkPrefix(stream), ChunkIndexWidth, index)
+}
+
+// ManifestLayout returns the layout of the attempt whose manifest a
+// catalog row names: manifestBlob must be exactly ManifestOf(rewraps) of
+// a layout of tenant and backupID (the original manifest, or the
+// re-wrapped one the row's count of re-wraps names, FORMAT.md §10).
+func ManifestLayout(tenant, backupID, manifestBlob string, rewraps int) (Layout, error) {
+	base, err := NewLayout(tenant, backupID, "")
+	if err != nil {
+		return Layout{}, err
+	}
+	rest, ok := strings.CutPrefix(manifestBlob, base.BackupPrefix())
+	if !ok {
+		return Layout{}, fmt.Errorf("manifest blob %q is not under %s", manifestBlob, base.BackupPrefix())
+	}
+	if rewraps < 0 || rewraps > MaxRewraps {
+		return Layout{}, fmt.Errorf("re-wrap count %d out of range", rewraps)
+	}
+	name := "manifest"
+	if rewraps > 0 {
+		name = fmt.Sprintf("rewrap-manifest-%06d", rewraps)
+	}
+	attempt, ok := strings.CutSuffix(rest, name)
+	if !ok {
+		return Layout{}, fmt.Errorf("manifest blob %q does not end in %s", manifestBlob, name)
+	}
+	l, err := NewLayout(tenant, backupID, strings.TrimSuffix(attempt, "/"))
+	if err != nil || l.ManifestOf(rewraps) != manifestBlob {
+		return Layout{}, fmt.Errorf("manifest blob %q is not a layout name: %v", manifestBlob, err)
+	}
+	return l, nil
 }

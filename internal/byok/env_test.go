@@ -51,6 +51,7 @@ type envOptions struct {
 	// emulator: for tests of the service's logic that need no grants,
 	// sign-ins, faults or request log.
 	inMemoryKeys bool
+	backups      BackupCounter
 }
 
 // keyControl changes keys: the methods the emulator and keywrap/mem share.
@@ -93,7 +94,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		VaultURLTemplate: urlTemplate, AppClientID: appID,
 		Logger:             logger,
 		MonitorConcurrency: o.concurrency, CheckTimeout: o.checkTimeout,
-		OwnershipTag: tag, ValidateBurst: o.validateBurst, Now: o.now,
+		OwnershipTag: tag, ValidateBurst: o.validateBurst, Now: o.now, Backups: o.backups,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -128,5 +128,24 @@ func (s *Service) checkTenant(ctx context.Context, rec Record) (checkResult, err
 		return checkResult{}, nil
 	}
 	s.logTransition(ctx, rec.Tenant, from, stored, "monitor")
+	s.logOlderKeys(ctx, stored)
 	return checkResult{recorded: true, changed: from != stored.State(), state: stored.State()}, nil
+}
+
+// logOlderKeys says how many of the tenant's completed backups are wrapped
+// by an older version of its key (or another key): what a re-wrap
+// (contract §7) would move to the current version. Counts only, no ids.
+func (s *Service) logOlderKeys(ctx context.Context, rec Record) {
+	if s.backups == nil || rec.KeyID == "" {
+		return
+	}
+	c, err := s.backups.CountBackups(ctx, rec.Tenant, rec.KeyID)
+	if err != nil {
+		s.log.WarnContext(ctx, "byok monitor could not count the tenant's backups", "tenant", rec.Tenant, "err", err)
+		return
+	}
+	if c.OlderCustomerKeys > 0 {
+		s.log.InfoContext(ctx, "backups on older customer key versions", "tenant", rec.Tenant,
+			"olderCustomerKeys", c.OlderCustomerKeys, "customer", c.Customer, "platform", c.Platform)
+	}
 }

@@ -44,6 +44,32 @@ type Options struct {
 	// DefaultValidateEvery.
 	ValidateBurst int
 	ValidateEvery time.Duration
+	// Backups, when set, counts the tenant's completed backups by what
+	// wraps them: the status's "backups" (contract §7), and the monitor's
+	// log of backups on older key versions.
+	Backups BackupCounter
+}
+
+// BackupCounter counts a tenant's completed backups by key; currentKeyID
+// is the configured key's current version ("" when BYOK is off).
+type BackupCounter interface {
+	CountBackups(ctx context.Context, tenant, currentKeyID string) (BackupCounts, error)
+}
+
+// BackupCountFunc adapts a function to [BackupCounter].
+type BackupCountFunc func(ctx context.Context, tenant, currentKeyID string) (BackupCounts, error)
+
+func (f BackupCountFunc) CountBackups(ctx context.Context, tenant, currentKeyID string) (BackupCounts, error) {
+	return f(ctx, tenant, currentKeyID)
+}
+
+// BackupCounts is the status's "backups": completed backups whose data key
+// the customer's key wraps, the platform key wraps, and the customer's
+// key but not its current version (what a re-wrap would change).
+type BackupCounts struct {
+	Customer          int64 `json:"customer"`
+	Platform          int64 `json:"platform"`
+	OlderCustomerKeys int64 `json:"olderCustomerKeys"`
 }
 
 // Service configures, validates and watches tenants' customer keys.
@@ -59,6 +85,7 @@ type Service struct {
 	budget      time.Duration
 	tag         string
 	limiter     *tenantLimiter
+	backups     BackupCounter
 }
 
 // New returns a Service.
@@ -86,7 +113,7 @@ func New(opts Options) (*Service, error) {
 		store: opts.Store, validator: opts.Validator,
 		template: opts.VaultURLTemplate, appID: opts.AppClientID, log: opts.Logger,
 		now: opts.Now, concurrency: opts.MonitorConcurrency, checkTO: opts.CheckTimeout, budget: opts.MonitorBudget,
-		tag: opts.OwnershipTag,
+		tag: opts.OwnershipTag, backups: opts.Backups,
 	}
 	burst, every := opts.ValidateBurst, opts.ValidateEvery
 	if burst == 0 {
@@ -165,7 +192,15 @@ func (s *Service) Status(ctx context.Context, tenant string) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	return s.status(rec), nil
+	st := s.status(rec)
+	if s.backups != nil {
+		c, err := s.backups.CountBackups(ctx, tenant, rec.KeyID)
+		if err != nil {
+			return Status{}, fmt.Errorf("failed to count the tenant's backups: %w", err)
+		}
+		st.Backups = &c
+	}
+	return st, nil
 }
 
 // Configure validates the key that set names and, when every check passes,

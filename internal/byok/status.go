@@ -24,6 +24,9 @@ type Status struct {
 	// Ownership is the tag the key's owner must set (contract §5), shown
 	// whether or not BYOK is enabled; null when the check is turned off.
 	Ownership *Ownership `json:"ownership"`
+	// Backups counts the completed backups by what wraps them (contract
+	// §7); absent when the service counts none.
+	Backups *BackupCounts `json:"backups,omitempty"`
 
 	// ETag is the admin version clients send back in If-Match.
 	ETag string `json:"-"`

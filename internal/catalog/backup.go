@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"slices"
 	"time"
 
 	"github.com/twinit/byok-backup/internal/errcode"
@@ -105,6 +106,13 @@ type Backup struct {
 	PurgeStartedAt time.Time
 	// PurgedAt is when the row became purged.
 	PurgedAt time.Time
+	// RewrappedAt is when a re-wrap (contract §7) last changed the key
+	// that wraps the data key; PreviousKeyIDs are the keys that wrapped it
+	// before, oldest first. Rewraps counts re-wraps: the re-wrapped
+	// manifest's blob name (blobstore.Layout.RewrapManifest).
+	RewrappedAt    time.Time
+	PreviousKeyIDs []string
+	Rewraps        int
 }
 
 // BackupProgress counts what a backup attempt has read and encrypted so
@@ -259,7 +267,7 @@ func (b *Backup) WaitingSince() time.Time {
 // survives storage, so a row read back equals the row written.
 func (b *Backup) Normalize() {
 	b.Job.normalize()
-	for _, t := range []*time.Time{&b.FirstAttemptAt, &b.RetryAt, &b.DeletedAt, &b.PurgeAfter, &b.PurgeStartedAt, &b.PurgedAt} {
+	for _, t := range []*time.Time{&b.FirstAttemptAt, &b.RetryAt, &b.DeletedAt, &b.PurgeAfter, &b.PurgeStartedAt, &b.PurgedAt, &b.RewrappedAt} {
 		*t = normTime(*t)
 	}
 }
@@ -283,6 +291,7 @@ func (b *Backup) Clone() *Backup {
 		d := *b.LastError
 		c.LastError = &d
 	}
+	c.PreviousKeyIDs = slices.Clone(b.PreviousKeyIDs)
 	if b.Streams != nil {
 		c.Streams = make(map[string]int64, len(b.Streams))
 		for k, v := range b.Streams {

@@ -60,18 +60,26 @@ type backupJSON struct {
 	PurgeAfter optTime `json:"purgeAfter,omitzero"`
 	DeletedBy  string  `json:"deletedBy,omitempty"`
 	PurgedAt   optTime `json:"purgedAt,omitzero"`
+	// Additive (contract §7): present once a re-wrap changed the key.
+	RewrappedAt    *optTime `json:"rewrappedAt,omitempty"`
+	PreviousKeyIDs []string `json:"previousKeyIds,omitempty"`
 }
 
 // MarshalJSON writes the contract's backup object; internal fields are left out.
 func (b Backup) MarshalJSON() ([]byte, error) {
-	return json.Marshal(backupJSON{
+	j := backupJSON{
 		BackupID: b.BackupID, Tenant: b.Tenant, Status: b.Status, Reason: b.Reason,
 		RequestedAt: optTime(b.RequestedAt), StartedAt: optTime(b.StartedAt), CompletedAt: optTime(b.CompletedAt),
 		KeySource: optString(b.KeySource), KeyID: optString(b.KeyID), FallbackReason: b.FallbackReason,
 		Records: b.Records, Files: b.Files, Bytes: b.Bytes, StoredBytes: b.StoredBytes, Chunks: b.Chunks,
 		Error: b.Error, LastError: b.LastError, Progress: b.progressJSON(),
 		DeletedAt: optTime(b.DeletedAt), PurgeAfter: optTime(b.PurgeAfter), DeletedBy: b.DeletedBy, PurgedAt: optTime(b.PurgedAt),
-	})
+	}
+	if !b.RewrappedAt.IsZero() {
+		t := optTime(b.RewrappedAt)
+		j.RewrappedAt, j.PreviousKeyIDs = &t, b.PreviousKeyIDs
+	}
+	return json.Marshal(j)
 }
 
 // backupProgressJSON is a backup's progress: records, files and bytes read

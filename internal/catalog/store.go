@@ -38,7 +38,7 @@ type Store interface {
 	// included, in ascending id order, reading the partition page by page
 	// (one listing, never held whole); an error from fn stops the scan and
 	// is returned. The retention run reads a tenant with it.
-	ScanBackups(ctx context.Context, tenant string, fn func(*Backup) error) error
+	ScanBackups(ctx context.Context, tenant string, o ScanOptions, fn func(*Backup) error) error
 	// BackupTenants calls fn with each tenant that has at least one backup
 	// row, in ascending order, one small query per tenant.
 	BackupTenants(ctx context.Context, fn func(tenant string) error) error

@@ -149,6 +149,10 @@ type Names struct {
 	QueueRestoreJobs string `json:"queueRestoreJobs"`
 	// TableRetentionPolicies holds the tenants' retention policies (§6).
 	TableRetentionPolicies string `json:"tableRetentionPolicies"`
+	// TableRewraps and QueueRewrapJobs: re-wrap jobs (contract §7); the
+	// RewrapWorker trigger reads %QUEUE_REWRAP_JOBS%.
+	TableRewraps    string `json:"tableRewraps"`
+	QueueRewrapJobs string `json:"queueRewrapJobs"`
 }
 
 // Defaults.
@@ -158,6 +162,7 @@ const (
 	DefaultKeyVaultURLTemplate = "https://{vault}.vault.azure.net/"
 	DefaultQueueBackupJobs     = "backup-jobs"
 	DefaultQueueRestoreJobs    = "restore-jobs"
+	DefaultQueueRewrapJobs     = "rewrap-jobs"
 	DefaultFunctionTimeout     = 30 * time.Minute
 	KiB                        = 1 << 10
 	MiB                        = 1 << 20

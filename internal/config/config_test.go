@@ -59,7 +59,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"LogFormat", c.LogFormat, LogJSON},
 		{"BackupSchedule", c.BackupSchedule, "0 0 2 * * *"},
 		{"ByokMonitorSchedule", c.ByokMonitorSchedule, "0 */15 * * * *"},
-		{"Names", c.Names, Names{"Tenants", "Assets", "ByokSettings", "Backups", "Restores", "KeyAudit", "Leases", "assets", "backups", "backup-jobs", "restore-jobs", "RetentionPolicies"}},
+		{"Names", c.Names, Names{"Tenants", "Assets", "ByokSettings", "Backups", "Restores", "KeyAudit", "Leases", "assets", "backups", "backup-jobs", "restore-jobs", "RetentionPolicies", "Rewraps", "rewrap-jobs"}},
 		{"RetentionSchedule", c.RetentionSchedule, "0 30 3 * * *"},
 		{"RetentionDefault", c.RetentionDefault, retention.Policy{KeepLast: 7, KeepDaily: 30, KeepWeekly: 12, KeepMonthly: 12}},
 		{"BackupSoftDeleteDays", c.BackupSoftDeleteDays, 14},
@@ -101,7 +101,7 @@ func TestLoadOverrides(t *testing.T) {
 		"FUNCTION_TIMEOUT": "10m", "LOG_LEVEL": "debug",
 		"TABLE_TENANTS": "T1x", "TABLE_ASSETS": "A2x", "TABLE_BYOK_SETTINGS": "B3x", "TABLE_BACKUPS": "C4x",
 		"TABLE_RESTORES": "D5x", "TABLE_KEY_AUDIT": "E6x", "TABLE_LEASES": "F7x", "CONTAINER_ASSETS": "a-1", "CONTAINER_BACKUPS": "b-2",
-		"QUEUE_BACKUP_JOBS": "bqx", "QUEUE_RESTORE_JOBS": "rqx", "TABLE_RETENTION_POLICIES": "G8x",
+		"QUEUE_BACKUP_JOBS": "bqx", "QUEUE_RESTORE_JOBS": "rqx", "TABLE_RETENTION_POLICIES": "G8x", "TABLE_REWRAPS": "G9x", "QUEUE_REWRAP_JOBS": "wqx",
 		"RETENTION_SCHEDULE": "0 0 4 * * *", "RETENTION_DEFAULT": "keepYearly=3", "BACKUP_SOFT_DELETE_DAYS": "1",
 		"BACKUP_SCHEDULE": "30 5 1 * * *", "BYOK_MONITOR_SCHEDULE": "0 0 * * * *",
 		"BACKUP_CHUNK_SIZE": "2MiB", "BACKUP_PARALLELISM": "32", "BYOK_MONITOR_CONCURRENCY": "1",
@@ -116,7 +116,7 @@ func TestLoadOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Names{"T1x", "A2x", "B3x", "C4x", "D5x", "E6x", "F7x", "a-1", "b-2", "bqx", "rqx", "G8x"}
+	want := Names{"T1x", "A2x", "B3x", "C4x", "D5x", "E6x", "F7x", "a-1", "b-2", "bqx", "rqx", "G8x", "G9x", "wqx"}
 	if c.Names != want {
 		t.Errorf("Names = %+v", c.Names)
 	}
@@ -159,6 +159,8 @@ func TestLoadProblems(t *testing.T) {
 		{"CONTAINER_BACKUPS", map[string]string{"CONTAINER_BACKUPS": "back--ups"}},
 		{"QUEUE_BACKUP_JOBS", map[string]string{"QUEUE_BACKUP_JOBS": "-jobs"}},
 		{"QUEUE_RESTORE_JOBS", map[string]string{"QUEUE_RESTORE_JOBS": "r"}},
+		{"QUEUE_REWRAP_JOBS", map[string]string{"QUEUE_REWRAP_JOBS": "rewrap--jobs"}},
+		{"TABLE_REWRAPS", map[string]string{"TABLE_REWRAPS": "Re-wraps"}},
 		{"BACKUP_SCHEDULE", map[string]string{"BACKUP_SCHEDULE": "0 2 * * *"}},
 		{"BACKUP_SCHEDULE", map[string]string{"BACKUP_SCHEDULE": "0 0 25 * * *"}},
 		{"BYOK_MONITOR_SCHEDULE", map[string]string{"BYOK_MONITOR_SCHEDULE": "00:15:00"}},

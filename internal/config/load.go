@@ -210,6 +210,8 @@ func LoadEnv(lookup func(string) (string, bool)) (Config, error) {
 		QueueBackupJobs:        l.bucketName("QUEUE_BACKUP_JOBS", DefaultQueueBackupJobs, "queue"),
 		QueueRestoreJobs:       l.bucketName("QUEUE_RESTORE_JOBS", DefaultQueueRestoreJobs, "queue"),
 		TableRetentionPolicies: l.tableName("TABLE_RETENTION_POLICIES", "RetentionPolicies"),
+		TableRewraps:           l.tableName("TABLE_REWRAPS", "Rewraps"),
+		QueueRewrapJobs:        l.bucketName("QUEUE_REWRAP_JOBS", DefaultQueueRewrapJobs, "queue"),
 	}
 
 	c.BackupSchedule, c.BackupCron = l.schedule("BACKUP_SCHEDULE", DefaultBackupSchedule)

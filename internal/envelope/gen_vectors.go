@@ -141,6 +141,35 @@ func (b *backup) remac() {
 	b.manifest = mac.Sum(body[:len(body):len(body)])
 }
 
+// rewrap replaces b's key reference with ref and MACs the result with
+// data key dk (the real one for a genuine re-wrap, another for a forgery),
+// byte for byte as FORMAT.md §10 specifies, without the envelope package.
+func rewrap(b *backup, dk []byte, ref envelope.KeyRef) []byte {
+	m := b.manifest
+	i := len(envelope.Magic) + 1
+	i += 1 + int(m[i])                           // tenant
+	i += 1 + int(m[i])                           // backup id
+	start := i                                   // key source, key id, algorithm, wrapped key follow
+	i += 1 + int(m[i])                           // key source
+	i += 2 + int(binary.BigEndian.Uint16(m[i:])) // key id
+	i += 1 + int(m[i])                           // algorithm
+	i += 2 + int(binary.BigEndian.Uint16(m[i:])) // wrapped key
+	out := append([]byte(nil), m[:start]...)
+	out = append(out, byte(len(ref.Source)))
+	out = append(out, ref.Source...)
+	out = binary.BigEndian.AppendUint16(out, uint16(len(ref.KeyID)))
+	out = append(out, ref.KeyID...)
+	out = append(out, byte(len(ref.Algorithm)))
+	out = append(out, ref.Algorithm...)
+	out = binary.BigEndian.AppendUint16(out, uint16(len(ref.WrappedKey)))
+	out = append(out, ref.WrappedKey...)
+	out = append(out, m[i:len(m)-32]...)
+	c := *b
+	c.manifest, c.dk = append(out, make([]byte, 32)...), dk
+	c.remac()
+	return c.manifest
+}
+
 // streamEntry returns the offset of manifest stream entry i (28 bytes each,
 // just before the 32-byte MAC).
 func (b *backup) streamEntry(i int) int {
@@ -155,6 +184,12 @@ type vector struct {
 	b                     *backup
 	tenant, id            string // what the reader expects; default b's
 	dk                    []byte // the key the reader uses; default b's
+	// ref is the key reference an ok vector's header names (default
+	// keyRef's); rewrapOf names the vector whose backup this one re-wraps
+	// (FORMAT.md §10: same chunks, manifest equal but for the key fields
+	// and the MAC).
+	ref      *envelope.KeyRef
+	rewrapOf string
 }
 
 func (v vector) file() []byte {
@@ -174,10 +209,16 @@ func (v vector) file() []byte {
 	fmt.Fprintf(&w, "data key: %x\n", dk)
 	fmt.Fprintf(&w, "tenant: %s\n", tenant)
 	fmt.Fprintf(&w, "backup id: %s\n", id)
+	if v.rewrapOf != "" {
+		fmt.Fprintf(&w, "rewrap of: %s\n", v.rewrapOf)
+	}
 	if v.expect == "ok" {
 		ref := keyRef(keywrap.Customer)
 		if bytes.Contains(v.b.manifest, []byte(keywrap.Platform)) {
 			ref.Source = keywrap.Platform
+		}
+		if v.ref != nil {
+			ref = *v.ref
 		}
 		fmt.Fprintf(&w, "key source: %s\n", ref.Source)
 		fmt.Fprintf(&w, "key id: %s\n", ref.KeyID)
@@ -333,6 +374,30 @@ func main() {
 	other := write(seeded("data key B", 32), seeded("salt B", 32), "acme", "20260101T020000Z-a1", keywrap.Customer, chunkSize, b.plain)
 	b.manifest = other.manifest
 	add("manifest_from_other_backup", "integrity", "manifest of another backup with the same ids and content but its own data key", b)
+
+	// Re-wrapped backups (FORMAT.md §10): std's data key wrapped by another
+	// key; the chunks are std's, untouched.
+	newRef := envelope.KeyRef{
+		Source:     keywrap.Platform,
+		KeyID:      "https://platform-kv.vault.azure.net/keys/platform-backup/fedcba9876543210fedcba9876543210",
+		Algorithm:  keywrap.Algorithm,
+		WrappedKey: seeded("re-wrapped key", 384),
+	}
+	b = std().clone()
+	b.manifest = rewrap(b, b.dk, newRef)
+	v = add("ok_rewrapped", "ok", "ok_two_streams re-wrapped with the platform key: only the key fields and the MAC differ", b)
+	v.ref, v.rewrapOf = &newRef, "ok_two_streams"
+	b = std().clone()
+	orig := bytes.Clone(b.manifest)
+	b.manifest = rewrap(b, b.dk, newRef)
+	copy(b.manifest[len(b.manifest)-32:], orig[len(orig)-32:])
+	v = add("rewrap_mac_not_recomputed", "integrity", "ok_two_streams with a new key reference but the original MAC", b)
+	v.rewrapOf = "ok_two_streams"
+	b = std().clone()
+	dkB := seeded("data key B", 32)
+	b.manifest = rewrap(b, dkB, newRef)
+	v = add("rewrap_other_data_key", "integrity", "a forged re-wrap: a wrapped key that unwraps to another data key, MAC made with that key; the commitment still names the original", b)
+	v.dk, v.rewrapOf = dkB, "ok_two_streams"
 
 	// Chunk tampering.
 	cflip := func(name, comment string, k chunkKey, off int) {

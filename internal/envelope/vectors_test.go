@@ -250,6 +250,7 @@ func TestVectorCoverage(t *testing.T) {
 		"chunk_final_extended": "integrity", "chunk_larger_than_declared": "integrity",
 		"manifest_fewer_chunks_than_stream": "integrity", "manifest_more_chunks_than_stream": "integrity",
 		"manifest_final_size_mismatch_valid_mac": "integrity", "manifest_streams_unsorted_valid_mac": "integrity",
+		"ok_rewrapped": "ok", "rewrap_mac_not_recomputed": "integrity", "rewrap_other_data_key": "integrity",
 	}
 	for name, expect := range required {
 		if have[name] != expect {

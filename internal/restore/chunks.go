@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 
 	"github.com/twinit/byok-backup/internal/blobstore"
@@ -16,24 +15,7 @@ import (
 // recorded manifest blob name, which must sit directly under the backup's
 // prefix or one attempt directory below it.
 func layoutOf(b *catalog.Backup) (blobstore.Layout, error) {
-	base, err := blobstore.NewLayout(b.Tenant, b.BackupID, "")
-	if err != nil {
-		return blobstore.Layout{}, err
-	}
-	rest, ok := strings.CutPrefix(b.ManifestBlob, base.BackupPrefix())
-	if !ok {
-		return blobstore.Layout{}, fmt.Errorf("manifest blob %q is not under %s", b.ManifestBlob, base.BackupPrefix())
-	}
-	attempt, ok := strings.CutSuffix(rest, "manifest")
-	if !ok {
-		return blobstore.Layout{}, fmt.Errorf("manifest blob %q does not end in manifest", b.ManifestBlob)
-	}
-	attempt = strings.TrimSuffix(attempt, "/")
-	l, err := blobstore.NewLayout(b.Tenant, b.BackupID, attempt)
-	if err != nil || l.Manifest() != b.ManifestBlob {
-		return blobstore.Layout{}, fmt.Errorf("manifest blob %q is not a layout name: %v", b.ManifestBlob, err)
-	}
-	return l, nil
+	return blobstore.ManifestLayout(b.Tenant, b.BackupID, b.ManifestBlob, b.Rewraps)
 }
 
 // fetchFunc returns the sealed chunk index of stream id.

@@ -28,7 +28,7 @@ func (s *Service) loadManifest(ctx context.Context, b *catalog.Backup) (blobstor
 	if err != nil {
 		return blobstore.Layout{}, nil, errIntegrity(err)
 	}
-	raw, err := blobstore.GetInto(ctx, s.blobs, layout.Manifest(), nil, envelope.MaxManifestSize)
+	raw, err := blobstore.GetInto(ctx, s.blobs, layout.ManifestOf(b.Rewraps), nil, envelope.MaxManifestSize)
 	switch {
 	case blobstore.IsNotExist(err):
 		return blobstore.Layout{}, nil, errIntegrity(fmt.Errorf("the manifest is missing: %w", err))

@@ -278,3 +278,34 @@ func TestValidatorRecordsOneValidateRow(t *testing.T) {
 		t.Fatalf("rows = %+v", rows)
 	}
 }
+
+// A re-wrap's key uses are recorded as rewrap-wrap and rewrap-unwrap with
+// the backup id (contract §7).
+func TestWrapperAuditsRewrapOperations(t *testing.T) {
+	_, inner, ref := keyVault(t)
+	l, _ := newLog(t, nil)
+	w := audit.NewWrapper(inner, l, nil)
+	dk := make([]byte, 32)
+	ctx := audit.WithScope(t.Context(), audit.Scope{Tenant: tenant, BackupID: "0003-backup", Rewrap: true})
+	wrapped, err := w.Wrap(ctx, ref, dk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Unwrap(ctx, ref, wrapped); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := l.List(t.Context(), tenant, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops []audit.Operation
+	for _, r := range rows {
+		if r.BackupID != "0003-backup" {
+			t.Errorf("row %+v lacks the backup id", r)
+		}
+		ops = append(ops, r.Operation)
+	}
+	if len(ops) != 2 || ops[0] != audit.RewrapWrap || ops[1] != audit.RewrapUnwrap {
+		t.Fatalf("operations = %v, want [rewrap-wrap rewrap-unwrap]", ops)
+	}
+}

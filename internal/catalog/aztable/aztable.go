@@ -313,29 +313,6 @@ func (s *Store) ActiveBackup(ctx context.Context, tenant string) (*catalog.Backu
 	return s.GetBackup(ctx, tenant, e.RowKey)
 }
 
-// ScanBackups reads the partition in ascending key order with one pager:
-// a page (up to 1,000 rows) at a time.
-func (s *Store) ScanBackups(ctx context.Context, tenant string, fn func(*catalog.Backup) error) error {
-	filter := "PartitionKey eq " + quote(tenant)
-	pager := s.backups.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
-	for pager.More() {
-		page, err := pager.NextPage(ctx)
-		if err != nil {
-			return fmt.Errorf("failed to list the backups of tenant %s: %w", tenant, classify(err))
-		}
-		for _, raw := range page.Entities {
-			b, err := decodeBackup(raw, "")
-			if err != nil {
-				return err
-			}
-			if err := fn(b); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 // BackupTenants skips from partition to partition: each query asks for the
 // first key after the previous tenant's partition ($top=1), so the cost is
 // one request per tenant whatever its number of rows.

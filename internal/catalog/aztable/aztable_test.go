@@ -55,3 +55,15 @@ func TestMissingTableIsNotNotFound(t *testing.T) {
 		t.Fatalf("Get on a missing table: got %v, want an error that is not ErrNotFound", err)
 	}
 }
+
+func TestRewrapConformance(t *testing.T) {
+	svc, err := aztables.NewServiceClientFromConnectionString(inst.ConnectionString(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := aztable.NewRewraps(svc.NewClient("Rewraps"))
+	if err := s.CreateTable(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	catalogtest.RunRewraps(t, func(t *testing.T) catalog.RewrapStore { return s })
+}

@@ -143,6 +143,17 @@ func backupEntity(b *catalog.Backup) ([]byte, error) {
 	p.str("DeletedBy", b.DeletedBy)
 	p.time("PurgeStartedAt", b.PurgeStartedAt)
 	p.time("PurgedAt", b.PurgedAt)
+	p.time("RewrappedAt", b.RewrappedAt)
+	if len(b.PreviousKeyIDs) > 0 {
+		s, err := json.Marshal(b.PreviousKeyIDs)
+		if err != nil {
+			return nil, fmt.Errorf("failed to encode previous key ids: %w", err)
+		}
+		p["PreviousKeyIds"] = string(s)
+	}
+	if b.Rewraps > 0 {
+		p.int64("Rewraps", int64(b.Rewraps))
+	}
 	return json.Marshal(aztables.EDMEntity{
 		Entity:     aztables.Entity{PartitionKey: b.Tenant, RowKey: b.BackupID},
 		Properties: p,
@@ -169,10 +180,16 @@ func decodeBackup(raw []byte, etag string) (*catalog.Backup, error) {
 		FirstAttemptAt: p.getTime("FirstAttemptAt"), LastError: p.getDetail("LastError"), RetryAt: p.getTime("RetryAt"),
 		DeletedAt: p.getTime("DeletedAt"), PurgeAfter: p.getTime("PurgeAfter"), DeletedBy: p.getStr("DeletedBy"),
 		PurgeStartedAt: p.getTime("PurgeStartedAt"), PurgedAt: p.getTime("PurgedAt"),
+		RewrappedAt: p.getTime("RewrappedAt"), Rewraps: int(p.getInt64("Rewraps")),
 		Progress: catalog.BackupProgress{Records: p.getInt64("ProgressRecords"), Files: p.getInt64("ProgressFiles"), Bytes: p.getInt64("ProgressBytes")},
 	}
 	if _, ok := p["ProgressTotalBytes"]; ok {
 		b.Progress.TotalBytes, b.Progress.TotalKnown = p.getInt64("ProgressTotalBytes"), true
+	}
+	if s := p.getStr("PreviousKeyIds"); s != "" {
+		if err := json.Unmarshal([]byte(s), &b.PreviousKeyIDs); err != nil {
+			return nil, fmt.Errorf("failed to decode previous key ids of backup %s: %w", b.BackupID, err)
+		}
 	}
 	if s := p.getStr("Streams"); s != "" {
 		if err := json.Unmarshal([]byte(s), &b.Streams); err != nil {
@@ -214,6 +231,52 @@ func decodeRestore(raw []byte, etag string) (*catalog.Restore, error) {
 			Records: p.getInt64("ProgressRecords"), Files: p.getInt64("ProgressFiles"), Bytes: p.getInt64("ProgressBytes"),
 		},
 		Job: p.getJob(&e, etag),
+	}
+	return r, nil
+}
+
+func rewrapEntity(r *catalog.Rewrap) ([]byte, error) {
+	p := props{}
+	p.putJob(&r.Job)
+	p.str("To", string(r.To))
+	p["IncludePlatformBackups"] = r.IncludePlatformBackups
+	p["DryRun"] = r.DryRun
+	p.str("State", string(r.State))
+	p.int64("ProgressTotal", r.Progress.Total)
+	p.int64("ProgressDone", r.Progress.Done)
+	p.int64("ProgressSkipped", r.Progress.Skipped)
+	p.int64("ProgressFailed", r.Progress.Failed)
+	if len(r.Failures) > 0 {
+		f, err := json.Marshal(r.Failures)
+		if err != nil {
+			return nil, fmt.Errorf("failed to encode re-wrap failures: %w", err)
+		}
+		p["Failures"] = string(f)
+	}
+	return json.Marshal(aztables.EDMEntity{
+		Entity:     aztables.Entity{PartitionKey: r.Tenant, RowKey: r.RewrapID},
+		Properties: p,
+	})
+}
+
+func decodeRewrap(raw []byte, etag string) (*catalog.Rewrap, error) {
+	var e aztables.EDMEntity
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return nil, fmt.Errorf("failed to decode rewrap entity: %w", err)
+	}
+	p := props(e.Properties)
+	r := &catalog.Rewrap{
+		RewrapID: e.RowKey, Tenant: e.PartitionKey,
+		To: keywrap.Source(p.getStr("To")), IncludePlatformBackups: p.getBool("IncludePlatformBackups"), DryRun: p.getBool("DryRun"),
+		State: catalog.RewrapState(p.getStr("State")),
+		Progress: catalog.RewrapProgress{Total: p.getInt64("ProgressTotal"), Done: p.getInt64("ProgressDone"),
+			Skipped: p.getInt64("ProgressSkipped"), Failed: p.getInt64("ProgressFailed")},
+		Job: p.getJob(&e, etag),
+	}
+	if s := p.getStr("Failures"); s != "" {
+		if err := json.Unmarshal([]byte(s), &r.Failures); err != nil {
+			return nil, fmt.Errorf("failed to decode failures of rewrap %s: %w", r.RewrapID, err)
+		}
 	}
 	return r, nil
 }

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) catalog.Store) {
 		{"QueuedRestores", testQueuedRestores},
 		{"BackupSoftDelete", testBackupSoftDelete},
 		{"ScanBackups", testScanBackups},
+		{"ScanBackupsByStatus", testScanBackupsByStatus},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -79,6 +80,9 @@ func fullBackup(tn string) *catalog.Backup {
 	b.LastError = &errcode.Detail{Code: errcode.Throttled, Message: "Key Vault is throttling."}
 	b.RetryAt = base.Add(3 * time.Second)
 	b.ResentAt = base.Add(4 * time.Second)
+	b.RewrappedAt = base.Add(4 * time.Second)
+	b.PreviousKeyIDs = []string{"https://contoso-kv.vault.azure.net/keys/k/00000000000000000000000000000001"}
+	b.Rewraps = 1
 	b.Progress = catalog.BackupProgress{Records: 1100, Files: 39, Bytes: 1 << 40, TotalBytes: 1<<40 + 5, TotalKnown: true}
 	return b
 }
@@ -785,7 +789,7 @@ func testScanBackups(t *testing.T, s catalog.Store) {
 		t.Fatal(err)
 	}
 	var got []string
-	if err := s.ScanBackups(ctx(t), tn, func(b *catalog.Backup) error {
+	if err := s.ScanBackups(ctx(t), tn, catalog.ScanOptions{}, func(b *catalog.Backup) error {
 		if b.Tenant != tn {
 			t.Errorf("row of tenant %s", b.Tenant)
 		}

@@ -234,29 +234,6 @@ func (s *Store) ActiveBackup(ctx context.Context, tenant string) (*catalog.Backu
 	return newest.Clone(), nil
 }
 
-// ScanBackups copies the tenant's rows under the lock, then calls fn
-// without it (fn may write to the store).
-func (s *Store) ScanBackups(ctx context.Context, tenant string, fn func(*catalog.Backup) error) error {
-	s.mu.Lock()
-	var rows []*catalog.Backup
-	for k, b := range s.backups.rows {
-		if k.tenant == tenant {
-			rows = append(rows, b.Clone())
-		}
-	}
-	s.mu.Unlock()
-	slices.SortFunc(rows, func(a, b *catalog.Backup) int { return strings.Compare(a.BackupID, b.BackupID) })
-	for _, b := range rows {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := fn(b); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func (s *Store) BackupTenants(ctx context.Context, fn func(tenant string) error) error {
 	s.mu.Lock()
 	seen := map[string]bool{}

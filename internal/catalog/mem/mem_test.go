@@ -11,3 +11,7 @@ import (
 func TestConformance(t *testing.T) {
 	catalogtest.Run(t, func(t *testing.T) catalog.Store { return mem.New() })
 }
+
+func TestRewrapConformance(t *testing.T) {
+	catalogtest.RunRewraps(t, func(t *testing.T) catalog.RewrapStore { return mem.NewRewraps() })
+}

@@ -174,7 +174,7 @@ func mustWrite(t *testing.T, p, s string) {
 
 // contractFunctions are the functions of contract §1 the repository has so far.
 var contractFunctions = []string{"BackupRetention", "BackupScheduler", "BackupUndelete", "BackupWorker", "Backups", "ByokMonitor",
-	"ByokSettings", "ByokValidate", "Health", "RestoreWorker", "Restores", "Retention", "SettingsPage"}
+	"ByokSettings", "ByokValidate", "Health", "RestoreWorker", "Restores", "Retention", "RewrapWorker", "Rewraps", "SettingsPage"}
 
 // TestPackRepositoryTree packages the real source tree with the real Linux
 // build. It fails while functions/, host.json or handler/ are missing.

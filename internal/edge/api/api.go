@@ -21,6 +21,7 @@ import (
 	"github.com/twinit/byok-backup/internal/edge/server"
 	"github.com/twinit/byok-backup/internal/edge/ui"
 	"github.com/twinit/byok-backup/internal/restore"
+	"github.com/twinit/byok-backup/internal/rewrap"
 )
 
 // HandleAPI registers one authenticated route: [server.Server.HandleAPI].
@@ -39,6 +40,7 @@ type Services struct {
 	Backups  *backup.Service
 	Restores *restore.Service
 	Byok     *byok.Service
+	Rewraps  *rewrap.Service
 	Logger   *slog.Logger // default slog.Default()
 }
 
@@ -52,11 +54,13 @@ func Register(r Registrar, s Services) {
 	Backups(r.HandleAPI, s.Backups)
 	Retention(r.HandleAPI, s.Backups)
 	Restores(r.HandleAPI, s.Restores)
+	Rewraps(r.HandleAPI, s.Rewraps)
 	r.HandleTimer("BackupScheduler", BackupScheduler(s.Backups))
 	r.HandleTimer("ByokMonitor", ByokMonitor(s.Byok, s.Backups, s.Restores))
 	r.HandleTimer("BackupRetention", BackupRetention(s.Backups))
 	r.HandleQueue("BackupWorker", BackupWorker(s.Backups, log))
 	r.HandleQueue("RestoreWorker", RestoreWorker(s.Restores, log))
+	r.HandleQueue("RewrapWorker", RewrapWorker(s.Rewraps, log))
 	// SettingsPage: static files, anonymous (the page signs its API calls).
 	r.HandlePublic("GET /api/ui/", ui.Handler())
 }

@@ -46,7 +46,7 @@ func TestRegisterCoversContract(t *testing.T) {
 	Register(&r, Services{})
 	slices.Sort(r.queues)
 	slices.Sort(r.timers)
-	if want := []string{"BackupWorker", "RestoreWorker"}; !slices.Equal(r.queues, want) {
+	if want := []string{"BackupWorker", "RestoreWorker", "RewrapWorker"}; !slices.Equal(r.queues, want) {
 		t.Errorf("queue functions = %v, want %v", r.queues, want)
 	}
 	if want := []string{"BackupRetention", "BackupScheduler", "ByokMonitor"}; !slices.Equal(r.timers, want) {
@@ -67,6 +67,7 @@ func TestRegisterCoversContract(t *testing.T) {
 		"DELETE /api/tenants/{tenant}/backups/{backupId}", "POST /api/tenants/{tenant}/backups/{backupId}/undelete",
 		"GET /api/tenants/{tenant}/retention", "PUT /api/tenants/{tenant}/retention",
 		"POST /api/tenants/{tenant}/restores", "GET /api/tenants/{tenant}/restores", "GET /api/tenants/{tenant}/restores/{restoreId}",
+		"POST /api/tenants/{tenant}/byok/rewraps", "GET /api/tenants/{tenant}/byok/rewraps", "GET /api/tenants/{tenant}/byok/rewraps/{rewrapId}",
 	}
 	slices.Sort(want)
 	slices.Sort(r.routes)

@@ -45,7 +45,8 @@ def parse(b):
     if len(kid) > 2048 or any(c < 0x21 or c > 0x7e for c in kid) or not kid.startswith(b'https://'): raise Integrity()
     parts = kid[8:].split(b'/')
     if len(parts) != 4 or parts[1] != b'keys' or not all(parts): raise Integrity()
-    if not 1 <= len(m['alg']) <= 32 or any(c < 0x21 or c > 0x7e for c in m['alg']): raise Integrity()
+    # Version 1 wraps only with RSA-OAEP-256 (FORMAT.md 4.2 rule 2).
+    if m['alg'] != b'RSA-OAEP-256': raise Integrity()
     if not 1 <= len(m['wrapped']) <= 1024: raise Integrity()
     cs = m['cs']
     if not 1 <= cs <= 64 << 20: raise Integrity()
@@ -86,7 +87,7 @@ def read_stream(m, gcm, st, chunks):
             raise Integrity()
     return out
 
-def run(path):
+def load(path):
     hdr, body = open(path).read().split('\n\n', 1)
     h = dict(l.split(': ', 1) for l in hdr.splitlines())
     chunks, man = {}, None
@@ -94,6 +95,24 @@ def run(path):
         f = l.split(' ')
         if f[0] == 'manifest': man = base64.b64decode(f[1])
         else: chunks[(int(f[1]), int(f[2]))] = base64.b64decode(f[3])
+    return h, man, chunks
+
+# What a re-wrap may change (FORMAT.md 10): the key fields and the MAC.
+KEY_FIELDS = ('source', 'keyid', 'alg', 'wrapped', 'mac', 'body')
+
+def check_rewrap(path, h, man, chunks):
+    oh, oman, ochunks = load(os.path.join(os.path.dirname(path), h['rewrap of']))
+    if chunks != ochunks: return 'rewrap changed a chunk'
+    if h['expect'] != 'ok': return None
+    a, b = parse(man), parse(oman)
+    if any(a[k] != b[k] for k in a if k not in KEY_FIELDS): return 'rewrap changed more than the key fields'
+    return None
+
+def run(path):
+    h, man, chunks = load(path)
+    if 'rewrap of' in h:
+        bad = check_rewrap(path, h, man, chunks)
+        if bad: return h['expect'], bad
     try:
         m = parse(man)
         gcm = open_manifest(m, bytes.fromhex(h['data key']), h['tenant'].encode(), h['backup id'].encode())
@@ -106,6 +125,8 @@ def run(path):
             d = got.get(int(k[7:]))
             if d is None or f'{len(d)} {hashlib.sha256(d).hexdigest()}' != v: return h['expect'], 'wrong plaintext'
     if len(got) != sum(k.startswith('stream ') for k in h): return h['expect'], 'wrong streams'
+    if (m['source'].decode(), m['keyid'].decode(), m['alg'].decode(), m['wrapped'].hex()) != (h['key source'], h['key id'], h['algorithm'], h['wrapped key']):
+        return h['expect'], 'key fields differ from the header'
     return h['expect'], 'ok'
 
 if __name__ == '__main__':
