@@ -237,7 +237,7 @@ func (s *stack) collectSettings(context.Context) error {
 	// over sooner.
 	for k, v := range map[string]string{"BACKUP_SCHEDULE": appconfig.DefaultBackupSchedule, "BYOK_MONITOR_SCHEDULE": appconfig.DefaultByokMonitorSchedule,
 		"QUEUE_BACKUP_JOBS": appconfig.DefaultQueueBackupJobs, "QUEUE_RESTORE_JOBS": appconfig.DefaultQueueRestoreJobs, "JOB_STALE_AFTER": "30s",
-		"QUEUE_REWRAP_JOBS": appconfig.DefaultQueueRewrapJobs} {
+		"QUEUE_REWRAP_JOBS": appconfig.DefaultQueueRewrapJobs, "RETENTION_SCHEDULE": appconfig.DefaultRetentionSchedule} {
 		if s.settings[k] == "" {
 			s.settings[k] = v
 		}

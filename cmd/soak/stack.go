@@ -156,6 +156,7 @@ func start(ctx context.Context, o Options) (_ *stack, err error) {
 		"QUEUE_BACKUP_JOBS":  config.DefaultQueueBackupJobs,
 		"QUEUE_RESTORE_JOBS": config.DefaultQueueRestoreJobs,
 		"QUEUE_REWRAP_JOBS":  config.DefaultQueueRewrapJobs,
+		"RETENTION_SCHEDULE": config.DefaultRetentionSchedule,
 	}
 	var logFile io.Writer = io.Discard
 	if o.HandlerLog != "" {
