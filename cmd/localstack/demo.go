@@ -8,6 +8,7 @@ import (
 	"github.com/twinit/byok-backup/internal/devstack/seed"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -96,6 +97,7 @@ func (s *stack) demo(ctx context.Context) error {
 	res, err := s.runDemo(ctx)
 	s.demoResult, s.demoErr = res, err
 	printDemo(res, err)
+	s.printPageLink(os.Stdout, demoTenant)
 	return nil
 }
 

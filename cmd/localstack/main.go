@@ -102,4 +102,10 @@ With Azure Functions Core Tools installed, run the app on the real host instead:
   cd %[6]s && func start              # uses the local.settings.json written there
 `, base, s.az.QueueURL(), s.kv.URLTemplate(), s.settings["PLATFORM_KEY_ID"], s.issuer.JWKSURL(),
 		s.app.AppDir, s.app.Zip, operator, admin)
+	// The demo's tenant has data to look at; without the demo, acme.
+	tenant := "acme"
+	if s.demoResult != nil {
+		tenant = demoTenant
+	}
+	s.printPageLink(os.Stdout, tenant)
 }
