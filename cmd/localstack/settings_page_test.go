@@ -148,6 +148,12 @@ func TestSettingsPage(t *testing.T) {
 	t.Run("GoodKeyEnables", func(t *testing.T) {
 		p.t = t
 		must(kv.SetTags(demoVault, demoKey, "", map[string]string{"twinit-tenants": demoTenant}))
+		// Validate first: every check passes and nothing changes yet.
+		p.click("#byok-validate")
+		p.wait("every check passed", `document.querySelectorAll('#checks li.ok').length === 8 && document.getElementById('status').textContent.includes('passed every check')`)
+		if st := p.eval(`document.getElementById('byok-state').textContent`); st != "disabled" {
+			t.Errorf("state after Validate = %q, want disabled (validation changes nothing)", st)
+		}
 		p.click("#byok-enable")
 		p.wait("state active", `document.getElementById('byok-state').textContent === 'active'`)
 		if n := p.eval(`String(document.querySelectorAll('#checks li.ok').length)`); n != "8" {
@@ -270,7 +276,7 @@ func TestSettingsPage(t *testing.T) {
 	for _, e := range ex {
 		seen[fmt.Sprintf("%s %d", e.Method, e.Status)] = true
 	}
-	for _, want := range []string{"GET 200", "PUT 200", "PUT 422", "POST 202"} {
+	for _, want := range []string{"GET 200", "PUT 200", "PUT 422", "POST 200", "POST 202"} {
 		if !seen[want] {
 			t.Errorf("no %s exchange recorded (%d recorded)", want, n)
 		}
