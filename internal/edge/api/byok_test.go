@@ -15,8 +15,8 @@ import (
 	"github.com/twinit/byok-backup/internal/devstack/kvemu"
 	"github.com/twinit/byok-backup/internal/edge/auth"
 	"github.com/twinit/byok-backup/internal/edge/server"
-	"github.com/twinit/byok-backup/internal/testing/openapitest"
 	"github.com/twinit/byok-backup/internal/keycheck"
+	"github.com/twinit/byok-backup/internal/testing/openapitest"
 )
 
 // api is the env behind the real forwarded-HTTP routes: server.New with
