@@ -47,3 +47,23 @@ ensure_node_modules() {
 	fi
 	echo "  ok   npm ci ($((SECONDS - start))s)" >&2
 }
+
+# ensure_chromium installs Debian's chromium when missing: the Settings page
+# tests (cmd/localstack TestSettingsPage) drive it headless and fail without
+# it. CI runs as root; elsewhere sudo is used when present.
+ensure_chromium() {
+	if command -v chromium >/dev/null 2>&1; then
+		return
+	fi
+	echo "installing chromium (apt-get) for the Settings page tests..." >&2
+	local sudo=()
+	if [ "$(id -u)" -ne 0 ]; then
+		if ! command -v sudo >/dev/null 2>&1; then
+			echo "error: chromium is missing; install it: apt-get install -y chromium" >&2
+			exit 1
+		fi
+		sudo=(sudo)
+	fi
+	"${sudo[@]}" apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq chromium
+}

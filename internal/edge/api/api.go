@@ -6,6 +6,10 @@
 // under internal/edge, and a layering test (internal/layers_test.go) keeps
 // it so.
 //
+// The routes, bodies, errors and roles are documented in docs/openapi.yaml,
+// the project's API reference; TestOpenAPICoversEveryRoute keeps the two in
+// step.
+//
 // Authentication, the {tenant} check and the route's permission are the
 // server's ([server.Server.HandleAPI]); rules that need the body (a
 // cross-tenant restore needs the right on the target too) are here.

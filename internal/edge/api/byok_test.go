@@ -16,6 +16,7 @@ import (
 	"github.com/twinit/byok-backup/internal/edge/auth"
 	"github.com/twinit/byok-backup/internal/edge/server"
 	"github.com/twinit/byok-backup/internal/keycheck"
+	"github.com/twinit/byok-backup/internal/testing/openapitest"
 )
 
 // api is the env behind the real forwarded-HTTP routes: server.New with
@@ -37,8 +38,13 @@ func newAPIWith(t *testing.T, o envOptions) *api {
 	must(t, err)
 	srv := server.New(server.Config{Auth: v, Logger: e.log})
 	Byok(srv.HandleAPI, e.svc)
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(ts.Close)
+	// Every exchange is checked against docs/openapi.yaml when the test ends.
+	rec := &openapitest.Recorder{Next: srv.Handler()}
+	ts := httptest.NewServer(rec)
+	t.Cleanup(func() {
+		ts.Close()
+		openapitest.NewValidator(t).Check(t, rec.Exchanges())
+	})
 	return &api{env: e, iss: iss, url: ts.URL}
 }
 

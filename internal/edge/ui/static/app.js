@@ -1,8 +1,9 @@
 // The Settings page (contract §8). Plain JavaScript, no framework and no
 // third-party code: the page is small, and a strict CSP with nothing to
 // vendor is the simplest thing to keep secure. It uses only the public HTTP
-// API with the caller's bearer token; the server enforces every right, the
-// role checks here only hide controls that would be refused anyway.
+// API (docs/openapi.yaml) with the caller's bearer token; the server
+// enforces every right, the role checks here only hide controls that would
+// be refused anyway.
 'use strict';
 
 (function () {
