@@ -52,8 +52,8 @@ func TestRegisterCoversContract(t *testing.T) {
 	if want := []string{"BackupRetention", "BackupScheduler", "ByokMonitor"}; !slices.Equal(r.timers, want) {
 		t.Errorf("timer functions = %v, want %v", r.timers, want)
 	}
-	if len(r.unwired) != 5 {
-		t.Errorf("unwired with nil services = %v, want all five", r.unwired)
+	if len(r.unwired) != 6 {
+		t.Errorf("unwired with nil services = %v, want all six", r.unwired)
 	}
 	for _, name := range append(r.queues, r.timers...) {
 		if _, err := os.Stat("../../../functions/" + name + "/function.json"); err != nil {
