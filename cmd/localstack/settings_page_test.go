@@ -227,7 +227,11 @@ func TestSettingsPage(t *testing.T) {
 		if !deleteUndeleteMerged {
 			t.Skip("DELETE …/backups/{id} and POST …/undelete are built on t12-retention: set deleteUndeleteMerged after the merge")
 		}
+		// The toggle reloads the list: mark today's rows and wait until
+		// they are replaced, or a click may land on a row being removed.
+		p.eval(`(document.querySelectorAll('#backup-list li.backup').forEach(li => li.dataset.stale = '1'), '')`)
 		p.click("#include-deleted")
+		p.wait("list reloaded", `document.querySelectorAll('#backup-list li.backup').length >= 2 && !document.querySelector('#backup-list li.backup[data-stale]')`)
 		// The newest completed backup may not be deleted: 409 with its message.
 		p.click(`#backup-list li.backup:nth-child(1) button[data-act=delete]`)
 		p.wait("newest refused", `document.getElementById('error').textContent.includes('(Conflict)')`)
