@@ -736,6 +736,10 @@ func (s *stack) printDemo(r *demoResult, err error) {
 	rp, fr := r.RewrapPlatform, r.FallbackRewrapped
 	line(rp.State == "succeeded" && fr.KeySource == "customer", "re-wrap with includePlatformBackups: %s (%d re-wrapped, %d skipped, %d failed); fallback backup now wrapped with the %s key (%s)",
 		rp.State, rp.Progress.Done, rp.Progress.Skipped, rp.Progress.Failed, fr.KeySource, fr.KeyID)
+	if rp.Progress.Failed > 0 {
+		// Azurite's data outlives runs, the emulator's keys do not.
+		out.printf("         (failed: backups of earlier runs, whose keys lived in an earlier emulator; -fresh starts empty)\n")
+	}
 	line(rewrapRefused(r), "key disabled; restore of the re-wrapped fallback backup: %s (%s)", r.RefusedRewrapped.State, reason(r.RefusedRewrapped.Error))
 	rr := r.RewrapRotation
 	line(rr.State == "succeeded" && rotated(r), "key re-enabled and rotated to version %s; re-wrap: %s (%d re-wrapped); both backups now name the new version",
