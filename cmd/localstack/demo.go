@@ -124,7 +124,9 @@ type countView struct {
 // demo walks through the product as a customer and support would: seed
 // assets, enable BYOK, back up, lose the key (fallback backup), restore both
 // backups into a sandbox (the customer-key one refused until the key is back),
-// verify. Everything goes through the public API of the running app; only the
+// verify; then re-wrap the fallback backup with the customer's key, rotate
+// the key and re-wrap to the new version, and apply retention: soft delete,
+// undelete, purge. Everything goes through the public API of the running app; only the
 // customer's own actions on their vault (create, disable, enable the key) use
 // the emulator directly.
 //

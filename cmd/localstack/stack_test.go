@@ -82,8 +82,10 @@ func tail(b []byte) string {
 
 // TestDemo is `bash scripts/run.sh` as a person sees it: the stack comes up
 // and the demo walks through BYOK, a customer-key backup, a fallback backup,
-// restores refused and then allowed, and a verification, all through the
-// packaged handler behind the local runner.
+// restores refused and then allowed, a verification, re-wraps (fallback
+// backup to the customer key, then to a rotated version) and retention
+// (soft delete, undelete, purge), all through the packaged handler behind
+// the local runner.
 func TestDemo(t *testing.T) {
 	s, screen := startStack(t, false)
 	if s.demoErr != nil {
