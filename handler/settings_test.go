@@ -181,6 +181,7 @@ func TestEveryDocumentedSettingChangesBehaviour(t *testing.T) {
 		"RETENTION_SCHEDULE":                {value: "0 0 5 * * *"},
 		"RETENTION_DEFAULT":                 {value: "keepLast=3"},
 		"BACKUP_SOFT_DELETE_DAYS":           {value: "2"},
+		"DEV_SOFT_DELETE_WINDOW":            {value: "10s"},
 		"TABLE_RETENTION_POLICIES":          {value: "OtherPolicies"},
 		"RESTORE_SPOOL_LIMIT_MB":            {value: "64"},
 		"JOB_STALE_AFTER":                   {value: "30s"},

@@ -8,6 +8,7 @@ import (
 	"github.com/twinit/byok-backup/internal/devstack/seed"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,6 +43,38 @@ type demoResult struct {
 	CustomerRestore restoreView // customer-key backup after re-enabling
 	Verify          restoreView // dry run of the customer-key backup
 	SandboxCounts   assets.Counts
+
+	// Re-wrap (contract §7): the fallback backup moved to the customer key
+	// (includePlatformBackups), then refused while the key is disabled.
+	RewrapPlatform    rewrapView
+	FallbackRewrapped backupView // the fallback backup after that re-wrap
+	RefusedRewrapped  restoreView
+	// Rotation: the customer's new key version, and both backups after a
+	// re-wrap to it.
+	RotatedKeyID   string
+	RewrapRotation rewrapView
+	AfterRotation  []backupView // customer backup, fallback backup
+
+	// Retention (contract §6): keepLast=1 soft-deletes the customer backup;
+	// undelete brings it back; deleted again, it is purged once the demo's
+	// soft-delete window (DEV_SOFT_DELETE_WINDOW) has passed.
+	SoftDeleted backupView
+	Undeleted   backupView
+	Purged      backupView
+	BlobsBefore int // the backup's blobs before the purge
+	BlobsLeft   int // and after it
+}
+
+type rewrapView struct {
+	RewrapID string `json:"rewrapId"`
+	State    string `json:"state"`
+	Progress struct {
+		Total   int `json:"total"`
+		Done    int `json:"done"`
+		Skipped int `json:"skipped"`
+		Failed  int `json:"failed"`
+	} `json:"progress"`
+	Error *codeView `json:"error"`
 }
 
 type backupView struct {
@@ -55,6 +88,10 @@ type backupView struct {
 	Bytes          int64     `json:"bytes"`
 	Chunks         int64     `json:"chunks"`
 	Error          *codeView `json:"error"`
+	PreviousKeyIDs []string  `json:"previousKeyIds"`
+	DeletedBy      string    `json:"deletedBy"`
+	DeletedAt      time.Time `json:"deletedAt"`
+	PurgeAfter     time.Time `json:"purgeAfter"`
 	Progress       struct {
 		countView
 		TotalBytes *int64 `json:"totalBytes"`
@@ -87,7 +124,9 @@ type countView struct {
 // demo walks through the product as a customer and support would: seed
 // assets, enable BYOK, back up, lose the key (fallback backup), restore both
 // backups into a sandbox (the customer-key one refused until the key is back),
-// verify. Everything goes through the public API of the running app; only the
+// verify; then re-wrap the fallback backup with the customer's key, rotate
+// the key and re-wrap to the new version, and apply retention: soft delete,
+// undelete, purge. Everything goes through the public API of the running app; only the
 // customer's own actions on their vault (create, disable, enable the key) use
 // the emulator directly.
 //
@@ -227,7 +266,200 @@ func (s *stack) runDemo(ctx context.Context) (*demoResult, error) {
 	if res.SandboxCounts, err = countTenant(ctx, store, sandboxTenant); err != nil {
 		return res, err
 	}
+	if err := s.demoRewrap(ctx, res, admin, support, put); err != nil {
+		return res, err
+	}
+	if err := s.demoRetention(ctx, res, admin); err != nil {
+		return res, err
+	}
 	return res, checkDemo(res)
+}
+
+// demoRewrap: the customer moves the fallback backup to their key (it then
+// restores only with it), rotates the key and moves every backup to the
+// new version (contract §7).
+func (s *stack) demoRewrap(ctx context.Context, res *demoResult, admin, support, put string) error {
+	// A re-wrap to the customer key needs BYOK active; the fallback left it
+	// degraded until the key is checked again: the customer saves the
+	// settings once more, which validates the key.
+	var status struct {
+		State string `json:"state"`
+	}
+	if code, body, err := s.call(ctx, http.MethodGet, "/api/tenants/demo/byok", admin, "", &status); err != nil || code != http.StatusOK {
+		return fmt.Errorf("read BYOK status: %d %s %v", code, body, err)
+	}
+	if status.State != "active" {
+		if code, body, err := s.call(ctx, http.MethodPut, "/api/tenants/demo/byok", admin, put, &status); err != nil || code != http.StatusOK {
+			return fmt.Errorf("validate the re-enabled key: %d %s %v", code, body, err)
+		}
+	}
+	s.out().printf("         re-wrapping the fallback backup with the customer's key\n")
+	var err error
+	if res.RewrapPlatform, err = s.rewrap(ctx, admin, `{"to":"customer","includePlatformBackups":true}`); err != nil {
+		return err
+	}
+	if res.FallbackRewrapped, err = s.getBackup(ctx, admin, res.FallbackBackup.BackupID); err != nil {
+		return err
+	}
+	// Now it is a customer-key backup like any other: refused while the
+	// key is disabled.
+	if err := s.kv.SetEnabled(demoVault, demoKey, "", false); err != nil {
+		return err
+	}
+	if res.RefusedRewrapped, err = s.restore(ctx, support, res.FallbackBackup.BackupID, false); err != nil {
+		return err
+	}
+	if err := s.kv.SetEnabled(demoVault, demoKey, "", true); err != nil {
+		return err
+	}
+	// The customer rotates the key (a new version, tags kept); BYOK follows
+	// the current version, and a re-wrap moves the older backups to it.
+	if res.RotatedKeyID, err = s.kv.RotateKey(demoVault, demoKey); err != nil {
+		return fmt.Errorf("rotate the customer key: %w", err)
+	}
+	s.out().printf("         customer key rotated; re-wrapping the backups with the new version\n")
+	if res.RewrapRotation, err = s.rewrap(ctx, admin, `{"to":"customer"}`); err != nil {
+		return err
+	}
+	for _, id := range []string{res.CustomerBackup.BackupID, res.FallbackBackup.BackupID} {
+		b, err := s.getBackup(ctx, admin, id)
+		if err != nil {
+			return err
+		}
+		res.AfterRotation = append(res.AfterRotation, b)
+	}
+	return nil
+}
+
+// demoRetention: keepLast=1 and a BackupRetention run soft-delete the
+// older backup; it is undeleted, deleted by hand and purged (contract §6).
+// The purge needs the soft-delete window to pass: the stack sets
+// DEV_SOFT_DELETE_WINDOW (seconds instead of days, local stack only).
+func (s *stack) demoRetention(ctx context.Context, res *demoResult, admin string) error {
+	id := res.CustomerBackup.BackupID
+	if code, body, err := s.call(ctx, http.MethodPut, "/api/tenants/demo/retention", admin, `{"keepLast":1}`, nil); err != nil || code != http.StatusOK {
+		return fmt.Errorf("set the retention policy: %d %s %v", code, body, err)
+	}
+	s.out().printf("         retention keepLast=1; running BackupRetention\n")
+	var err error
+	if res.SoftDeleted, err = s.retentionRun(ctx, admin, id, "deleted"); err != nil {
+		return err
+	}
+	var b backupView
+	if code, body, err := s.call(ctx, http.MethodPost, "/api/tenants/demo/backups/"+id+"/undelete", admin, "", &b); err != nil || code != http.StatusOK {
+		return fmt.Errorf("undelete: %d %s %v", code, body, err)
+	}
+	if res.Undeleted, err = s.getBackup(ctx, admin, id); err != nil {
+		return err
+	}
+	if res.BlobsBefore, err = s.countBackupBlobs(ctx, id); err != nil {
+		return err
+	}
+	code, body, err := s.call(ctx, http.MethodDelete, "/api/tenants/demo/backups/"+id, admin, "", &b)
+	if err != nil || code != http.StatusOK {
+		return fmt.Errorf("delete: %d %s %v", code, body, err)
+	}
+	wait := time.Until(b.PurgeAfter) + 500*time.Millisecond
+	s.out().printf("         backup deleted again; purging it once its soft-delete window ends (%s)\n", wait.Round(time.Second))
+	if err := sleep(ctx, wait); err != nil {
+		return err
+	}
+	if res.Purged, err = s.retentionRun(ctx, admin, id, "purged"); err != nil {
+		return err
+	}
+	res.BlobsLeft, err = s.countBackupBlobs(ctx, id)
+	return err
+}
+
+// retentionRun fires the BackupRetention timer through the runner's admin
+// endpoint, as `curl -X POST …/admin/functions/BackupRetention` does, and
+// waits until backup id has the status want.
+func (s *stack) retentionRun(ctx context.Context, token, id, want string) (backupView, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.BaseURL()+"/admin/functions/BackupRetention", strings.NewReader(`{"input":""}`))
+	if err != nil {
+		return backupView{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return backupView{}, err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return backupView{}, fmt.Errorf("run BackupRetention: %d", resp.StatusCode)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for {
+		b, err := s.getBackup(wctx, token, id)
+		if err != nil || b.Status == want {
+			return b, err
+		}
+		if err := sleep(wctx, 300*time.Millisecond); err != nil {
+			return b, fmt.Errorf("backup %s still %s after BackupRetention, want %s: %w", id, b.Status, want, err)
+		}
+	}
+}
+
+func (s *stack) getBackup(ctx context.Context, token, id string) (backupView, error) {
+	var b backupView
+	if code, body, err := s.call(ctx, http.MethodGet, "/api/tenants/demo/backups/"+id, token, "", &b); err != nil || code != http.StatusOK {
+		return b, fmt.Errorf("backup status: %d %s %v", code, body, err)
+	}
+	return b, nil
+}
+
+// rewrap starts a re-wrap and waits for its end.
+func (s *stack) rewrap(ctx context.Context, token, body string) (rewrapView, error) {
+	var r rewrapView
+	code, out, err := s.call(ctx, http.MethodPost, "/api/tenants/demo/byok/rewraps", token, body, &r)
+	if err != nil || code != http.StatusAccepted {
+		return r, fmt.Errorf("start re-wrap: %d %s %v", code, out, err)
+	}
+	id := r.RewrapID
+	tell := s.progressLine("re-wrap")
+	for {
+		code, out, err := s.call(ctx, http.MethodGet, "/api/tenants/demo/byok/rewraps/"+id, token, "", &r)
+		if err != nil || code != http.StatusOK {
+			return r, fmt.Errorf("re-wrap status: %d %s %v", code, out, err)
+		}
+		if r.State == "succeeded" || r.State == "failed" {
+			return r, nil
+		}
+		p := r.Progress
+		tell(r.State, fmt.Sprintf("%d of %d backups re-wrapped", p.Done, p.Total))
+		if err := sleep(ctx, 300*time.Millisecond); err != nil {
+			return r, fmt.Errorf("re-wrap %s still %s: %w", id, r.State, err)
+		}
+	}
+}
+
+// countBackupBlobs counts the blobs under a demo backup's folder.
+func (s *stack) countBackupBlobs(ctx context.Context, id string) (int, error) {
+	blobs, err := azblob.NewClientFromConnectionString(s.az.ConnectionString(), nil)
+	if err != nil {
+		return 0, err
+	}
+	container := s.settings["CONTAINER_BACKUPS"]
+	if container == "" {
+		container = "backups"
+	}
+	prefix := demoTenant + "/" + id + "/"
+	n := 0
+	pager := blobs.NewListBlobsFlatPager(container, &azblob.ListBlobsFlatOptions{Prefix: &prefix})
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("list the backup's blobs: %w", err)
+		}
+		n += len(page.Segment.BlobItems)
+	}
+	return n, nil
+}
+
+// keyVersion is the version at the end of a versioned key id.
+func keyVersion(kid string) string {
+	return kid[strings.LastIndex(kid, "/")+1:]
 }
 
 // checkDemo says whether every outcome is what the product promises.
@@ -250,10 +482,39 @@ func checkDemo(r *demoResult) error {
 	want(r.Verify.State == "succeeded", "verification: "+r.Verify.State)
 	want(r.SandboxCounts == r.Seeded, fmt.Sprintf("sandbox holds %+v, demo tenant had %+v", r.SandboxCounts, r.Seeded))
 	want(r.CustomerRestore.Progress == countView(r.Seeded), fmt.Sprintf("restore progress %+v, backup had %+v", r.CustomerRestore.Progress, r.Seeded))
+	want(r.RewrapPlatform.State == "succeeded", "re-wrap of the fallback backup: "+r.RewrapPlatform.State)
+	want(r.FallbackRewrapped.KeySource == "customer" && keyVersion(r.FallbackRewrapped.KeyID) == keyVersion(r.CustomerBackup.KeyID) &&
+		r.FallbackRewrapped.FallbackReason != nil, "fallback backup after the re-wrap: "+r.FallbackRewrapped.KeySource+" "+r.FallbackRewrapped.KeyID)
+	want(rewrapRefused(r), "restore of the re-wrapped fallback backup while the key is disabled was not refused with CustomerKeyUnavailable")
+	want(r.RewrapRotation.State == "succeeded", "re-wrap after the rotation: "+r.RewrapRotation.State)
+	want(rotated(r), fmt.Sprintf("backups after the rotation do not name the new version %s", r.RotatedKeyID))
+	want(r.SoftDeleted.Status == "deleted" && r.SoftDeleted.DeletedBy == "retention", "retention run left the older backup "+r.SoftDeleted.Status)
+	want(r.Undeleted.Status == "completed", "undelete: "+r.Undeleted.Status)
+	want(r.Purged.Status == "purged" && r.BlobsBefore > 0 && r.BlobsLeft == 0,
+		fmt.Sprintf("purge: %s, blobs %d before, %d after", r.Purged.Status, r.BlobsBefore, r.BlobsLeft))
 	if len(bad) > 0 {
 		return fmt.Errorf("unexpected outcomes: %s", strings.Join(bad, "; "))
 	}
 	return nil
+}
+
+func rewrapRefused(r *demoResult) bool {
+	e := r.RefusedRewrapped.Error
+	return r.RefusedRewrapped.State == "failed" && e != nil && e.Code == "CustomerKeyUnavailable"
+}
+
+// rotated: both backups now name the rotated version, and name the older
+// one among their previous keys.
+func rotated(r *demoResult) bool {
+	if len(r.AfterRotation) != 2 || r.RotatedKeyID == "" {
+		return false
+	}
+	for _, b := range r.AfterRotation {
+		if b.KeySource != "customer" || b.KeyID != r.RotatedKeyID || !slices.Contains(b.PreviousKeyIDs, r.CustomerBackup.KeyID) {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *stack) backup(ctx context.Context, token string) (backupView, error) {
@@ -474,6 +735,22 @@ func (s *stack) printDemo(r *demoResult, err error) {
 		r.CustomerRestore.State, r.CustomerRestore.Progress.Records, r.CustomerRestore.Progress.Files, size(r.CustomerRestore.Progress.Bytes))
 	line(r.Verify.State == "succeeded", "verification (dry run) of the customer-key backup: %s", r.Verify.State)
 	line(r.SandboxCounts == r.Seeded, "sandbox tenant now holds %d records and %d files", r.SandboxCounts.Records, r.SandboxCounts.Files)
+	rp, fr := r.RewrapPlatform, r.FallbackRewrapped
+	line(rp.State == "succeeded" && fr.KeySource == "customer", "re-wrap with includePlatformBackups: %s (%d re-wrapped, %d skipped, %d failed); fallback backup now wrapped with the %s key (%s)",
+		rp.State, rp.Progress.Done, rp.Progress.Skipped, rp.Progress.Failed, fr.KeySource, fr.KeyID)
+	if rp.Progress.Failed > 0 {
+		// Azurite's data outlives runs, the emulator's keys do not.
+		out.printf("         (failed: backups of earlier runs, whose keys lived in an earlier emulator; -fresh starts empty)\n")
+	}
+	line(rewrapRefused(r), "key disabled; restore of the re-wrapped fallback backup: %s (%s)", r.RefusedRewrapped.State, reason(r.RefusedRewrapped.Error))
+	rr := r.RewrapRotation
+	line(rr.State == "succeeded" && rotated(r), "key re-enabled and rotated to version %s; re-wrap: %s (%d re-wrapped); both backups now name the new version",
+		keyVersion(r.RotatedKeyID), rr.State, rr.Progress.Done)
+	line(r.SoftDeleted.Status == "deleted", "retention keepLast=1, BackupRetention run: backup %s %s by %s, purge after %s",
+		r.SoftDeleted.BackupID, r.SoftDeleted.Status, r.SoftDeleted.DeletedBy, r.SoftDeleted.PurgeAfter.Format(time.RFC3339))
+	line(r.Undeleted.Status == "completed", "undelete: backup %s %s", r.Undeleted.BackupID, r.Undeleted.Status)
+	line(r.Purged.Status == "purged" && r.BlobsLeft == 0 && r.BlobsBefore > 0, "deleted again and past its soft-delete window, BackupRetention run: %s; blobs %d before, %d left",
+		r.Purged.Status, r.BlobsBefore, r.BlobsLeft)
 	if err != nil {
 		out.printf("\nDEMO FAILED: %v\n(the stack keeps running so you can look around; logs: %s)\n", err, s.cfg.LogFile)
 	} else {

@@ -39,7 +39,7 @@ func main() {
 	flag.StringVar(&cfg.AuthAddr, "auth-addr", "127.0.0.1:7990", "local token issuer address (JWKS at /.well-known/jwks.json)")
 	flag.BoolVar(&cfg.Fresh, "fresh", false, "delete Azurite's data before starting")
 	flag.BoolVar(&cfg.DepsOnly, "deps-only", false, "start Azurite, the emulator and the issuer and package the app, but not the runner: then run `func start` in the app root")
-	flag.BoolVar(&cfg.NoDemo, "no-demo", false, "skip the demo (seed a tenant, enable BYOK, back up, fall back, restore, verify)")
+	flag.BoolVar(&cfg.NoDemo, "no-demo", false, "skip the demo (seed a tenant, enable BYOK, back up, fall back, restore, verify, re-wrap, rotate, retention, purge)")
 	flag.IntVar(&cfg.DemoFiles, "demo-files", 24, "files the demo tenant gets (up to 3 MiB each): 2000 makes backups long enough to watch their progress")
 	flag.Parse()
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {

@@ -235,9 +235,15 @@ func (s *stack) collectSettings(context.Context) error {
 	// JOB_STALE_AFTER 30s: heartbeats (and so a running backup's progress)
 	// every 5 s instead of 20 s, and a crashed local handler's job taken
 	// over sooner.
+	// DEV_SOFT_DELETE_WINDOW 10s: the demo undeletes a backup within its
+	// window and purges it after, without waiting a day (the handler takes
+	// it only with the emulator credential). RETENTION_MAX_DELETE_FRACTION
+	// 1: Azurite's data outlives runs, and the demo's keepLast=1 over the
+	// demo tenant's backups of earlier runs would trip the breaker.
 	for k, v := range map[string]string{"BACKUP_SCHEDULE": appconfig.DefaultBackupSchedule, "BYOK_MONITOR_SCHEDULE": appconfig.DefaultByokMonitorSchedule,
+		"RETENTION_SCHEDULE": appconfig.DefaultRetentionSchedule, "DEV_SOFT_DELETE_WINDOW": "10s", "RETENTION_MAX_DELETE_FRACTION": "1",
 		"QUEUE_BACKUP_JOBS": appconfig.DefaultQueueBackupJobs, "QUEUE_RESTORE_JOBS": appconfig.DefaultQueueRestoreJobs, "JOB_STALE_AFTER": "30s",
-		"QUEUE_REWRAP_JOBS": appconfig.DefaultQueueRewrapJobs, "RETENTION_SCHEDULE": appconfig.DefaultRetentionSchedule} {
+		"QUEUE_REWRAP_JOBS": appconfig.DefaultQueueRewrapJobs} {
 		if s.settings[k] == "" {
 			s.settings[k] = v
 		}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -81,8 +82,10 @@ func tail(b []byte) string {
 
 // TestDemo is `bash scripts/run.sh` as a person sees it: the stack comes up
 // and the demo walks through BYOK, a customer-key backup, a fallback backup,
-// restores refused and then allowed, and a verification, all through the
-// packaged handler behind the local runner.
+// restores refused and then allowed, a verification, re-wraps (fallback
+// backup to the customer key, then to a rotated version) and retention
+// (soft delete, undelete, purge), all through the packaged handler behind
+// the local runner.
 func TestDemo(t *testing.T) {
 	s, screen := startStack(t, false)
 	if s.demoErr != nil {
@@ -100,6 +103,42 @@ func TestDemo(t *testing.T) {
 	// The key that wrapped the first backup is the customer's, versioned.
 	if !strings.Contains(r.CustomerBackup.KeyID, "/keys/"+demoKey+"/") {
 		t.Errorf("customer backup keyId = %q", r.CustomerBackup.KeyID)
+	}
+	// Re-wrap (contract §7): the fallback backup is wrapped with the
+	// customer's key, then refused like any customer-key backup while the
+	// key is disabled; after a rotation both backups name the new version.
+	fb := r.FallbackRewrapped
+	if r.RewrapPlatform.State != "succeeded" || fb.KeySource != "customer" || fb.KeyID != r.CustomerBackup.KeyID ||
+		!slices.Contains(fb.PreviousKeyIDs, r.FallbackBackup.KeyID) {
+		t.Errorf("re-wrap of the fallback backup: %+v, backup %s %s previous %v", r.RewrapPlatform, fb.KeySource, fb.KeyID, fb.PreviousKeyIDs)
+	}
+	if e := r.RefusedRewrapped.Error; r.RefusedRewrapped.State != "failed" || e == nil || e.Code != "CustomerKeyUnavailable" {
+		t.Errorf("restore of the re-wrapped fallback backup with the key disabled: %+v", r.RefusedRewrapped)
+	}
+	if !strings.HasPrefix(r.RotatedKeyID, strings.TrimSuffix(r.CustomerBackup.KeyID, keyVersion(r.CustomerBackup.KeyID))) || r.RotatedKeyID == r.CustomerBackup.KeyID {
+		t.Errorf("rotated key id %q, first %q", r.RotatedKeyID, r.CustomerBackup.KeyID)
+	}
+	if r.RewrapRotation.State != "succeeded" || r.RewrapRotation.Progress.Done != 2 || len(r.AfterRotation) != 2 {
+		t.Errorf("re-wrap after the rotation: %+v", r.RewrapRotation)
+	}
+	for _, b := range r.AfterRotation {
+		if b.KeyID != r.RotatedKeyID || keyVersion(b.KeyID) == keyVersion(r.CustomerBackup.KeyID) {
+			t.Errorf("backup %s after the rotation names %s, want %s", b.BackupID, b.KeyID, r.RotatedKeyID)
+		}
+	}
+	// Retention (contract §6): soft delete by the run, undelete, purge.
+	if b := r.SoftDeleted; b.BackupID != r.CustomerBackup.BackupID || b.Status != "deleted" || b.DeletedBy != "retention" ||
+		b.PurgeAfter.Sub(b.DeletedAt) != 10*time.Second {
+		t.Errorf("after the retention run: %+v", b)
+	}
+	if r.Undeleted.Status != "completed" {
+		t.Errorf("after undelete: %s", r.Undeleted.Status)
+	}
+	if r.Purged.Status != "purged" || r.BlobsBefore == 0 || r.BlobsLeft != 0 {
+		t.Errorf("purge: %s, blobs %d then %d", r.Purged.Status, r.BlobsBefore, r.BlobsLeft)
+	}
+	if n, err := s.countBackupBlobs(context.Background(), r.FallbackBackup.BackupID); err != nil || n == 0 {
+		t.Errorf("the kept backup has %d blobs (%v)", n, err)
 	}
 	printWelcome(s)
 	checkReadableOutput(t, s, screen.String())

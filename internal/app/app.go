@@ -188,6 +188,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (*App, error) {
 		Policies:         policies,
 		RetentionDefault: cfg.RetentionDefault,
 		SoftDeleteDays:   cfg.BackupSoftDeleteDays,
+		SoftDeleteWindow: cfg.DevSoftDeleteWindow,
 		Now:              now,
 		// JOB_STALE_AFTER with the defaults' ratios: lease as long as the
 		// stale age, heartbeat every sixth.

@@ -150,6 +150,10 @@ type Options struct {
 	// SoftDeleteDays is BACKUP_SOFT_DELETE_DAYS (default 14): how long a
 	// deleted backup keeps its blobs and can be undeleted.
 	SoftDeleteDays int
+	// SoftDeleteWindow, when positive, replaces SoftDeleteDays: the local
+	// stack's DEV_SOFT_DELETE_WINDOW (config accepts it only with the
+	// emulator credential).
+	SoftDeleteWindow time.Duration
 	// Retry tunes the blob retries; nil = blobstore defaults.
 	Retry *blobstore.RetryOptions
 	// Now is the clock; nil = time.Now.

@@ -127,6 +127,9 @@ func rowWriteError(err error, id string) error {
 }
 
 func (s *Service) purgeAfter(now time.Time) time.Time {
+	if s.o.SoftDeleteWindow > 0 {
+		return now.Add(s.o.SoftDeleteWindow)
+	}
 	return now.AddDate(0, 0, s.o.SoftDeleteDays)
 }
 

@@ -392,3 +392,26 @@ func TestPurgeCrashSafety(t *testing.T) {
 		})
 	}
 }
+
+// TestSoftDeleteWindow: the local stack's DEV_SOFT_DELETE_WINDOW replaces
+// the days, so its demo can undelete before purgeAfter and purge after it
+// within seconds.
+func TestSoftDeleteWindow(t *testing.T) {
+	e := newEnv(t, func(o *backup.Options) { o.SoftDeleteWindow = 10 * time.Second })
+	now := e.clock.Now()
+	old, oldBlobs := e.completed(testTenant, now.Add(-2*time.Hour))
+	e.completed(testTenant, now.Add(-time.Hour))
+	op := e.token("backup.operator")
+	path := "/api/tenants/" + testTenant + "/backups/" + old.BackupID
+	rec := e.http(http.MethodDelete, path, op, "")
+	var got struct{ DeletedAt, PurgeAfter time.Time }
+	must(t, json.Unmarshal(rec.Body.Bytes(), &got))
+	if rec.Code != 200 || !got.PurgeAfter.Equal(got.DeletedAt.Add(10*time.Second)) {
+		t.Fatalf("DELETE = %d %s, want purgeAfter 10s after deletedAt", rec.Code, rec.Body)
+	}
+	e.clock.Advance(11 * time.Second)
+	if rec := e.http(http.MethodPost, path+"/undelete", op, ""); rec.Code != 409 {
+		t.Errorf("undelete after the window = %d %s", rec.Code, rec.Body)
+	}
+	e.checkBlobs(nil, oldBlobs)
+}

@@ -96,6 +96,10 @@ type Config struct {
 	// RetentionDefault is RETENTION_DEFAULT parsed: the policy of a tenant
 	// that stored none (contract §6).
 	RetentionDefault retention.Policy `json:"retentionDefault"`
+	// DevSoftDeleteWindow is DEV_SOFT_DELETE_WINDOW (local stack only,
+	// PLATFORM_CREDENTIAL=emulator): when set, it replaces
+	// BackupSoftDeleteDays so the demo can show a purge; 0 = unset.
+	DevSoftDeleteWindow time.Duration `json:"devSoftDeleteWindow"`
 	// BackupSoftDeleteDays is BACKUP_SOFT_DELETE_DAYS: how long a deleted
 	// backup keeps its blobs and can be undeleted (at least 1).
 	BackupSoftDeleteDays int `json:"backupSoftDeleteDays"`

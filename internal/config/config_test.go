@@ -445,3 +445,33 @@ func TestLoadJobTimings(t *testing.T) {
 		}
 	}
 }
+
+// DEV_SOFT_DELETE_WINDOW (the local demo's purge) is unset by default,
+// takes a duration between 1s and 24h, and only with the emulator
+// credential: a deployment cannot shorten the one-day minimum with it.
+func TestDevSoftDeleteWindow(t *testing.T) {
+	env := validEnv()
+	env["PLATFORM_CREDENTIAL"] = CredEmulator
+	if c, err := Load(getenv(env)); err != nil || c.DevSoftDeleteWindow != 0 {
+		t.Fatalf("default = %v, %v", c.DevSoftDeleteWindow, err)
+	}
+	env["DEV_SOFT_DELETE_WINDOW"] = "10s"
+	if c, err := Load(getenv(env)); err != nil || c.DevSoftDeleteWindow != 10*time.Second {
+		t.Fatalf("10s = %v, %v", c.DevSoftDeleteWindow, err)
+	}
+	bad := func(env map[string]string) {
+		t.Helper()
+		_, err := Load(getenv(env))
+		var cerr *Error
+		if !errors.As(err, &cerr) || len(cerr.Problems) != 1 || !strings.HasPrefix(cerr.Problems[0], "DEV_SOFT_DELETE_WINDOW: ") {
+			t.Errorf("%v: err = %v", env["DEV_SOFT_DELETE_WINDOW"], err)
+		}
+	}
+	for _, v := range []string{"0", "500ms", "25h", "soon"} {
+		env["DEV_SOFT_DELETE_WINDOW"] = v
+		bad(env)
+	}
+	env["DEV_SOFT_DELETE_WINDOW"] = "10s"
+	env["PLATFORM_CREDENTIAL"] = CredManagedIdentity
+	bad(env)
+}

@@ -323,6 +323,16 @@ func LoadEnv(lookup func(string) (string, bool)) (Config, error) {
 		c.RetentionDefault = p
 	}
 	c.BackupSoftDeleteDays = l.intRange("BACKUP_SOFT_DELETE_DAYS", DefaultBackupSoftDeleteDays, 1, MaxBackupSoftDeleteDays)
+	// Development only: the local demo shows a purge without waiting a day.
+	// Tied to the emulator credential so no deployment can shorten the
+	// contract's one-day minimum by a stray setting.
+	if v := l.str("DEV_SOFT_DELETE_WINDOW", ""); v != "" {
+		if c.PlatformCredential != CredEmulator {
+			l.problem("DEV_SOFT_DELETE_WINDOW", "is for the local stack only: it needs PLATFORM_CREDENTIAL=%s", CredEmulator)
+		} else {
+			c.DevSoftDeleteWindow = l.duration("DEV_SOFT_DELETE_WINDOW", 0, time.Second, 24*time.Hour)
+		}
+	}
 	c.RestoreSpoolLimitMB = l.intRange("RESTORE_SPOOL_LIMIT_MB", DefaultRestoreSpoolLimitMB, 1, MaxRestoreSpoolLimitMB)
 	c.JobStaleAfter = l.duration("JOB_STALE_AFTER", DefaultJobStaleAfter, MinJobStaleAfter, time.Hour)
 	c.JobSweepGrace = l.duration("JOB_SWEEP_GRACE", DefaultJobSweepGrace, MinJobStaleAfter, 7*24*time.Hour)
