@@ -34,7 +34,7 @@ type binding struct {
 	Connection string   `json:"connection"`
 }
 
-// The contract §1 table, in the host's terms.
+// The API.md §1 table, in the host's terms.
 var want = map[string]struct {
 	trigger   string
 	route     string
@@ -209,7 +209,7 @@ func TestHostJSON(t *testing.T) {
 		t.Errorf("functionTimeout = %v, want config.DefaultFunctionTimeout %v", d, config.DefaultFunctionTimeout)
 	}
 	if p := h.Extensions.HTTP.RoutePrefix; p != nil && *p != "api" {
-		t.Errorf("routePrefix = %q: the contract's routes start with /api", *p)
+		t.Errorf("routePrefix = %q: API.md's routes start with /api", *p)
 	}
 	q := h.Extensions.Queues
 	if q.MessageEncoding != "base64" || q.MaxDequeueCount != 5 || q.VisibilityTimeout == "" ||

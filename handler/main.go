@@ -86,6 +86,6 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 func warnSettings(cfg config.Config, logger *slog.Logger) {
 	if cfg.ByokOwnershipTag == "" {
 		logger.Warn("key ownership check is off", "setting", "BYOK_OWNERSHIP_TAG",
-			"why", "BYOK_OWNERSHIP_TAG is empty: any tenant's BYOK admin can configure any key the application can reach; staff must verify each customer's key before it is configured (contract §5)")
+			"why", "BYOK_OWNERSHIP_TAG is empty: any tenant's BYOK admin can configure any key the application can reach; staff must verify each customer's key before it is configured (API.md §5)")
 	}
 }

@@ -259,7 +259,7 @@ func TestMaxDequeueCountMatchesHost(t *testing.T) {
 	}
 }
 
-// An empty BYOK_OWNERSHIP_TAG is logged as a warning at startup (contract §5).
+// An empty BYOK_OWNERSHIP_TAG is logged as a warning at startup (API.md §5).
 func TestOwnershipOffWarns(t *testing.T) {
 	for _, tag := range []string{"", "twinit-tenants"} {
 		buf := &logtest.Buffer{}

@@ -25,7 +25,7 @@
 //	   "permissionModel": "rbac",                             // "rbac" or "accessPolicy" (default)
 //	   "keys": [{"name": "twinit-backup", "kty": "RSA", "size": 2048,
 //	             "ops": ["wrapKey", "unwrapKey"],            // kty RSA|RSA-HSM|EC|EC-HSM; ops omitted = all
-//	             "tags": {"twinit-tenants": "acme"}}],       // optional: the key's tags (contract §5)
+//	             "tags": {"twinit-tenants": "acme"}}],       // optional: the key's tags (API.md §5)
 //	   "grants": [{"caller": "emulator.<applicationId>.<tenantId>",
 //	               "ops": ["get", "wrapKey", "unwrapKey"]},
 //	              {"caller": "emulator.platform", "ops": ["get", "wrapKey", "unwrapKey"]}]

@@ -44,7 +44,7 @@ type demoResult struct {
 	Verify          restoreView // dry run of the customer-key backup
 	SandboxCounts   assets.Counts
 
-	// Re-wrap (contract §7): the fallback backup moved to the customer key
+	// Re-wrap (API.md §7): the fallback backup moved to the customer key
 	// (includePlatformBackups), then refused while the key is disabled.
 	RewrapPlatform    rewrapView
 	FallbackRewrapped backupView // the fallback backup after that re-wrap
@@ -55,7 +55,7 @@ type demoResult struct {
 	RewrapRotation rewrapView
 	AfterRotation  []backupView // customer backup, fallback backup
 
-	// Retention (contract §6): keepLast=1 soft-deletes the customer backup;
+	// Retention (API.md §6): keepLast=1 soft-deletes the customer backup;
 	// undelete brings it back; deleted again, it is purged once the demo's
 	// soft-delete window (DEV_SOFT_DELETE_WINDOW) has passed.
 	SoftDeleted backupView
@@ -200,7 +200,7 @@ func (s *stack) runDemo(ctx context.Context) (*demoResult, error) {
 
 	// 3. Enable BYOK from "Settings › BYOK Encryption". The page shows the
 	// ownership tag to set; until the customer tags the key, enabling is
-	// refused with KeyOwnershipNotProven (contract §5).
+	// refused with KeyOwnershipNotProven (API.md §5).
 	var status struct {
 		State     string         `json:"state"`
 		Ownership *ownershipView `json:"ownership"`
@@ -277,7 +277,7 @@ func (s *stack) runDemo(ctx context.Context) (*demoResult, error) {
 
 // demoRewrap: the customer moves the fallback backup to their key (it then
 // restores only with it), rotates the key and moves every backup to the
-// new version (contract §7).
+// new version (API.md §7).
 func (s *stack) demoRewrap(ctx context.Context, res *demoResult, admin, support, put string) error {
 	// A re-wrap to the customer key needs BYOK active; the fallback left it
 	// degraded until the key is checked again: the customer saves the
@@ -332,7 +332,7 @@ func (s *stack) demoRewrap(ctx context.Context, res *demoResult, admin, support,
 }
 
 // demoRetention: keepLast=1 and a BackupRetention run soft-delete the
-// older backup; it is undeleted, deleted by hand and purged (contract §6).
+// older backup; it is undeleted, deleted by hand and purged (API.md §6).
 // The purge needs the soft-delete window to pass: the stack sets
 // DEV_SOFT_DELETE_WINDOW (seconds instead of days, local stack only).
 func (s *stack) demoRetention(ctx context.Context, res *demoResult, admin string) error {

@@ -25,7 +25,7 @@ import (
 // rewrites docs/screenshots/*.png (scripts/screenshots.sh runs it).
 var updateScreenshots = flag.Bool("update-screenshots", false, "write the Settings page screenshots to docs/screenshots")
 
-// deleteUndeleteMerged turns on the DeleteUndelete step once contract §6's
+// deleteUndeleteMerged turns on the DeleteUndelete step once API.md §6's
 // DELETE …/backups/{id} and POST …/undelete are served (branch t12-retention).
 const deleteUndeleteMerged = true
 
@@ -33,7 +33,7 @@ const deleteUndeleteMerged = true
 // install it when missing.
 const chromiumPath = "/usr/bin/chromium"
 
-// TestSettingsPage drives the Settings page (contract §8) in headless
+// TestSettingsPage drives the Settings page (API.md §8) in headless
 // Chromium against the local stack, as a customer and support would use it:
 // a refused key and its fix, the ownership step, enabling, backups with the
 // customer's key and with the fallback, a refused and then a successful

@@ -5,7 +5,7 @@ import (
 	"net/url"
 )
 
-// pageLink is the Settings page (contract §8) opened for tenant and signed
+// pageLink is the Settings page (API.md §8) opened for tenant and signed
 // in with a development token: ?tenant= picks the tenant, #token= is a
 // token source the page reads (internal/edge/ui/static/app.js). A fragment
 // never reaches a server, and the page removes it from the address bar.

@@ -104,7 +104,7 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(r.CustomerBackup.KeyID, "/keys/"+demoKey+"/") {
 		t.Errorf("customer backup keyId = %q", r.CustomerBackup.KeyID)
 	}
-	// Re-wrap (contract §7): the fallback backup is wrapped with the
+	// Re-wrap (API.md §7): the fallback backup is wrapped with the
 	// customer's key, then refused like any customer-key backup while the
 	// key is disabled; after a rotation both backups name the new version.
 	fb := r.FallbackRewrapped
@@ -126,7 +126,7 @@ func TestDemo(t *testing.T) {
 			t.Errorf("backup %s after the rotation names %s, want %s", b.BackupID, b.KeyID, r.RotatedKeyID)
 		}
 	}
-	// Retention (contract §6): soft delete by the run, undelete, purge.
+	// Retention (API.md §6): soft delete by the run, undelete, purge.
 	if b := r.SoftDeleted; b.BackupID != r.CustomerBackup.BackupID || b.Status != "deleted" || b.DeletedBy != "retention" ||
 		b.PurgeAfter.Sub(b.DeletedAt) != 10*time.Second {
 		t.Errorf("after the retention run: %+v", b)

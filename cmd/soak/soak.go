@@ -286,7 +286,7 @@ func (s *soak) tenantLoop(ctx, stop context.Context, tenant string, rng *rand.Ra
 		switch pick := rng.IntN(10); {
 		case pick < 4:
 			// A lost answer is retried: POST …/backups answers the tenant's
-			// queued or running backup again (contract §2).
+			// queued or running backup again (API.md §2).
 			for try := 0; try < 5 && stop.Err() == nil && ctx.Err() == nil; try++ {
 				code, _, err := s.call(ctx, http.MethodPost, "/api/tenants/"+tenant+"/backups", token, "", nil)
 				if err == nil && code == http.StatusAccepted {

@@ -67,7 +67,7 @@ type App struct {
 	Assets      *assetsazure.Store
 	BackupBlobs *blobazure.Store
 	Jobs        *jobqueueaz.Queue
-	// Rewraps serves re-wraps (contract §7); RewrapStore is its table.
+	// Rewraps serves re-wraps (API.md §7); RewrapStore is its table.
 	Rewraps     *rewrap.Service
 	RewrapStore *catalogtable.Rewraps
 	// Wrapper is the Key Vault adapter (undecorated) and PlatformKey the
@@ -182,9 +182,9 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (*App, error) {
 		Parallelism:     cfg.BackupParallelism,
 		MaxDequeueCount: MaxDequeueCount,
 		TransientGrace:  cfg.ByokTransientGrace,
-		// Deletion's circuit breaker (contract §6).
+		// Deletion's circuit breaker (API.md §6).
 		MaxDeleteFraction: cfg.RetentionMaxDeleteFraction,
-		// Retention and soft delete (contract §6).
+		// Retention and soft delete (API.md §6).
 		Policies:         policies,
 		RetentionDefault: cfg.RetentionDefault,
 		SoftDeleteDays:   cfg.BackupSoftDeleteDays,

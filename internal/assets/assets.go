@@ -22,7 +22,7 @@ type Counts struct {
 var tenantRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // CheckTenant returns an InvalidRequest error unless id is a tenant id
-// (contract §3). Every Store method checks its tenant: ids end up in
+// (API.md §3). Every Store method checks its tenant: ids end up in
 // OData filters and blob prefixes.
 func CheckTenant(id string) error {
 	if !tenantRE.MatchString(id) {

@@ -1,5 +1,5 @@
 // Package assets is a tenant's Assets as a backup source and a restore
-// target (contract §3): records in the `Assets` table (PartitionKey =
+// target (API.md §3): records in the `Assets` table (PartitionKey =
 // tenant, RowKey = asset id) and files in the `assets` container (blobs
 // `<tenant>/<path>`), plus the plaintext stream format that carries them
 // inside the encrypted envelope.

@@ -6,7 +6,7 @@ import (
 )
 
 // Errors and logs never name a file path, a record id, a property name or
-// a value: they are the tenant's data (contract §3), and error chains end
+// a value: they are the tenant's data (API.md §3), and error chains end
 // up in service logs. Where the caller knows an item's position, errors
 // say "file #12" / "record #340"; where only the key is at hand they say
 // Tag(key).

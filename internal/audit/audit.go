@@ -1,4 +1,4 @@
-// Package audit writes the KeyAudit table (contract §3): one row per wrap,
+// Package audit writes the KeyAudit table (API.md §3): one row per wrap,
 // unwrap and key validation, with tenant, versioned key id, key source,
 // outcome code, backup or restore id and duration. Never key material.
 //
@@ -34,7 +34,7 @@ const (
 	Unwrap   Operation = "unwrap"
 	Validate Operation = "validate"
 	// RewrapUnwrap and RewrapWrap are a re-wrap's unwrap with the old key
-	// and wrap with the new one (contract §7).
+	// and wrap with the new one (API.md §7).
 	RewrapUnwrap Operation = "rewrap-unwrap"
 	RewrapWrap   Operation = "rewrap-wrap"
 )

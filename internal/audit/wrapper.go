@@ -17,7 +17,7 @@ type Scope struct {
 	BackupID  string
 	RestoreID string
 	// Rewrap marks the key uses of a re-wrap: recorded as rewrap-wrap and
-	// rewrap-unwrap (contract §7).
+	// rewrap-unwrap (API.md §7).
 	Rewrap bool
 }
 

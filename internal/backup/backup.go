@@ -128,20 +128,20 @@ type Options struct {
 	SweepGrace time.Duration
 	// TransientGrace is BYOK_TRANSIENT_GRACE (default 15 min): how long
 	// after a backup's first attempt a transient customer key failure is
-	// retried before the backup falls back (contract §5).
+	// retried before the backup falls back (API.md §5).
 	TransientGrace time.Duration
 	// TransientRetryDelay is how long a backup waiting out a transient key
 	// failure stays queued before its next attempt; 0 = derived from the
 	// grace (see [retryDelay]).
 	TransientRetryDelay time.Duration
 	// FailedRetention is how long a failed backup keeps its blobs before
-	// the sweep deletes them (contract §6: 24 h); its row is kept.
+	// the sweep deletes them (API.md §6: 24 h); its row is kept.
 	FailedRetention time.Duration
 	// MaxDeleteFraction is RETENTION_MAX_DELETE_FRACTION: a sweep that would
 	// delete the blobs of more than this fraction of a tenant's backups
 	// deletes nothing for the tenant (default 0.5).
 	MaxDeleteFraction float64
-	// Policies holds the tenants' retention policies (contract §6); the
+	// Policies holds the tenants' retention policies (API.md §6); the
 	// retention run and the policy API need it.
 	Policies retention.Store
 	// RetentionDefault is RETENTION_DEFAULT, the policy of a tenant that

@@ -99,7 +99,7 @@ func TestEmptyTenantBackup(t *testing.T) {
 	}
 }
 
-// When the customer key is refused (contract §5's definitive causes; the
+// When the customer key is refused (API.md §5's definitive causes; the
 // transient ones are in transient_test.go), the backup is made with the
 // platform key and says why; the tenant's BYOK state turns degraded,
 // the failed use is audited and a warning logged.

@@ -105,7 +105,7 @@ type env struct {
 	qsvc    *azqueue.ServiceClient
 	dir     *tenantstable.Directory
 	tenantT *aztables.Client
-	// policies is the RetentionPolicies table (contract §6).
+	// policies is the RetentionPolicies table (API.md §6).
 	policies *retentiontable.Store
 	clock    *clock
 	logs     *logtest.Buffer
@@ -160,7 +160,7 @@ func newEnvOn(t *testing.T, azure bool, mods ...func(*backup.Options)) *env {
 	must(t, e.emu.CreateVault(custVault, entraA, kvemu.AccessPolicy))
 	_, err = e.emu.CreateKey(custVault, "k", "RSA", 2048, nil)
 	must(t, err)
-	// Tagged for the tenants the tests configure BYOK for (contract §5).
+	// Tagged for the tenants the tests configure BYOK for (API.md §5).
 	must(t, e.emu.SetTags(custVault, "k", "", map[string]string{keywrap.DefaultOwnershipTag: "acme acme2"}))
 	must(t, e.emu.Grant(custVault, kvemu.CustomerToken(appID, entraA), "get", "wrapKey", "unwrapKey"))
 	e.platform = keywrap.Ref{Source: keywrap.Platform, VaultURL: e.emu.VaultURL(platVault), KeyName: "platform"}

@@ -25,7 +25,7 @@ type wrappedKey struct {
 }
 
 // definitive reports whether a key failure is the customer's refusal
-// (contract §5), the only kind that falls back (or fails a strict tenant)
+// (API.md §5), the only kind that falls back (or fails a strict tenant)
 // at once. Anything else (KeyVaultUnreachable, Throttled, Key Vault 5xx,
 // which classify reports as KeyVaultUnreachable, or an unexpected answer)
 // may pass, so it is waited out first.
@@ -54,8 +54,8 @@ func (e *keyWaitError) Error() string {
 
 func (e *keyWaitError) Unwrap() error { return e.err }
 
-// wrapDataKey wraps dk exactly once for the backup (contract §2 and §5,
-// design.md "Fallback"): with the customer key when BYOK is enabled; with
+// wrapDataKey wraps dk exactly once for the backup (API.md §2 and §5,
+// docs/ARCHITECTURE.md "Fallback"): with the customer key when BYOK is enabled; with
 // the platform key when BYOK is off, or when the customer key definitively
 // refuses (or has failed transiently for TransientGrace since firstAttempt)
 // and the tenant allows the fallback. With fallbackToPlatformKey false such

@@ -52,7 +52,7 @@ func (e *env) postBackup() (id, status string) {
 
 // TestPostBackupJoinsQueuedOrRunning: while the tenant has a backup queued
 // or running, POST …/backups starts nothing and answers 202 with that
-// backup, its status and its Location (contract §2); once it has ended, a
+// backup, its status and its Location (API.md §2); once it has ended, a
 // POST queues a new one.
 func TestPostBackupJoinsQueuedOrRunning(t *testing.T) {
 	e := newEnv(t)

@@ -11,7 +11,7 @@ import (
 )
 
 // Taking the tenant off the customer key's ownership tag is a definitive
-// refusal, like disabling the key (contract §5): the backup falls back to
+// refusal, like disabling the key (API.md §5): the backup falls back to
 // the platform key with fallbackReason KeyOwnershipNotProven, or fails with
 // CustomerKeyUnavailable when the fallback is off; the customer key is
 // never asked to wrap.

@@ -13,7 +13,7 @@ import (
 )
 
 // RetentionSetting is a tenant's effective retention policy and where it
-// comes from (contract §6: "tenant" or "default").
+// comes from (API.md §6: "tenant" or "default").
 type RetentionSetting struct {
 	retention.Policy
 	Source string `json:"source"`
@@ -179,7 +179,7 @@ func (s *Service) RunRetention(ctx context.Context) error {
 	return errors.Join(err, serr)
 }
 
-// Retention applies every tenant's policy (contract §6), tenant by tenant:
+// Retention applies every tenant's policy (API.md §6), tenant by tenant:
 // it soft-deletes the completed backups no rule keeps and purges deleted
 // backups past purgeAfter (and finishes purges a crash interrupted). The
 // tenant's newest completed backup is never deleted, queued and running

@@ -39,7 +39,7 @@ type SweepReport struct {
 
 // Sweep fails running backups whose worker is long gone and deletes
 // garbage under the backups container, but only where a catalog row says
-// it is garbage (contract §6): the blobs of a backup whose row is failed
+// it is garbage (API.md §6): the blobs of a backup whose row is failed
 // for longer than FailedRetention, and the attempt directories of a
 // completed backup other than the one its row committed. A prefix without
 // a row is never deleted, only counted and logged: a renamed, emptied or

@@ -30,7 +30,7 @@ func transientOpts(o *backup.Options) {
 	o.TransientRetryDelay = testRetryDelay
 }
 
-// transientFaults are the transient causes of contract §5, each made by the
+// transientFaults are the transient causes of API.md §5, each made by the
 // emulator's fault injection, and the code each is reported with.
 var transientFaults = []struct {
 	name  string

@@ -63,7 +63,7 @@ func (s *Service) jobSpec(bj jobqueue.BackupJob, log *slog.Logger) job.Spec[*cat
 				return row, err
 			}
 			// Our own scheduler and POST create the row before the message; a
-			// message without one was enqueued by another program (contract §1
+			// message without one was enqueued by another program (API.md §1
 			// message format). Create the row from it, for a tenant that exists:
 			// the backupId keys it, so redelivery still makes one backup.
 			row, err = s.adoptJob(ctx, bj, log)
@@ -139,7 +139,7 @@ func (s *Service) jobSpec(bj jobqueue.BackupJob, log *slog.Logger) job.Spec[*cat
 }
 
 // requeue makes a backup whose customer key failed transiently wait
-// (contract §5): a new message for the job, hidden for the retry delay,
+// (API.md §5): a new message for the job, hidden for the retry delay,
 // then the row back to queued with lastError saying why, and the current
 // delivery acknowledged. The new message starts with a fresh dequeue
 // count, so the wait is bounded by the grace, not by maxDequeueCount.

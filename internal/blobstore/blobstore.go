@@ -1,5 +1,5 @@
 // Package blobstore stores the encrypted backups: one blob per chunk plus a
-// manifest, in the `backups` container (contract §3). [Store] is the small
+// manifest, in the `backups` container (API.md §3). [Store] is the small
 // interface the backup and restore pipelines use; blobstore/azure implements
 // it over azblob, blobstore/mem in memory, and blobstore/storetest is the
 // conformance suite both pass. [NewRetry] adds retries with backoff for

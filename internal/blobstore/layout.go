@@ -46,7 +46,7 @@ var (
 // writing (its lease expired but it has not noticed yet) can never overwrite
 // the chunks of the attempt that commits; the catalog row's ManifestBlob
 // records which attempt committed. Only the tenant and backup ids are in
-// clear, as contract §3 requires.
+// clear, as API.md §3 requires.
 type Layout struct {
 	Tenant, BackupID, Attempt string
 }

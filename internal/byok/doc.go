@@ -2,7 +2,7 @@
 // settings (table ByokSettings), their validation, the status document of
 // the Settings / BYOK Encryption page, the ByokSettings and ByokValidate
 // routes, the ByokMonitor timer and the Health checkers for storage and the
-// platform key (contract §2, §3).
+// platform key (API.md §2, §3).
 //
 // # Storage and concurrency
 //

@@ -15,7 +15,7 @@ import (
 // Defaults of the per-tenant limit on key validations (PUT and validate):
 // a burst of DefaultValidateBurst, refilled at one every
 // DefaultValidateEvery. They bound how fast one tenant can probe vaults
-// (contract §5) while leaving room for a customer fixing a key by trial.
+// (API.md §5) while leaving room for a customer fixing a key by trial.
 const (
 	DefaultValidateBurst  = 10
 	DefaultValidateEvery  = 6 * time.Second

@@ -134,7 +134,7 @@ func (s *Service) checkTenant(ctx context.Context, rec Record) (checkResult, err
 
 // logOlderKeys says how many of the tenant's completed backups are wrapped
 // by an older version of its key (or another key): what a re-wrap
-// (contract §7) would move to the current version. Counts only, no ids.
+// (API.md §7) would move to the current version. Counts only, no ids.
 func (s *Service) logOlderKeys(ctx context.Context, rec Record) {
 	if s.backups == nil || rec.KeyID == "" {
 		return

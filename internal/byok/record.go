@@ -2,7 +2,7 @@ package byok
 
 import "time"
 
-// State is a tenant's BYOK state (contract §2).
+// State is a tenant's BYOK state (API.md §2).
 type State string
 
 // The contract's states.

@@ -36,7 +36,7 @@ type Options struct {
 	// functionTimeout; 0 means 4 minutes.
 	MonitorBudget time.Duration
 	// OwnershipTag is BYOK_OWNERSHIP_TAG, shown in the status as the tag
-	// the customer must set (contract §5); "" when the check is off. The
+	// the customer must set (API.md §5); "" when the check is off. The
 	// check itself is the key wrapper's.
 	OwnershipTag string
 	// ValidateBurst and ValidateEvery limit key validations (PUT and
@@ -45,7 +45,7 @@ type Options struct {
 	ValidateBurst int
 	ValidateEvery time.Duration
 	// Backups, when set, counts the tenant's completed backups by what
-	// wraps them: the status's "backups" (contract §7), and the monitor's
+	// wraps them: the status's "backups" (API.md §7), and the monitor's
 	// log of backups on older key versions.
 	Backups BackupCounter
 }

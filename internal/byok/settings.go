@@ -8,7 +8,7 @@ import (
 	"github.com/twinit/byok-backup/internal/keywrap"
 )
 
-// Check validates every field by the contract's rules; the first bad field
+// Check validates every field by API.md's rules; the first bad field
 // is reported as InvalidRequest.
 func (s Settings) Check() error {
 	switch {
@@ -28,7 +28,7 @@ func (s Settings) Check() error {
 	return nil
 }
 
-// tenantPattern is the contract's tenant id syntax (§3).
+// tenantPattern is API.md's tenant id syntax (§3).
 var tenantPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 func checkTenant(tenant string) error {

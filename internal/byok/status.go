@@ -5,7 +5,7 @@ import (
 )
 
 // Status is the status document of GET/PUT/DELETE /api/tenants/{tenant}/byok
-// (contract §2). Key fields are empty while BYOK is disabled.
+// (API.md §2). Key fields are empty while BYOK is disabled.
 type Status struct {
 	Tenant                string     `json:"tenant"`
 	State                 State      `json:"state"`
@@ -21,7 +21,7 @@ type Status struct {
 	EnabledAt             *time.Time `json:"enabledAt"`
 	LastCheck             *LastCheck `json:"lastCheck"`
 	DegradedSince         *time.Time `json:"degradedSince"`
-	// Ownership is the tag the key's owner must set (contract §5), shown
+	// Ownership is the tag the key's owner must set (API.md §5), shown
 	// whether or not BYOK is enabled; null when the check is turned off.
 	Ownership *Ownership `json:"ownership"`
 	// Backups counts the completed backups by what wraps them (contract

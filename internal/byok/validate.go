@@ -9,7 +9,7 @@ import (
 	"github.com/twinit/byok-backup/internal/keywrap"
 )
 
-// Validator validates a customer key by the contract's checks
+// Validator validates a customer key by API.md's checks
 // (vaultReachable … wrapRoundTrip). *audit.Validator is the production one
 // (keycheck, recorded as a KeyAudit "validate" row with the tenant from the
 // context's audit.Scope, which the service sets); [ValidatorFunc] adapts
@@ -40,7 +40,7 @@ func (e *ValidationError) Error() string { return "key validation failed: " + e.
 func (e *ValidationError) Unwrap() error { return e.Err }
 
 // keyCauses are the codes a validation failure reports as itself; any
-// other failure is KeyValidationFailed (contract §2).
+// other failure is KeyValidationFailed (API.md §2).
 var keyCauses = map[errcode.Code]bool{
 	errcode.KeyDisabled: true, errcode.KeyNotFound: true, errcode.KeyAccessDenied: true,
 	errcode.KeyVaultUnreachable: true, errcode.KeyVaultAuthFailed: true,

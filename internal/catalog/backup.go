@@ -11,7 +11,7 @@ import (
 	"github.com/twinit/byok-backup/internal/keywrap"
 )
 
-// Status is a backup's lifecycle state (contract §2 "Backups").
+// Status is a backup's lifecycle state (API.md §2 "Backups").
 type Status string
 
 const (
@@ -19,7 +19,7 @@ const (
 	StatusRunning   Status = "running"
 	StatusCompleted Status = "completed"
 	StatusFailed    Status = "failed"
-	// StatusDeleted is a soft-deleted backup (contract §6): all blobs kept
+	// StatusDeleted is a soft-deleted backup (API.md §6): all blobs kept
 	// until PurgeAfter, undeletable until its purge starts.
 	StatusDeleted Status = "deleted"
 	// StatusPurged is a deleted backup whose blobs are gone; the row stays
@@ -38,15 +38,15 @@ const (
 	ReasonManual   Reason = "manual"
 )
 
-// Valid reports whether r is one of the contract's reasons.
+// Valid reports whether r is one of API.md's reasons.
 func (r Reason) Valid() bool { return r == ReasonSchedule || r == ReasonManual }
 
 // Backup is one row of the Backups table (PartitionKey = Tenant, RowKey =
-// BackupID). Its JSON form is exactly the contract's backup object; the
+// BackupID). Its JSON form is exactly API.md's backup object; the
 // internal fields after Error are stored but never marshalled.
 //
 // A Backup is only listed as restorable when Status is completed: the row is
-// the commit point written after every chunk and the manifest (design.md
+// the commit point written after every chunk and the manifest (docs/ARCHITECTURE.md
 // "Backup format").
 type Backup struct {
 	BackupID string
@@ -88,7 +88,7 @@ type Backup struct {
 
 	// FirstAttemptAt is the first start of any attempt, kept across
 	// retries and takeovers (StartedAt is not): a transient key failure is
-	// waited out until BYOK_TRANSIENT_GRACE after it (contract §5).
+	// waited out until BYOK_TRANSIENT_GRACE after it (API.md §5).
 	FirstAttemptAt time.Time
 	// LastError says why a queued backup is waiting for a delayed retry
 	// (contract: additive field `lastError`); cleared when it finishes.
@@ -97,7 +97,7 @@ type Backup struct {
 	// becomes visible; a delivery well before it is a duplicate.
 	RetryAt time.Time
 
-	// Soft delete (contract §6): set by SoftDelete, cleared by Undelete.
+	// Soft delete (API.md §6): set by SoftDelete, cleared by Undelete.
 	DeletedAt, PurgeAfter time.Time
 	DeletedBy             string // "retention" or the caller's subject
 	// PurgeStartedAt is written before a purge deletes its first blob: from
@@ -106,7 +106,7 @@ type Backup struct {
 	PurgeStartedAt time.Time
 	// PurgedAt is when the row became purged.
 	PurgedAt time.Time
-	// RewrappedAt is when a re-wrap (contract §7) last changed the key
+	// RewrappedAt is when a re-wrap (API.md §7) last changed the key
 	// that wraps the data key; PreviousKeyIDs are the keys that wrapped it
 	// before, oldest first. Rewraps counts re-wraps: the re-wrapped
 	// manifest's blob name (blobstore.Layout.RewrapManifest).
@@ -319,7 +319,7 @@ func (b *Backup) Phase() Phase {
 }
 
 // SoftDelete moves a completed backup to deleted by who; its blobs stay
-// until purgeAfter (contract §6).
+// until purgeAfter (API.md §6).
 func (b *Backup) SoftDelete(now, purgeAfter time.Time, who string) error {
 	if err := CheckBackupTransition(b.Status, StatusDeleted, false); err != nil {
 		return err

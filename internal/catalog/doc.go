@@ -1,7 +1,7 @@
 // Package catalog is the record of backups and restores: the Backups and
 // Restores tables (PartitionKey = tenant id, RowKey = backup or restore id),
 // the ids themselves, the status state machines and the JSON shapes of
-// contract §2.
+// API.md §2.
 //
 // # Commit point
 //

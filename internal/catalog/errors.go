@@ -7,7 +7,7 @@ import (
 )
 
 // The sentinels are *errcode.Error values, so a caller both branches on them
-// with errors.Is and maps them to the contract's codes with errcode.CodeOf.
+// with errors.Is and maps them to API.md's codes with errcode.CodeOf.
 // Implementations wrap them with %w and the underlying storage error.
 var (
 	// ErrNotFound: no row with that tenant and id.

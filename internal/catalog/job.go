@@ -15,7 +15,7 @@ type Job struct {
 	RequestedAt time.Time
 	StartedAt   time.Time // zero until the first start
 	CompletedAt time.Time // zero until the job ended
-	// Error is the contract's {code, message} of a failed job.
+	// Error is API.md's {code, message} of a failed job.
 	Error *errcode.Detail
 	// Attempt identifies the worker invocation that owns the running job; a
 	// new attempt gets a new value, so a late write of an older attempt is

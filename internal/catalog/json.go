@@ -7,7 +7,7 @@ import (
 	"github.com/twinit/byok-backup/internal/errcode"
 )
 
-// jsonTime is the contract's time format: RFC 3339, UTC, milliseconds.
+// jsonTime is API.md's time format: RFC 3339, UTC, milliseconds.
 const jsonTime = "2006-01-02T15:04:05.000Z"
 
 // optTime is a time that marshals as null when zero.
@@ -30,7 +30,7 @@ func (s optString) MarshalJSON() ([]byte, error) {
 	return json.Marshal(string(s))
 }
 
-// backupJSON is the contract's backup object. Every field is always present
+// backupJSON is API.md's backup object. Every field is always present
 // (unknown values are null) except fallbackReason, which the contract shows
 // only when the platform key replaced an enabled customer key.
 type backupJSON struct {
@@ -53,19 +53,19 @@ type backupJSON struct {
 	// Progress is additive (issue 14 point 6): see backupProgressJSON.
 	Progress backupProgressJSON `json:"progress"`
 	// LastError is additive: present only while a queued backup waits for a
-	// delayed retry (a transient customer key failure, contract §5).
+	// delayed retry (a transient customer key failure, API.md §5).
 	LastError *errcode.Detail `json:"lastError,omitempty"`
-	// Soft delete (contract §6), present only on deleted and purged backups.
+	// Soft delete (API.md §6), present only on deleted and purged backups.
 	DeletedAt  optTime `json:"deletedAt,omitzero"`
 	PurgeAfter optTime `json:"purgeAfter,omitzero"`
 	DeletedBy  string  `json:"deletedBy,omitempty"`
 	PurgedAt   optTime `json:"purgedAt,omitzero"`
-	// Additive (contract §7): present once a re-wrap changed the key.
+	// Additive (API.md §7): present once a re-wrap changed the key.
 	RewrappedAt    *optTime `json:"rewrappedAt,omitempty"`
 	PreviousKeyIDs []string `json:"previousKeyIds,omitempty"`
 }
 
-// MarshalJSON writes the contract's backup object; internal fields are left out.
+// MarshalJSON writes API.md's backup object; internal fields are left out.
 func (b Backup) MarshalJSON() ([]byte, error) {
 	j := backupJSON{
 		BackupID: b.BackupID, Tenant: b.Tenant, Status: b.Status, Reason: b.Reason,
@@ -106,7 +106,7 @@ func (b Backup) progressJSON() backupProgressJSON {
 	return p
 }
 
-// restoreJSON is the contract's restore object.
+// restoreJSON is API.md's restore object.
 type restoreJSON struct {
 	RestoreID    string          `json:"restoreId"`
 	BackupID     string          `json:"backupId"`
@@ -121,7 +121,7 @@ type restoreJSON struct {
 	Error        *errcode.Detail `json:"error"`
 }
 
-// MarshalJSON writes the contract's restore object; internal fields are left out.
+// MarshalJSON writes API.md's restore object; internal fields are left out.
 func (r Restore) MarshalJSON() ([]byte, error) {
 	return json.Marshal(restoreJSON{
 		RestoreID: r.RestoreID, BackupID: r.BackupID, Tenant: r.Tenant, TargetTenant: r.TargetTenant,
@@ -131,7 +131,7 @@ func (r Restore) MarshalJSON() ([]byte, error) {
 	})
 }
 
-// MarshalJSON writes the contract's list body: {"backups": [...],
+// MarshalJSON writes API.md's list body: {"backups": [...],
 // "continuationToken": null|"..."}; an empty page is an empty array.
 func (p BackupPage) MarshalJSON() ([]byte, error) {
 	backups := p.Backups
@@ -144,7 +144,7 @@ func (p BackupPage) MarshalJSON() ([]byte, error) {
 	}{backups, optString(p.ContinuationToken)})
 }
 
-// MarshalJSON writes the contract's list body: {"restores": [...],
+// MarshalJSON writes API.md's list body: {"restores": [...],
 // "continuationToken": null|"..."}; an empty page is an empty array.
 func (p RestorePage) MarshalJSON() ([]byte, error) {
 	restores := p.Restores

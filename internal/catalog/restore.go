@@ -6,7 +6,7 @@ import (
 	"github.com/twinit/byok-backup/internal/errcode"
 )
 
-// RestoreState is a restore's lifecycle state (contract §2 "Restores").
+// RestoreState is a restore's lifecycle state (API.md §2 "Restores").
 type RestoreState string
 
 const (
@@ -24,7 +24,7 @@ const (
 	ModeMerge   Mode = "merge"
 )
 
-// Valid reports whether m is one of the contract's modes.
+// Valid reports whether m is one of API.md's modes.
 func (m Mode) Valid() bool { return m == ModeReplace || m == ModeMerge }
 
 // Progress counts what a restore has written (or, for a dry run, verified).

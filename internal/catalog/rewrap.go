@@ -9,7 +9,7 @@ import (
 	"github.com/twinit/byok-backup/internal/keywrap"
 )
 
-// RewrapState is a re-wrap job's lifecycle state (contract §7).
+// RewrapState is a re-wrap job's lifecycle state (API.md §7).
 type RewrapState string
 
 const (
@@ -41,7 +41,7 @@ type RewrapFailure struct {
 }
 
 // Rewrap is one row of the Rewraps table (PartitionKey = Tenant, RowKey =
-// RewrapID). Its JSON form is the contract's re-wrap object.
+// RewrapID). Its JSON form is API.md's re-wrap object.
 type Rewrap struct {
 	RewrapID               string
 	Tenant                 string
@@ -158,7 +158,7 @@ type rewrapJSON struct {
 	Error                  *errcode.Detail `json:"error"`
 }
 
-// MarshalJSON writes the contract's re-wrap object.
+// MarshalJSON writes API.md's re-wrap object.
 func (r Rewrap) MarshalJSON() ([]byte, error) {
 	f := r.Failures
 	if f == nil {
@@ -217,7 +217,7 @@ type ScanOptions struct {
 }
 
 // KeyCounts are a tenant's completed backups by what wraps their data key
-// (contract §7, GET …/byok "backups").
+// (API.md §7, GET …/byok "backups").
 type KeyCounts struct {
 	Customer, Platform, OlderCustomerKeys int64
 }

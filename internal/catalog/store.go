@@ -71,7 +71,7 @@ type ListOptions struct {
 	MaxResults        int    // ≤ 0 means DefaultMaxResults; above MaxMaxResults is clamped
 	ContinuationToken string // from the previous BackupPage; empty for the first page
 	// IncludeDeleted lists deleted and purged backups too (`?include=deleted`,
-	// contract §6); without it they are left out. Restores ignore it.
+	// API.md §6); without it they are left out. Restores ignore it.
 	IncludeDeleted bool
 }
 
@@ -132,7 +132,7 @@ func DecodeToken(token string) (string, error) {
 	return id, nil
 }
 
-// ParseListQuery reads the contract's list query (`maxResults`, 1 to
+// ParseListQuery reads API.md's list query (`maxResults`, 1 to
 // MaxMaxResults, and an opaque `continuationToken`), shared by the Backups
 // and Restores lists. A bad value is InvalidRequest.
 func ParseListQuery(q url.Values) (ListOptions, error) {

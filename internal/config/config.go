@@ -1,4 +1,4 @@
-// Package config reads the service's settings (contract §4) from the
+// Package config reads the service's settings (API.md §4) from the
 // environment, validates all of them at startup and reports every problem
 // at once, one sentence per setting. Secrets are tagged json:"-" so the
 // startup dump ([Config.LogValue]) can't show them.
@@ -24,7 +24,7 @@ const (
 	LogText = "text"
 )
 
-// Credential kinds (contract §4).
+// Credential kinds (API.md §4).
 const (
 	CredManagedIdentity = "managed-identity"
 	CredEmulator        = "emulator"
@@ -67,7 +67,7 @@ type Config struct {
 	ByokClientSecret              string `json:"-"` // secret
 	ByokClientCertificatePath     string `json:"byokClientCertificatePath,omitempty"`
 	ByokClientCertificatePassword string `json:"-"` // secret; PFX only
-	// ByokOwnershipTag is BYOK_OWNERSHIP_TAG (contract §5); "" = check off.
+	// ByokOwnershipTag is BYOK_OWNERSHIP_TAG (API.md §5); "" = check off.
 	ByokOwnershipTag string `json:"byokOwnershipTag"`
 
 	KeyVaultURLTemplate string `json:"keyVaultUrlTemplate"`
@@ -84,17 +84,17 @@ type Config struct {
 
 	// ByokTransientGrace is BYOK_TRANSIENT_GRACE: how long after a backup's
 	// first attempt a transient customer key failure is retried before the
-	// backup falls back (contract §5).
+	// backup falls back (API.md §5).
 	ByokTransientGrace time.Duration `json:"byokTransientGrace"`
 	// RetentionMaxDeleteFraction is the circuit breaker of blob deletion
-	// (contract §6): a sweep or retention run that would delete more than
+	// (API.md §6): a sweep or retention run that would delete more than
 	// this fraction of a tenant's backups deletes nothing for that tenant.
 	RetentionMaxDeleteFraction float64 `json:"retentionMaxDeleteFraction"`
 	// RetentionSchedule is RETENTION_SCHEDULE (the BackupRetention timer's
 	// NCRONTAB; the host reads it, Load only checks it).
 	RetentionSchedule string `json:"retentionSchedule"`
 	// RetentionDefault is RETENTION_DEFAULT parsed: the policy of a tenant
-	// that stored none (contract §6).
+	// that stored none (API.md §6).
 	RetentionDefault retention.Policy `json:"retentionDefault"`
 	// DevSoftDeleteWindow is DEV_SOFT_DELETE_WINDOW (local stack only,
 	// PLATFORM_CREDENTIAL=emulator): when set, it replaces
@@ -126,7 +126,7 @@ const (
 	MaxByokTransientGrace     = 24 * time.Hour
 )
 
-// Auth is the caller-identity settings (contract §2).
+// Auth is the caller-identity settings (API.md §2).
 type Auth struct {
 	Issuer      string `json:"issuer"`
 	Audience    string `json:"audience"`
@@ -135,7 +135,7 @@ type Auth struct {
 	RolesClaim  string `json:"rolesClaim"`
 }
 
-// Names are the storage names of contract §3, each overridable.
+// Names are the storage names of API.md §3, each overridable.
 type Names struct {
 	TableTenants      string `json:"tableTenants"`
 	TableAssets       string `json:"tableAssets"`
@@ -153,7 +153,7 @@ type Names struct {
 	QueueRestoreJobs string `json:"queueRestoreJobs"`
 	// TableRetentionPolicies holds the tenants' retention policies (§6).
 	TableRetentionPolicies string `json:"tableRetentionPolicies"`
-	// TableRewraps and QueueRewrapJobs: re-wrap jobs (contract §7); the
+	// TableRewraps and QueueRewrapJobs: re-wrap jobs (API.md §7); the
 	// RewrapWorker trigger reads %QUEUE_REWRAP_JOBS%.
 	TableRewraps    string `json:"tableRewraps"`
 	QueueRewrapJobs string `json:"queueRewrapJobs"`
@@ -180,9 +180,9 @@ const (
 	MaxBackupParallelism          = 32
 	DefaultByokMonitorConcurrency = 16
 	MaxByokMonitorConcurrency     = 64
-	// DefaultRetentionMaxDeleteFraction is contract §6's default.
+	// DefaultRetentionMaxDeleteFraction is API.md §6's default.
 	DefaultRetentionMaxDeleteFraction = 0.5
-	// DefaultRetentionSchedule and DefaultBackupSoftDeleteDays are contract §6's defaults.
+	// DefaultRetentionSchedule and DefaultBackupSoftDeleteDays are API.md §6's defaults.
 	DefaultRetentionSchedule    = "0 30 3 * * *"
 	DefaultBackupSoftDeleteDays = 14
 	MaxBackupSoftDeleteDays     = 3650

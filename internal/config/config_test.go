@@ -384,7 +384,7 @@ func TestByokTransientGrace(t *testing.T) {
 	}
 }
 
-// BYOK_OWNERSHIP_TAG set to "" turns the ownership check off (contract §5):
+// BYOK_OWNERSHIP_TAG set to "" turns the ownership check off (API.md §5):
 // LoadEnv tells it from an unset setting, which means the default tag.
 func TestOwnershipTag(t *testing.T) {
 	load := func(env map[string]string) (Config, error) {

@@ -254,7 +254,7 @@ func LoadEnv(lookup func(string) (string, bool)) (Config, error) {
 		}
 	}
 
-	// Set to "" it turns the ownership check off (contract §5); unset is
+	// Set to "" it turns the ownership check off (API.md §5); unset is
 	// the default tag.
 	c.ByokOwnershipTag = keywrap.DefaultOwnershipTag
 	if v, ok := l.lookup("BYOK_OWNERSHIP_TAG"); ok {
@@ -316,7 +316,7 @@ func LoadEnv(lookup func(string) (string, bool)) (Config, error) {
 	}
 	c.RetentionMaxDeleteFraction = l.fraction("RETENTION_MAX_DELETE_FRACTION", DefaultRetentionMaxDeleteFraction)
 	c.RetentionSchedule, _ = l.schedule("RETENTION_SCHEDULE", DefaultRetentionSchedule)
-	// Unset is the contract's default; "keepLast=0" keeps everything.
+	// Unset is API.md's default; "keepLast=0" keeps everything.
 	if p, err := retention.Parse(l.str("RETENTION_DEFAULT", retention.DefaultSetting)); err != nil {
 		l.problem("RETENTION_DEFAULT", "must be comma-separated counts such as %q (all zero keeps everything): %v", retention.DefaultSetting, err)
 	} else {

@@ -40,7 +40,7 @@ func (c *Credential) GetToken(ctx context.Context, opts policy.TokenRequestOptio
 }
 
 // static is the emulator's credential: a fixed bearer token naming the
-// caller (contract §4). The requested tenant is ignored on purpose: the
+// caller (API.md §4). The requested tenant is ignored on purpose: the
 // emulator, like Key Vault, answers a token for the wrong tenant with 401.
 type static string
 

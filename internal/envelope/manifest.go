@@ -226,7 +226,7 @@ func printable(s string) bool {
 	return true
 }
 
-// validateIDs checks the contract's tenant id rule and the backup id rule
+// validateIDs checks API.md's tenant id rule and the backup id rule
 // (1–64 URL-unreserved characters).
 func validateIDs(tenant, backupID string) error {
 	if !validTenant(tenant) {

@@ -1,5 +1,5 @@
 // Package errcode is the one error model of the service: an [Error] carries
-// a contract code (docs/contract §2 "Error codes") and a message written for
+// a contract code (API.md §2 "Error codes") and a message written for
 // the caller, and wraps the underlying cause, which is logged but never shown.
 //
 // Every layer returns *Error for outcomes a caller must see (validation,
@@ -38,12 +38,12 @@ const (
 	CustomerKeyUnavailable   Code = "CustomerKeyUnavailable"
 	IntegrityCheckFailed     Code = "IntegrityCheckFailed"
 	BackupIncomplete         Code = "BackupIncomplete"
-	// BackupDeleted: a restore of a soft-deleted backup (contract §6).
+	// BackupDeleted: a restore of a soft-deleted backup (API.md §6).
 	BackupDeleted Code = "BackupDeleted"
 )
 
 // Status is the HTTP status for a code when it is the outcome of a request.
-// Key causes found while validating a key answer 422 (contract §2: "422 …
+// Key causes found while validating a key answer 422 (API.md §2: "422 …
 // where code is the specific cause"); KeyVaultUnreachable and the like only
 // reach a synchronous caller through validation.
 func Status(c Code) int {
@@ -124,7 +124,7 @@ func Public(err error) (Code, string) {
 	return Internal, "The service failed to complete the request. It has been logged; try again later."
 }
 
-// Body is the contract's error body: {"error": {"code", "message"}}.
+// Body is API.md's error body: {"error": {"code", "message"}}.
 type Body struct {
 	Error Detail `json:"error"`
 }

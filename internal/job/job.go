@@ -345,7 +345,7 @@ func (r *runner[T]) settle(ctx context.Context, a *Attempt[T], cause error) erro
 	return cause
 }
 
-// Detail is the contract's {code, message} of a failed job.
+// Detail is API.md's {code, message} of a failed job.
 func Detail(err error) errcode.Detail {
 	code, msg := errcode.Public(err)
 	return errcode.Detail{Code: code, Message: msg}

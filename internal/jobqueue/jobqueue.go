@@ -1,6 +1,6 @@
 // Package jobqueue encodes job messages for the job queues (by default
 // `backup-jobs` and `restore-jobs`) and strictly decodes them for the
-// workers (contract §1). The queue client is jobqueue/azqueue.
+// workers (API.md §1). The queue client is jobqueue/azqueue.
 //
 // Messages are JSON, base64-encoded on the queue: host.json declares
 // `extensions.queues.messageEncoding: base64` (the host's default), and the

@@ -12,7 +12,7 @@ import (
 	"github.com/twinit/byok-backup/internal/tenants"
 )
 
-// Default queue names (contract §1); QUEUE_BACKUP_JOBS and
+// Default queue names (API.md §1); QUEUE_BACKUP_JOBS and
 // QUEUE_RESTORE_JOBS override them (backup.Options.QueueName,
 // restore.Options.QueueName).
 const (
@@ -73,7 +73,7 @@ func (j RestoreJob) Validate() error {
 	return nil
 }
 
-// MarshalJSON writes the contract's shape, requestedAt in RFC 3339 UTC.
+// MarshalJSON writes API.md's shape, requestedAt in RFC 3339 UTC.
 func (j BackupJob) MarshalJSON() ([]byte, error) {
 	return json.Marshal(map[string]string{
 		"tenant": j.Tenant, "backupId": j.BackupID, "reason": string(j.Reason),
@@ -81,7 +81,7 @@ func (j BackupJob) MarshalJSON() ([]byte, error) {
 	})
 }
 
-// MarshalJSON writes the contract's shape.
+// MarshalJSON writes API.md's shape.
 func (j RestoreJob) MarshalJSON() ([]byte, error) {
 	return json.Marshal(map[string]string{"tenant": j.Tenant, "restoreId": j.RestoreID})
 }

@@ -7,7 +7,7 @@ import (
 	"github.com/twinit/byok-backup/internal/tenants"
 )
 
-// RewrapQueue is the default `rewrap-jobs` queue name (contract §1);
+// RewrapQueue is the default `rewrap-jobs` queue name (API.md §1);
 // QUEUE_REWRAP_JOBS overrides it.
 const RewrapQueue = "rewrap-jobs"
 
@@ -29,7 +29,7 @@ func (j RewrapJob) Validate() error {
 	return nil
 }
 
-// MarshalJSON writes the contract's shape.
+// MarshalJSON writes API.md's shape.
 func (j RewrapJob) MarshalJSON() ([]byte, error) {
 	return json.Marshal(map[string]string{"tenant": j.Tenant, "rewrapId": j.RewrapID})
 }

@@ -1,4 +1,4 @@
-// Package keycheck validates a customer key the way contract §2 lists it:
+// Package keycheck validates a customer key the way API.md §2 lists it:
 // vaultReachable, authenticated, keyFound, keyOwnership (§5), keyEnabled,
 // keyType, keyOperations, wrapRoundTrip, in that order.
 //
@@ -22,7 +22,7 @@ import (
 	"github.com/twinit/byok-backup/internal/keywrap"
 )
 
-// Check names (contract §2).
+// Check names (API.md §2).
 const (
 	VaultReachable = "vaultReachable"
 	Authenticated  = "authenticated"
@@ -143,7 +143,7 @@ func inspectFailure(err error) string {
 }
 
 // keyCauses are the codes a validation reports as its own code; anything
-// else becomes KeyValidationFailed (contract §2).
+// else becomes KeyValidationFailed (API.md §2).
 var keyCauses = map[errcode.Code]bool{
 	errcode.KeyVaultUnreachable: true, errcode.KeyVaultAuthFailed: true, errcode.KeyNotFound: true,
 	errcode.KeyDisabled: true, errcode.KeyAccessDenied: true, errcode.KeyOperationNotPermitted: true,

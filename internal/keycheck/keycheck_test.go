@@ -226,7 +226,7 @@ func TestCheckJSON(t *testing.T) {
 	}
 }
 
-// keyOwnership runs right after keyFound (contract §5). A key not tagged for
+// keyOwnership runs right after keyFound (API.md §5). A key not tagged for
 // the tenant gets one and the same answer whatever its state (enabled or
 // not, RSA or not, any key_ops): nothing beyond keyFound is revealed, not
 // even its key id, type or size.

@@ -34,7 +34,7 @@ type Ref struct {
 	Version  string // "" means the key's current version
 	TenantID string // customer's Entra tenant id; empty for the platform key
 	// Owner is the service tenant using a customer key: the key version's
-	// ownership tag must list it (contract §5) when the wrapper checks
+	// ownership tag must list it (API.md §5) when the wrapper checks
 	// ownership. Empty for the platform key.
 	Owner string
 }
@@ -67,7 +67,7 @@ type KeyInfo struct {
 	NotBefore, Expires int64    // unix seconds, 0 = unset
 	Tags               map[string]string
 	// OwnershipTag names the tag that was found listing ref.Owner when the
-	// wrapper checks ownership (contract §5); "" when it doesn't.
+	// wrapper checks ownership (API.md §5); "" when it doesn't.
 	OwnershipTag string
 }
 

@@ -9,7 +9,7 @@ import (
 	"github.com/twinit/byok-backup/internal/errcode"
 )
 
-// MinRSABits is the smallest RSA key the service accepts (contract §2).
+// MinRSABits is the smallest RSA key the service accepts (API.md §2).
 const MinRSABits = 2048
 
 // The key operations a data key needs.
@@ -85,7 +85,7 @@ func orUnknown(s string) string {
 	return s
 }
 
-// DefaultOwnershipTag is the default BYOK_OWNERSHIP_TAG (contract §5).
+// DefaultOwnershipTag is the default BYOK_OWNERSHIP_TAG (API.md §5).
 const DefaultOwnershipTag = "twinit-tenants"
 
 // OwnershipTagMax is the longest tag value Key Vault accepts.
@@ -114,7 +114,7 @@ func Owns(info KeyInfo, tag, tenant string) bool {
 // CheckOwnership refuses, with KeyOwnershipNotProven, a key version whose
 // tag does not list tenant. The message names the tag and the value to set
 // and says nothing else about the key: the answer must be the same for any
-// key not tagged for the tenant (contract §5).
+// key not tagged for the tenant (API.md §5).
 func CheckOwnership(info KeyInfo, tag, tenant string) error {
 	if Owns(info, tag, tenant) {
 		return nil

@@ -1,4 +1,4 @@
-// Package restore runs restores and verifications of backups (contract §2
+// Package restore runs restores and verifications of backups (API.md §2
 // "Restores and verification"): the Restores API ([Service.Start],
 // [Service.List], [Service.Get]; the routes are internal/edge/api's), one
 // delivery of a restore job ([Service.RunJob]),

@@ -190,7 +190,7 @@ func newEnvOn(t *testing.T, azure bool) *env {
 	must(t, err)
 	e.kid = kid
 	// The customer key is tagged for the tenants the tests back up
-	// (contract §5); the wrapper checks it like production does.
+	// (API.md §5); the wrapper checks it like production does.
 	must(t, e.emu.SetTags(vault, keyName, "", map[string]string{keywrap.DefaultOwnershipTag: "acme acme-sandbox acme-copy"}))
 	must(t, e.emu.CreateVault(platVault, entraTenant, kvemu.AccessPolicy))
 	must(t, e.emu.Grant(platVault, kvemu.PlatformToken, "get", "wrapKey", "unwrapKey"))

@@ -58,7 +58,7 @@ func TestPostValidation(t *testing.T) {
 	b := e.makeBackup("acme", keywrap.Platform)
 	running := catalog.NewBackup("acme", catalog.ReasonManual, time.Now())
 	must(t, e.cat.CreateBackup(t.Context(), running))
-	// A soft-deleted and a purged backup (contract §6: 409 BackupDeleted).
+	// A soft-deleted and a purged backup (API.md §6: 409 BackupDeleted).
 	deleted, purged := e.makeBackup("acme", keywrap.Platform), e.makeBackup("acme", keywrap.Platform)
 	for _, d := range []*catalog.Backup{deleted, purged} {
 		must(t, d.SoftDelete(time.Now(), time.Now().Add(time.Hour), "ops"))

@@ -94,7 +94,7 @@ func (s *Service) keyRef(ctx context.Context, b *catalog.Backup, m *envelope.Man
 			return keywrap.Ref{}, errIntegrity(fmt.Errorf("recorded key id %q is not in a vault the template builds: %w", b.KeyID, err))
 		}
 		// The backup's tenant must still be listed in the key's ownership
-		// tag (contract §5), whatever tenant the restore writes to.
+		// tag (API.md §5), whatever tenant the restore writes to.
 		ref := keywrap.Ref{Source: keywrap.Customer, VaultURL: vaultURL, KeyName: name, Version: version,
 			TenantID: b.EntraTenantID, Owner: b.Tenant}
 		if ref.TenantID != "" {

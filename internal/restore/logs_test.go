@@ -24,7 +24,7 @@ import (
 
 // marker is in every record id, property name and value, file path,
 // metadata name and value, content property and file content of the
-// seeded tenant. Tenant data must never reach a log line (contract §3):
+// seeded tenant. Tenant data must never reach a log line (API.md §3):
 // not through messages, not through error chains.
 const marker = "Zq9LeakMark"
 

@@ -10,7 +10,7 @@ import (
 	"github.com/twinit/byok-backup/internal/jobqueue"
 )
 
-// StartRequest asks for one restore or verification (contract §2
+// StartRequest asks for one restore or verification (API.md §2
 // "Restores"). The caller has checked the fields' syntax and the caller's
 // rights on both tenants.
 type StartRequest struct {
@@ -91,7 +91,7 @@ func (s *Service) Get(ctx context.Context, tenant, id string) (*catalog.Restore,
 	return row, nil
 }
 
-// deletedError is BackupDeleted for a deleted or purged backup (contract §6).
+// deletedError is BackupDeleted for a deleted or purged backup (API.md §6).
 func deletedError(b *catalog.Backup) error {
 	if b.Status == catalog.StatusPurged {
 		return errcode.New(errcode.BackupDeleted, "Backup %s was deleted and its data purged: it can no longer be restored.", b.BackupID)

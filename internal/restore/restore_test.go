@@ -243,7 +243,7 @@ func TestCustomerKeyUnavailable(t *testing.T) {
 		"grant revoked": func(e *env) { must(e.t, e.emu.Revoke(vault, customerToken())) },
 		"key deleted":   func(e *env) { must(e.t, e.emu.DeleteKey(vault, keyName)) },
 		// Taking the tenant off the key's ownership tag works like
-		// disabling the key (contract §5).
+		// disabling the key (API.md §5).
 		"tenant untagged": func(e *env) {
 			must(e.t, e.emu.SetTags(vault, keyName, "", map[string]string{keywrap.DefaultOwnershipTag: "acme-sandbox"}))
 		},

@@ -1,4 +1,4 @@
-// Package retention is the retention policy of contract §6: restic's
+// Package retention is the retention policy of API.md §6: restic's
 // `forget --keep-last/daily/weekly/monthly/yearly` rules over a tenant's
 // completed backups, bucketed by completedAt in UTC. It is pure (no I/O):
 // the backup service streams the catalog, hands Apply the few fields it

@@ -14,7 +14,7 @@ import (
 	"github.com/twinit/byok-backup/internal/keywrap"
 )
 
-// rewrapStatuses are the backups a re-wrap covers (contract §7).
+// rewrapStatuses are the backups a re-wrap covers (API.md §7).
 var rewrapStatuses = []catalog.Status{catalog.StatusCompleted, catalog.StatusDeleted}
 
 // RunJob is the RewrapWorker entry point for one decoded `rewrap-jobs`

@@ -247,7 +247,7 @@ func (s *Service) readManifest(ctx context.Context, b *catalog.Backup, name stri
 
 // keyRef is the reference of the key that wraps b's data key, built from
 // the row as a restore builds it (internal/restore keyRef): the vault URL
-// from KEYVAULT_URL_TEMPLATE, the tenant as the key's owner (contract §5).
+// from KEYVAULT_URL_TEMPLATE, the tenant as the key's owner (API.md §5).
 func (s *Service) keyRef(ctx context.Context, b *catalog.Backup) (keywrap.Ref, error) {
 	vaultURL, name, version, err := keywrap.ParseKeyID(b.KeyID)
 	if err != nil || version == "" {

@@ -263,7 +263,7 @@ func TestRewrapCrashAtEveryStep(t *testing.T) {
 	}
 }
 
-// Key ownership (contract §5) holds for both sides: a key whose tag no
+// Key ownership (API.md §5) holds for both sides: a key whose tag no
 // longer lists the tenant unwraps nothing (each backup fails and keeps its
 // wrapping) and wraps nothing (the job fails with KeyOwnershipNotProven).
 func TestRewrapChecksOwnership(t *testing.T) {

@@ -1,5 +1,5 @@
 // Package rewrap changes which key wraps a tenant's backups' data keys
-// (contract §7) without touching their chunks: each backup's data key is
+// (API.md §7) without touching their chunks: each backup's data key is
 // unwrapped with the key its catalog row names, wrapped with the target
 // key, and written into a re-wrapped manifest (FORMAT.md §10) that the row
 // then names. A re-wrap is a job of internal/job: one `rewrap-jobs`
@@ -149,7 +149,7 @@ type Request struct {
 
 // Start queues a re-wrap of tenant's backups. It answers Conflict while
 // another re-wrap of the tenant is queued or running, and, for a re-wrap
-// to the customer key, while BYOK is not active (contract §7).
+// to the customer key, while BYOK is not active (API.md §7).
 func (s *Service) Start(ctx context.Context, tenant string, req Request) (*catalog.Rewrap, error) {
 	if req.To == "" {
 		req.To = keywrap.Customer

@@ -2,7 +2,7 @@ package tenants
 
 import "regexp"
 
-// idPattern is contract §3's tenant id rule: lowercase letters, digits and
+// idPattern is API.md §3's tenant id rule: lowercase letters, digits and
 // hyphens, 1–63 characters, no leading or trailing hyphen (a DNS label).
 var idPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 

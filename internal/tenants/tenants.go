@@ -1,4 +1,4 @@
-// Package tenants reads the Tenants table (contract §3): PartitionKey
+// Package tenants reads the Tenants table (API.md §3): PartitionKey
 // "tenant", RowKey = tenant id, BackupEnabled bool (absent = true). The
 // scheduler lists the tenants to back up; rows it cannot use are counted,
 // not fatal, so one bad row never stops the nightly run.
@@ -29,5 +29,5 @@ type Counts struct {
 	InvalidIDs []string
 }
 
-// ErrInvalidID: a tenant id that does not match contract §3's rule.
+// ErrInvalidID: a tenant id that does not match API.md §3's rule.
 var ErrInvalidID = errors.New("tenants: invalid tenant id")

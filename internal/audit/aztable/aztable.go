@@ -1,4 +1,4 @@
-// Package aztable is the KeyAudit table (contract §3) over Azure Table
+// Package aztable is the KeyAudit table (API.md §3) over Azure Table
 // Storage: PartitionKey = tenant, RowKey as [audit.Log] makes it.
 package aztable
 

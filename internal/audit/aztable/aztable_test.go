@@ -280,7 +280,7 @@ func TestValidatorRecordsOneValidateRow(t *testing.T) {
 }
 
 // A re-wrap's key uses are recorded as rewrap-wrap and rewrap-unwrap with
-// the backup id (contract §7).
+// the backup id (API.md §7).
 func TestWrapperAuditsRewrapOperations(t *testing.T) {
 	_, inner, ref := keyVault(t)
 	l, _ := newLog(t, nil)

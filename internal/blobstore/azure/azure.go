@@ -50,7 +50,7 @@ func (s *Store) PutBlob(ctx context.Context, name string, data []byte) error {
 	sum := md5.Sum(data)
 	// The transactional MD5 makes the service reject a damaged body; the
 	// stored Content-MD5 lets GetBlob check what it reads. Sending it also
-	// keeps Azurite off its slow CRC64 path (design.md).
+	// keeps Azurite off its slow CRC64 path (docs/ARCHITECTURE.md, Azurite facts).
 	_, err := s.c.NewBlockBlobClient(name).Upload(ctx, streaming.NopCloser(bytes.NewReader(data)), &blockblob.UploadOptions{
 		TransactionalValidation: blob.TransferValidationTypeMD5(sum[:]),
 		HTTPHeaders: &blob.HTTPHeaders{

@@ -1,4 +1,4 @@
-// Package aztable is the ByokSettings table (contract §3) over Azure Table
+// Package aztable is the ByokSettings table (API.md §3) over Azure Table
 // Storage: one row per tenant (PartitionKey = tenant, RowKey "settings"),
 // every write conditional on the row's ETag.
 package aztable

@@ -31,7 +31,7 @@ type Options struct {
 	// Audience is the aud claim; default "api://byok-backup".
 	Audience string
 	// TenantClaim and RolesClaim name the claims Token sets; defaults
-	// "tenant" and "roles" (contract §4 AUTH_TENANT_CLAIM, AUTH_ROLES_CLAIM).
+	// "tenant" and "roles" (API.md §4 AUTH_TENANT_CLAIM, AUTH_ROLES_CLAIM).
 	TenantClaim, RolesClaim string
 	// Lifetime of tokens from Token; default 1 h.
 	Lifetime time.Duration

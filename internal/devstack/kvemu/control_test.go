@@ -185,7 +185,7 @@ func TestConfig(t *testing.T) {
 
 // Tags are set at creation and replaced later through the control API, the
 // in-process API and the data plane (UpdateKey, as a key owner does), and
-// every GET returns the version's tags (contract §5 reads them).
+// every GET returns the version's tags (API.md §5 reads them).
 func TestKeyTags(t *testing.T) {
 	ctx := context.Background()
 	e := kvemu.TestStart(t)

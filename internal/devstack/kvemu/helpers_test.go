@@ -81,7 +81,7 @@ type serviceError struct {
 }
 
 // asServiceError reads status, error.code and error.innererror.code from an
-// azcore.ResponseError, the way the adapter must (research/keyvault.md §0.7).
+// azcore.ResponseError, the way the adapter must (docs/research/keyvault.md §0.7).
 func asServiceError(t testing.TB, err error) serviceError {
 	t.Helper()
 	var re *azcore.ResponseError

@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// Wire models, field names as in the keys REST API (research/keyvault.md §1.2).
+// Wire models, field names as in the keys REST API (docs/research/keyvault.md §1.2).
 
 type jsonWebKey struct {
 	Kid    string   `json:"kid"`

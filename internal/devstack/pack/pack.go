@@ -3,7 +3,7 @@
 // from functions/<Name>/function.json) and zips it for zip deploy.
 //
 // The host only discovers function folders that sit beside host.json
-// (research/functions-custom-handler.md §2.1), which is why the source tree's
+// (docs/research/functions-custom-handler.md §2.1), which is why the source tree's
 // functions/ folder can't be deployed as is.
 package pack
 

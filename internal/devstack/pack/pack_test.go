@@ -172,7 +172,7 @@ func mustWrite(t *testing.T, p, s string) {
 	}
 }
 
-// contractFunctions are the functions of contract §1 the repository has so far.
+// contractFunctions are the functions of API.md §1 the repository has so far.
 var contractFunctions = []string{"BackupRetention", "BackupScheduler", "BackupUndelete", "BackupWorker", "Backups", "ByokMonitor",
 	"ByokSettings", "ByokValidate", "Health", "RestoreWorker", "Restores", "Retention", "RewrapWorker", "Rewraps", "SettingsPage"}
 

@@ -52,7 +52,7 @@ func (r *Runner) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 
 // forward relays the request verbatim to the handler (full path with the
 // route prefix, query, headers plus the host's three) and its answer back,
-// without following redirects (research/functions-custom-handler.md §5).
+// without following redirects (docs/research/functions-custom-handler.md §5).
 // Function keys are not checked, as Core Tools doesn't check them locally.
 func (r *Runner) forward(w http.ResponseWriter, req *http.Request, function string) {
 	id := newID()

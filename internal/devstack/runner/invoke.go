@@ -17,7 +17,7 @@ import (
 )
 
 // payload is the body the host POSTs to /<FunctionName> for non-forwarded
-// invocations (research/functions-custom-handler.md §3.2).
+// invocations (docs/research/functions-custom-handler.md §3.2).
 type payload struct {
 	Data     map[string]any `json:"Data"`
 	Metadata map[string]any `json:"Metadata"`

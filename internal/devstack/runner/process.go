@@ -17,7 +17,7 @@ import (
 
 // supervisor runs the custom handler process: starts it, waits until it
 // answers GET /, and restarts it when it dies, a bounded number of times
-// (research/functions-custom-handler.md §1.4, §1.5).
+// (docs/research/functions-custom-handler.md §1.4, §1.5).
 type supervisor struct {
 	exe          string
 	args         []string

@@ -214,7 +214,7 @@ func encodeMessage(text, encoding string) string {
 }
 
 // queuePayload builds the invocation exactly as the host does for a string
-// queue trigger (research/functions-custom-handler.md §3.4, the captured
+// queue trigger (docs/research/functions-custom-handler.md §3.4, the captured
 // payload): the message text JSON-encoded inside a JSON string, DequeueCount
 // a string, Id and PopReceipt quoted, times as offsets without fractions.
 func queuePayload(fn, bindingName, text string, m message, now time.Time) payload {

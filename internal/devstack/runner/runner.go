@@ -4,7 +4,7 @@
 // timers on their NCRONTAB schedules or on demand, pumps Storage queues with
 // the host's payload encoding, retries and poison queue, and forwards HTTP.
 //
-// It follows research/functions-custom-handler.md §8 ("Checklist for a host
+// It follows docs/research/functions-custom-handler.md §8 ("Checklist for a host
 // emulator"). It is a development tool: production runs on the real host.
 // Like Core Tools, it does not check function keys (authLevel).
 package runner

@@ -67,7 +67,7 @@ func newTimer(fn approot.Function, b approot.Binding, settings map[string]string
 }
 
 // payload builds the invocation for the occurrence due at `due`
-// (research/functions-custom-handler.md §3.3).
+// (docs/research/functions-custom-handler.md §3.3).
 func (t *timer) payload(due, now time.Time) payload {
 	t.mu.Lock()
 	last := t.last

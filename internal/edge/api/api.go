@@ -48,7 +48,7 @@ type Services struct {
 	Logger   *slog.Logger // default slog.Default()
 }
 
-// Register registers every route and function of contract §1 on r.
+// Register registers every route and function of API.md §1 on r.
 func Register(r Registrar, s Services) {
 	log := s.Logger
 	if log == nil {

@@ -11,13 +11,13 @@ import (
 	"github.com/twinit/byok-backup/internal/errcode"
 )
 
-// Backups registers the Backups routes (contract §2 "Backups").
+// Backups registers the Backups routes (API.md §2 "Backups").
 func Backups(handle HandleAPI, svc *backup.Service) {
 	b := backupsAPI{svc}
 	handle("GET /api/tenants/{tenant}/backups", auth.PermRead, b.list)
 	handle("GET /api/tenants/{tenant}/backups/{backupId}", auth.PermRead, b.get)
 	handle("POST /api/tenants/{tenant}/backups", auth.PermOperate, b.start)
-	// Soft delete and undelete (contract §6).
+	// Soft delete and undelete (API.md §6).
 	handle("DELETE /api/tenants/{tenant}/backups/{backupId}", auth.PermOperate, b.delete)
 	handle("POST /api/tenants/{tenant}/backups/{backupId}/undelete", auth.PermOperate, b.undelete)
 }
@@ -99,7 +99,7 @@ type startResponse struct {
 }
 
 // start: POST …/backups (no body, or an empty JSON object) → 202 with the
-// new backup, or with the tenant's queued or running one (contract §2).
+// new backup, or with the tenant's queued or running one (API.md §2).
 func (b backupsAPI) start(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
 	if err := server.DecodeJSON(r, &struct{}{}); err != nil && !errors.Is(err, server.ErrEmptyBody) {
 		return errcode.Wrap(err, errcode.InvalidRequest, "POST /backups takes no body (or an empty JSON object).")

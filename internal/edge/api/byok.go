@@ -10,7 +10,7 @@ import (
 	"github.com/twinit/byok-backup/internal/errcode"
 )
 
-// Byok registers the ByokSettings and ByokValidate routes (contract §2).
+// Byok registers the ByokSettings and ByokValidate routes (API.md §2).
 //
 // Responses with the status document carry an ETag; PUT and DELETE accept
 // it in If-Match and answer 409 Conflict when the settings changed since.
@@ -25,7 +25,7 @@ func Byok(handle HandleAPI, svc *byok.Service) {
 type byokAPI struct{ svc *byok.Service }
 
 // byokRequest is the body of PUT /api/tenants/{tenant}/byok and, optionally,
-// of POST …/byok/validate (contract §2).
+// of POST …/byok/validate (API.md §2).
 type byokRequest struct {
 	KeyVaultName string `json:"keyVaultName"`
 	KeyName      string `json:"keyName"`
@@ -113,7 +113,7 @@ func (a byokAPI) postValidate(w http.ResponseWriter, r *http.Request, _ auth.Pri
 	return nil
 }
 
-// validationBody is the 422 body: the contract's error plus the checks.
+// validationBody is the 422 body: API.md's error plus the checks.
 type validationBody struct {
 	Error  errcode.Detail     `json:"error"`
 	Checks []byok.CheckResult `json:"checks"`

@@ -18,7 +18,7 @@ import (
 // not list the tenant is refused by PUT (422 KeyOwnershipNotProven, nothing
 // stored) with the same answer whatever state the key is in; once tagged it
 // is enabled; taking the tenant off the tag degrades it at the next monitor
-// run (contract §5).
+// run (API.md §5).
 func TestOwnershipThroughPUTValidateAndMonitor(t *testing.T) {
 	a := newAPI(t)
 	admin := a.token("acme", auth.RoleAdmin)

@@ -10,7 +10,7 @@ import (
 	"github.com/twinit/byok-backup/internal/testing/openapitest"
 )
 
-// pendingRoutes are documented in docs/openapi.yaml (contract §6, §7) but
+// pendingRoutes are documented in docs/openapi.yaml (API.md §6, §7) but
 // built on other branches; the lead empties this list as they merge. A
 // route listed here that the handler registers fails the test, so the list
 // cannot go stale.
@@ -59,7 +59,7 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 			t.Errorf("docs/openapi.yaml documents %s, which the handler does not serve", r)
 		}
 	}
-	// Every authenticated operation names its roles (contract §2).
+	// Every authenticated operation names its roles (API.md §2).
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
 			if _, ok := op.Extensions["x-roles"]; !ok {

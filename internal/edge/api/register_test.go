@@ -38,7 +38,7 @@ func (r *recorder) HandlePublic(pattern string, _ http.Handler) {
 }
 
 // TestRegisterCoversContract: Register registers every payload-mode
-// function of the functions/ folder and every API route of contract §2.
+// function of the functions/ folder and every API route of API.md §2.
 func TestRegisterCoversContract(t *testing.T) {
 	var r recorder
 	// Nil services: the adapters are then unwired, which the server answers
@@ -74,7 +74,7 @@ func TestRegisterCoversContract(t *testing.T) {
 	if !slices.Equal(r.routes, want) {
 		t.Errorf("routes = %v\nwant %v", r.routes, want)
 	}
-	// SettingsPage (contract §8): anonymous static files.
+	// SettingsPage (API.md §8): anonymous static files.
 	if want := []string{"GET /api/ui/"}; !slices.Equal(r.public, want) {
 		t.Errorf("public routes = %v, want %v", r.public, want)
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/twinit/byok-backup/internal/tenants"
 )
 
-// Restores registers the Restores routes (contract §2 "Restores and
+// Restores registers the Restores routes (API.md §2 "Restores and
 // verification").
 //
 // Cross-tenant rule: POST needs backup.operator on the source tenant (the

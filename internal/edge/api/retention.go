@@ -9,7 +9,7 @@ import (
 	"github.com/twinit/byok-backup/internal/retention"
 )
 
-// Retention registers GET/PUT /api/tenants/{tenant}/retention (contract §6).
+// Retention registers GET/PUT /api/tenants/{tenant}/retention (API.md §6).
 func Retention(handle HandleAPI, svc *backup.Service) {
 	a := retentionAPI{svc}
 	handle("GET /api/tenants/{tenant}/retention", auth.PermRead, a.get)

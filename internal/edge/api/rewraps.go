@@ -15,7 +15,7 @@ import (
 	"github.com/twinit/byok-backup/internal/rewrap"
 )
 
-// Rewraps registers the Rewraps routes (contract §7): POST needs
+// Rewraps registers the Rewraps routes (API.md §7): POST needs
 // byok.admin, GET byok.read. A nil svc registers nothing (the routes are
 // then unknown).
 func Rewraps(handle HandleAPI, svc *rewrap.Service) {

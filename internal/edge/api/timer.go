@@ -53,7 +53,7 @@ func ByokMonitor(monitor *byok.Service, backups *backup.Service, restores *resto
 	}
 }
 
-// BackupRetention is the BackupRetention timer function (contract §6): the
+// BackupRetention is the BackupRetention timer function (API.md §6): the
 // retention run and the sweep. A nil svc leaves the function unwired.
 func BackupRetention(svc *backup.Service) server.TimerFunc {
 	if svc == nil {

@@ -1,5 +1,5 @@
 // Package auth verifies callers' bearer tokens (JWT, keys from a JWKS URL)
-// and decides what a caller may do (contract §2 "Identity").
+// and decides what a caller may do (API.md §2 "Identity").
 //
 // Tokens are parsed and verified by golang-jwt/jwt/v5 with keys from
 // MicahParks/keyfunc/v3: the key set is fetched at start, refreshed hourly,

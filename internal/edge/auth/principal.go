@@ -2,7 +2,7 @@ package auth
 
 import "slices"
 
-// Permission is what an API route requires (contract §2).
+// Permission is what an API route requires (API.md §2).
 type Permission int
 
 const (
@@ -26,7 +26,7 @@ func (p Permission) String() string {
 	return "unknown"
 }
 
-// Roles of contract §2.
+// Roles of API.md §2.
 const (
 	RoleRead             = "byok.read"
 	RoleAdmin            = "byok.admin"

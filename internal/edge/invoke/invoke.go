@@ -6,7 +6,7 @@
 // but strings and numbers are JSON-encoded a second time, so a queue message
 // "hi" arrives as "\"hi\"", a DequeueCount 3 as "3" and a message id with
 // its quotes. Decoders here follow that captured behaviour (see
-// docs research/functions-custom-handler.md §3.2–3.4) and tolerate the
+// docs docs/research/functions-custom-handler.md §3.2–3.4) and tolerate the
 // single-encoded values that the documentation shows.
 package invoke
 

@@ -11,7 +11,7 @@ import (
 	"github.com/twinit/byok-backup/internal/errcode"
 )
 
-// TenantPattern is the contract's tenant id (contract §3).
+// TenantPattern is API.md's tenant id (API.md §3).
 var TenantPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 var errNoAuth = errors.New("server: no authenticator configured")

@@ -14,7 +14,7 @@ import (
 )
 
 // WriteJSON writes v as JSON with status and Content-Type application/json.
-// If v can't be encoded it answers the contract's Internal error instead.
+// If v can't be encoded it answers API.md's Internal error instead.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {

@@ -4,7 +4,7 @@
 // forwards (enableForwardingHttpRequest) with their full /api/... path.
 //
 // Handlers return errors; one adapter ([Server.writeError]) maps them
-// through errcode.Status to the contract's {"error": {"code", "message"}}
+// through errcode.Status to API.md's {"error": {"code", "message"}}
 // body. Causes of 5xx answers are logged with the request id and never
 // returned.
 package server
@@ -130,7 +130,7 @@ func New(cfg Config) *Server {
 // HandleAPI registers an authenticated route, e.g.
 // s.HandleAPI("GET /api/tenants/{tenant}/byok", auth.PermRead, h). Call it
 // before [Server.Install]. Patterns with {tenant} get the tenant checked
-// against the contract's regex and the principal's rights.
+// against API.md's regex and the principal's rights.
 func (s *Server) HandleAPI(pattern string, perm auth.Permission, h APIHandler) {
 	s.apis = append(s.apis, apiRoute{pattern: pattern, perm: perm, h: h})
 }

@@ -1,4 +1,4 @@
-// Package ui serves the Settings page (contract §8): static HTML, CSS and
+// Package ui serves the Settings page (API.md §8): static HTML, CSS and
 // JavaScript embedded in the handler at /api/ui/. The page talks only to the
 // public HTTP API with the caller's bearer token; this package holds no
 // state and does no authentication (the files are public, the data is not).

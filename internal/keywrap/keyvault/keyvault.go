@@ -9,7 +9,7 @@
 // emulator serves many vaults by host name). An extra CA (KEYVAULT_CA_FILE)
 // is trusted in addition to the system roots. Challenge resource
 // verification stays on for real Key Vault hosts and is turned off only for
-// other hosts (emulators), as contract §4 says.
+// other hosts (emulators), as API.md §4 says.
 //
 // # Retries and time bounds
 //
@@ -21,7 +21,7 @@
 //
 // # Errors
 //
-// Every error is classified once, in classify.go, into the contract's key
+// Every error is classified once, in classify.go, into API.md's key
 // codes from status, error code and innererror code; messages never contain
 // Azure response text.
 package keyvault
@@ -76,7 +76,7 @@ type Options struct {
 	// OwnershipTag is BYOK_OWNERSHIP_TAG: when set, every read of a
 	// customer key (Inspect, and the GET before each wrap and unwrap)
 	// refuses a version whose tag of that name does not list ref.Owner
-	// (contract §5). Empty turns the check off.
+	// (API.md §5). Empty turns the check off.
 	OwnershipTag string
 
 	// MaxClients bounds the cached Key Vault clients (one per vault and

@@ -575,7 +575,7 @@ func TestSignInFailureIsKeyVaultAuthFailed(t *testing.T) {
 	}
 }
 
-// The ownership tag (contract §5) is read on every use of a customer key:
+// The ownership tag (API.md §5) is read on every use of a customer key:
 // validation's Inspect, the GET before each wrap, and a GET of the exact
 // version before each unwrap. A key not tagged for the tenant answers
 // KeyOwnershipNotProven and nothing else about it, even when it is disabled.
@@ -630,7 +630,7 @@ func TestOwnershipTagIsCheckedOnEveryRead(t *testing.T) {
 	}
 }
 
-// With the tag setting empty the check is off (contract §5).
+// With the tag setting empty the check is off (API.md §5).
 func TestOwnershipCheckOff(t *testing.T) {
 	e := setup(t)
 	ref := e.ref(t, vault, keyName)

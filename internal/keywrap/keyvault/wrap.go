@@ -49,7 +49,7 @@ func (w *Wrapper) inspect(ctx context.Context, ref keywrap.Ref) (keywrap.KeyInfo
 	}
 	if err := w.checkOwner(ref, info); err != nil {
 		// Nothing else about a key not tagged for the tenant is returned:
-		// its state must not be learnable by naming it (contract §5).
+		// its state must not be learnable by naming it (API.md §5).
 		return keywrap.KeyInfo{}, err
 	}
 	if w.checksOwner(ref) {
@@ -154,7 +154,7 @@ func (w *Wrapper) unwrap(ctx context.Context, ref keywrap.Ref, alg azkeys.Encryp
 	if w.checksOwner(ref) {
 		// Read the exact version first: its tag must still list the
 		// tenant, so removing the tenant from the tag revokes restores
-		// like disabling the key does (contract §5).
+		// like disabling the key does (API.md §5).
 		if _, err := w.inspect(ctx, ref); err != nil {
 			return nil, err
 		}

@@ -1,4 +1,4 @@
-// Package aztable stores retention policies in Table Storage (contract §3:
+// Package aztable stores retention policies in Table Storage (API.md §3:
 // table RetentionPolicies, PartitionKey = tenant id, one row "policy").
 package aztable
 

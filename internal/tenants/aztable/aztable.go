@@ -1,4 +1,4 @@
-// Package aztable is the Tenants table (contract §3) over Azure Table
+// Package aztable is the Tenants table (API.md §3) over Azure Table
 // Storage: PartitionKey "tenant", RowKey = tenant id, BackupEnabled bool
 // (absent = true).
 package aztable

@@ -15,7 +15,7 @@ import (
 	"strings"
 )
 
-// Host-side naming rules (research/functions-custom-handler.md §2.1).
+// Host-side naming rules (docs/research/functions-custom-handler.md §2.1).
 var (
 	functionNameRE = regexp.MustCompile(`(?i)^[a-z][a-z0-9_\-]{0,127}$`)
 	bindingNameRE  = regexp.MustCompile(`^([a-zA-Z][a-zA-Z0-9]{0,127}|\$return)$`)

@@ -1,4 +1,4 @@
-// The Settings page (contract §8). Plain JavaScript, no framework and no
+// The Settings page (API.md §8). Plain JavaScript, no framework and no
 // third-party code: the page is small, and a strict CSP with nothing to
 // vendor is the simplest thing to keep secure. It uses only the public HTTP
 // API (docs/openapi.yaml) with the caller's bearer token; the server
@@ -20,7 +20,7 @@
   const PAGE_SIZE = 20;
 
   // Client-side checks mirror the server's (internal/keywrap/names.go and
-  // contract §2) so a typo is caught before a round trip; the server still
+  // API.md §2) so a typo is caught before a round trip; the server still
   // checks everything.
   const FIELDS = [
     { id: 'f-vault', name: 'keyVaultName', re: /^[A-Za-z](?!.*--)[A-Za-z0-9-]{1,22}[A-Za-z0-9]$/,
@@ -62,7 +62,7 @@
   }
 
   // api calls the service and returns {status, data}; any non-2xx answer
-  // becomes an ApiError carrying the contract's error.message, which is
+  // becomes an ApiError carrying API.md's error.message, which is
   // written for people and safe to show.
   async function api(method, path, body) {
     const headers = { Accept: 'application/json', Authorization: 'Bearer ' + s.token };
