@@ -6,6 +6,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/twinit/byok-backup/internal/catalog"
@@ -66,29 +67,49 @@ func (s *Service) Schedule(ctx context.Context, now time.Time) (SchedulerReport,
 		return SchedulerReport{}, errors.New("backup: the scheduler needs Options.Tenants")
 	}
 	slot := s.slot(now)
-	var rep SchedulerReport
-	var counts tenants.Counts
-	var listErr error
-	var failures []error
+	var (
+		rep      SchedulerReport
+		counts   tenants.Counts
+		listErr  error
+		failures []error
+		mu       sync.Mutex
+		wg       sync.WaitGroup
+		// Unbuffered: the listing stays at most a page ahead of the
+		// workers, so memory is a page and the pool, whatever the count.
+		work = make(chan string)
+	)
+	for range s.o.ScheduleParallelism {
+		wg.Go(func() {
+			for tenant := range work {
+				queued, err := s.enqueueScheduled(ctx, tenant, slot, now)
+				if err != nil {
+					s.log.ErrorContext(ctx, "failed to schedule a tenant's backup", "tenant", tenant, "err", err)
+				}
+				mu.Lock()
+				switch {
+				case err != nil:
+					rep.Failed++
+					if len(failures) < 10 {
+						failures = append(failures, fmt.Errorf("tenant %s: %w", tenant, err))
+					}
+				case queued:
+					rep.Enqueued++
+				default:
+					rep.AlreadyDone++
+				}
+				mu.Unlock()
+			}
+		})
+	}
 	for tenant, err := range s.o.Tenants.Enabled(ctx, &counts) {
 		if err != nil {
 			listErr = fmt.Errorf("failed to list the tenants: %w", err)
 			break
 		}
-		queued, err := s.enqueueScheduled(ctx, tenant, slot, now)
-		switch {
-		case err != nil:
-			rep.Failed++
-			s.log.ErrorContext(ctx, "failed to schedule a tenant's backup", "tenant", tenant, "err", err)
-			if len(failures) < 10 {
-				failures = append(failures, fmt.Errorf("tenant %s: %w", tenant, err))
-			}
-		case queued:
-			rep.Enqueued++
-		default:
-			rep.AlreadyDone++
-		}
+		work <- tenant
 	}
+	close(work)
+	wg.Wait()
 	rep.Enabled, rep.Disabled, rep.Invalid = counts.Enabled, counts.Disabled, counts.Invalid
 	if counts.Invalid > 0 {
 		s.log.WarnContext(ctx, "tenant rows with an invalid id or BackupEnabled were skipped", "invalid", counts.Invalid, "ids", counts.InvalidIDs)
