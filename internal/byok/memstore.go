@@ -2,6 +2,7 @@ package byok
 
 import (
 	"context"
+	"iter"
 	"maps"
 	"slices"
 	"strconv"
@@ -48,17 +49,24 @@ func (m *MemStore) Put(_ context.Context, rec Record) (Record, error) {
 	return clone(rec), nil
 }
 
-// ListEnabled implements [Store].
-func (m *MemStore) ListEnabled(context.Context) ([]Record, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []Record
-	for _, t := range slices.Sorted(maps.Keys(m.rows)) {
-		if r := m.rows[t]; r.Enabled {
-			out = append(out, clone(r))
+// Enabled implements [Store], in tenant order. The rows are copied before
+// the first yield, so the loop body may write to the store.
+func (m *MemStore) Enabled(context.Context) iter.Seq2[Record, error] {
+	return func(yield func(Record, error) bool) {
+		m.mu.Lock()
+		var out []Record
+		for _, t := range slices.Sorted(maps.Keys(m.rows)) {
+			if r := m.rows[t]; r.Enabled {
+				out = append(out, clone(r))
+			}
+		}
+		m.mu.Unlock()
+		for _, r := range out {
+			if !yield(r, nil) {
+				return
+			}
 		}
 	}
-	return out, nil
 }
 
 // clone copies the record's one pointer, so callers never share state with

@@ -29,18 +29,16 @@ type MonitorReport struct {
 func (s *Service) Monitor(ctx context.Context) (MonitorReport, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.budget)
 	defer cancel()
-	recs, err := s.store.ListEnabled(ctx)
-	if err != nil {
-		return MonitorReport{}, err
-	}
 	var (
 		mu   sync.Mutex
-		rep  = MonitorReport{Tenants: len(recs)}
+		rep  MonitorReport
 		errs []error
 		wg   sync.WaitGroup
+		// Unbuffered: the listing stays at most a page ahead of the
+		// workers, so memory is a page and the pool, whatever the count.
 		work = make(chan Record)
 	)
-	for range min(s.concurrency, len(recs)) {
+	for range s.concurrency {
 		wg.Go(func() {
 			for rec := range work {
 				res, err := s.checkTenant(ctx, rec)
@@ -65,17 +63,28 @@ func (s *Service) Monitor(ctx context.Context) (MonitorReport, error) {
 			}
 		})
 	}
-	for _, rec := range recs {
+	var listErr error
+	for rec, err := range s.store.Enabled(ctx) {
+		if err != nil {
+			listErr = err
+			break
+		}
+		mu.Lock()
+		rep.Tenants++
 		if ctx.Err() != nil {
-			mu.Lock()
 			rep.Skipped++
 			mu.Unlock()
 			continue
 		}
+		mu.Unlock()
 		work <- rec
 	}
 	close(work)
 	wg.Wait()
+	if listErr != nil {
+		// Tenants past the failed page were neither checked nor counted.
+		errs = append(errs, listErr)
+	}
 	level := s.log.InfoContext
 	if rep.Skipped > 0 || len(errs) > 0 {
 		level = s.log.WarnContext

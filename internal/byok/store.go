@@ -3,6 +3,7 @@ package byok
 import (
 	"context"
 	"errors"
+	"iter"
 )
 
 // ErrConflict means a conditional write lost against another writer.
@@ -20,6 +21,8 @@ type Store interface {
 	// (absent for a zero Record) and returns it as stored; ErrConflict
 	// otherwise.
 	Put(ctx context.Context, rec Record) (Record, error)
-	// ListEnabled returns every tenant's record with BYOK enabled.
-	ListEnabled(ctx context.Context) ([]Record, error)
+	// Enabled yields every tenant's record with BYOK enabled, reading the
+	// table a page at a time so the monitor's memory does not grow with the
+	// tenant count. An error is yielded once and ends the sequence.
+	Enabled(ctx context.Context) iter.Seq2[Record, error]
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -98,28 +99,29 @@ func (s *Store) Put(ctx context.Context, rec byok.Record) (byok.Record, error) {
 	return rec, nil
 }
 
-// ListEnabled implements [byok.Store].
-func (s *Store) ListEnabled(ctx context.Context) ([]byok.Record, error) {
-	filter := fmt.Sprintf("RowKey eq '%s' and Enabled eq true", rowKey)
-	pager := s.table.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
-	var out []byok.Record
-	for pager.More() {
-		page, err := pager.NextPage(ctx)
-		if azerr.HasTableCode(err, aztables.TableNotFound, aztables.ResourceNotFound) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("failed to list BYOK settings: %w", err)
-		}
-		for _, raw := range page.Entities {
-			rec, err := decodeEntity(raw)
-			if err != nil {
-				return nil, err
+// Enabled implements [byok.Store]: one page of the table (at most 1,000
+// rows) in memory at a time. A missing table has no enabled tenant.
+func (s *Store) Enabled(ctx context.Context) iter.Seq2[byok.Record, error] {
+	return func(yield func(byok.Record, error) bool) {
+		filter := fmt.Sprintf("RowKey eq '%s' and Enabled eq true", rowKey)
+		pager := s.table.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
+		for pager.More() {
+			page, err := pager.NextPage(ctx)
+			if azerr.HasTableCode(err, aztables.TableNotFound, aztables.ResourceNotFound) {
+				return
 			}
-			out = append(out, rec)
+			if err != nil {
+				yield(byok.Record{}, fmt.Errorf("failed to list BYOK settings: %w", err))
+				return
+			}
+			for _, raw := range page.Entities {
+				rec, err := decodeEntity(raw)
+				if !yield(rec, err) || err != nil {
+					return
+				}
+			}
 		}
 	}
-	return out, nil
 }
 
 // entity is the row layout. Times are RFC 3339 strings ("" = unset) so the

@@ -52,12 +52,9 @@ func roundTrip(t *testing.T, s byok.Store) {
 		t.Fatalf("read back %+v\nwant %+v", read, want)
 	}
 
-	list, err := s.ListEnabled(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	list := enabled(t, s)
 	if len(list) != 1 || list[0].Tenant != "acme" || list[0].RowETag != put.RowETag {
-		t.Fatalf("ListEnabled = %+v, want acme with etag %q", list, put.RowETag)
+		t.Fatalf("Enabled = %+v, want acme with etag %q", list, put.RowETag)
 	}
 }
 
@@ -81,12 +78,9 @@ func conflicts(t *testing.T, s byok.Store) {
 	if _, err := s.Put(ctx, withFields(first, byok.Record{Enabled: true, Version: 2})); !errors.Is(err, byok.ErrConflict) {
 		t.Fatalf("stale update: err = %v, want ErrConflict", err)
 	}
-	list, err := s.ListEnabled(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	list := enabled(t, s)
 	if len(list) != 0 {
-		t.Fatalf("ListEnabled after disable = %+v, want none", list)
+		t.Fatalf("Enabled after disable = %+v, want none", list)
 	}
 	if got, _ := s.Get(ctx, "acme"); got.Version != second.Version || got.Enabled {
 		t.Fatalf("stored %+v, want version 2 disabled", got)
@@ -109,4 +103,17 @@ func recordsEqual(a, b byok.Record) bool {
 	return a.Settings == b.Settings && a.Tenant == b.Tenant && a.Enabled == b.Enabled && a.Version == b.Version &&
 		a.KeyID == b.KeyID && a.KeyType == b.KeyType && a.KeySize == b.KeySize &&
 		a.EnabledAt.Equal(b.EnabledAt) && a.DegradedSince.Equal(b.DegradedSince)
+}
+
+// enabled collects s.Enabled.
+func enabled(t *testing.T, s byok.Store) []byok.Record {
+	t.Helper()
+	var out []byok.Record
+	for rec, err := range s.Enabled(context.Background()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, rec)
+	}
+	return out
 }
