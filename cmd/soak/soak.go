@@ -38,6 +38,8 @@ type Options struct {
 	Src              string        // repository root; empty = found from the working directory
 	Log              *slog.Logger
 	StepMin, StepMax time.Duration
+	Instances        int               // runners started at once (default 1)
+	Settings         map[string]string // app settings over the soak's own
 }
 
 func (o *Options) defaults() {
