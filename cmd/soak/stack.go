@@ -371,9 +371,6 @@ func (e *events) count(msg string) int {
 	return e.msgs[msg]
 }
 
-// baseURL is the runner's address.
-func (s *stack) baseURL() string { return "http://" + s.run.Addr() }
-
 // handlerUp waits until the handler process runs and answers through the runner.
 func (s *stack) handlerUp(ctx context.Context) error {
 	for {
