@@ -76,7 +76,9 @@ type PhaseFigures struct {
 // InstancesFigures is what [RunInstances] measured.
 type InstancesFigures struct {
 	Tenants, Restores int
-	Phases            []PhaseFigures // [0] one instance, [1] Instances
+	// Phases: [0] one instance; [1] Instances, the scheduler fired once;
+	// [2] Instances, fired from each of them for the same slot.
+	Phases []PhaseFigures
 	// Overlaps counts pairs of jobs holding one tenant's lease whose
 	// [startedAt, completedAt] intervals overlap (must be 0). The lease
 	// tenant is the backup's tenant or the restore's target.
@@ -89,7 +91,8 @@ type InstancesFigures struct {
 	Notes             []string
 }
 
-// Speedup is the one-instance phase's duration over the many-instance one's.
+// Speedup is the one-instance phase's duration over the many-instance
+// one's, the scheduler fired once in both.
 func (f *InstancesFigures) Speedup() float64 {
 	if len(f.Phases) < 2 || f.Phases[1].Duration <= 0 {
 		return 0
@@ -105,9 +108,10 @@ func (f *InstancesFigures) Violations() []string {
 			v = append(v, fmt.Sprintf("%s: %d", name, n))
 		}
 	}
-	for _, p := range f.Phases {
-		add(fmt.Sprintf("%d instance(s): tenants not backed up exactly once for the slot", p.Instances), p.NotOnce)
-		add(fmt.Sprintf("%d instance(s): jobs not completed (lost or failed)", p.Instances), p.Unfinished)
+	for i, p := range f.Phases {
+		k := fmt.Sprintf("phase %d (%d instances, %d fires): ", i+1, p.Instances, p.SchedulerRuns)
+		add(k+"tenants not backed up exactly once for the slot", p.NotOnce)
+		add(k+"jobs not completed (lost or failed)", p.Unfinished)
 	}
 	add("overlapping jobs of one tenant", f.Overlaps)
 	add("poison messages", f.Poisoned)
@@ -122,16 +126,15 @@ func (f *InstancesFigures) Print(w io.Writer) {
 	fmt.Fprintf(w, "| %-56s | %16s |\n|%s|%s|\n", "figure", "value", strings.Repeat("-", 58), strings.Repeat("-", 18))
 	row("tenants / restores per phase", fmt.Sprintf("%d / %d", f.Tenants, f.Restores))
 	for _, p := range f.Phases {
-		k := fmt.Sprintf("%d instance(s): ", p.Instances)
+		k := fmt.Sprintf("%d instance(s), %d fire(s): ", p.Instances, p.SchedulerRuns)
 		row(k+"time, fire to last job's end", p.Duration.Round(10*time.Millisecond))
-		row(k+"scheduler runs fired", p.SchedulerRuns)
 		row(k+"slot backups completed", p.BackupsCompleted)
 		row(k+"replace restores / dry runs succeeded", fmt.Sprintf("%d / %d", p.RestoresSucceeded, p.DryRunsSucceed))
 		row(k+"jobs ended per instance", fmt.Sprint(p.JobsPerInstance))
 		row(k+"tenants not backed up once (must be 0)", p.NotOnce)
 		row(k+"jobs not completed (must be 0)", p.Unfinished)
 	}
-	row("speedup (1 instance's time / many instances')", fmt.Sprintf("%.2f×", f.Speedup()))
+	row("speedup (1 instance's time / many's, one fire each)", fmt.Sprintf("%.2f×", f.Speedup()))
 	row("jobs compared / tenants with concurrent requests", fmt.Sprintf("%d / %d", f.JobsChecked, f.Contended))
 	row("overlapping jobs of one tenant (must be 0)", f.Overlaps)
 	row("poison messages (must be 0)", f.Poisoned)
@@ -178,7 +181,15 @@ func RunInstances(ctx context.Context, o InstancesOptions) (*InstancesFigures, e
 	if err := s.prepare(ctx); err != nil {
 		return &s.f, fmt.Errorf("backups to restore: %w", err)
 	}
-	for p, n := range []int{1, o.Instances} {
+	// The same workload three times: on one instance, on o.Instances with
+	// the scheduler fired once (the time to compare), and on o.Instances
+	// with it fired from every instance for the same slot (the idempotency
+	// check: each fire enqueues every still-queued tenant again).
+	for p, ph := range []struct {
+		n       int
+		fireAll bool
+	}{{1, false}, {o.Instances, false}, {o.Instances, true}} {
+		n := ph.n
 		if p > 0 {
 			// The next phase's tenants are the scheduled ones now.
 			if err := s.each(ctx, s.set[p-1], func(ctx context.Context, t string) error {
@@ -202,7 +213,7 @@ func RunInstances(ctx context.Context, o InstancesOptions) (*InstancesFigures, e
 				return &s.f, err
 			}
 		}
-		pf, err := s.phase(ctx, p)
+		pf, err := s.phase(ctx, p, ph.fireAll)
 		s.f.Phases = append(s.f.Phases, pf)
 		if err != nil {
 			return &s.f, err
@@ -224,7 +235,7 @@ func RunInstances(ctx context.Context, o InstancesOptions) (*InstancesFigures, e
 // seed writes every tenant's assets and Tenants row (the first phase's
 // enabled), and the replace restores' sandbox targets.
 func (s *instances) seed(ctx context.Context) error {
-	s.set = make([][]string, 2)
+	s.set = make([][]string, 3)
 	var all []string
 	for p := range s.set {
 		for i := range s.io.Tenants {
@@ -300,11 +311,16 @@ func (s *instances) prepare(ctx context.Context) error {
 	return nil
 }
 
-// phase fires BackupScheduler from every running instance and requests
+// phase fires BackupScheduler from the first instance (fireAll: from
+// every one, for the same slot) and requests
 // the phase's restores at once (spread over the instances), then waits
 // until every job of the phase has ended and checks the rows.
-func (s *instances) phase(ctx context.Context, p int) (PhaseFigures, error) {
+func (s *instances) phase(ctx context.Context, p int, fireAll bool) (PhaseFigures, error) {
 	n := len(s.runs)
+	fire := 1
+	if fireAll {
+		fire = n
+	}
 	pf := PhaseFigures{Instances: n}
 	before := make([]int, n)
 	for i, e := range s.runLogs {
@@ -313,12 +329,12 @@ func (s *instances) phase(ctx context.Context, p int) (PhaseFigures, error) {
 	fired := time.Now()
 	var wg sync.WaitGroup
 	errs := make([]error, n+s.io.Restores)
-	for i := range n {
+	for i := range fire {
 		wg.Go(func() {
 			errs[i] = s.fireAt(ctx, i, "BackupScheduler")
 		})
 	}
-	pf.SchedulerRuns = n
+	pf.SchedulerRuns = fire
 	restoreIDs := make([]string, s.io.Restores)
 	for i, t := range s.set[p][:s.io.Restores] {
 		wg.Go(func() {
@@ -419,10 +435,6 @@ func (s *instances) phase(ctx context.Context, p int) (PhaseFigures, error) {
 // job row (both phases and the preparation) per lease tenant: the
 // backup's tenant, a restore's target.
 func (s *instances) checkOverlaps(ctx context.Context) error {
-	type span struct {
-		what       string
-		start, end time.Time
-	}
 	var mu sync.Mutex
 	byTenant := map[string][]span{}
 	var all []string
@@ -453,23 +465,43 @@ func (s *instances) checkOverlaps(ctx context.Context) error {
 		return err
 	}
 	for t, spans := range byTenant {
-		// A row that never started held no lease.
-		spans = slices.DeleteFunc(spans, func(sp span) bool { return sp.start.IsZero() })
-		slices.SortFunc(spans, func(a, b span) int { return a.start.Compare(b.start) })
 		s.f.JobsChecked += len(spans)
 		if len(spans) > 2 { // the preparation's backup, then a phase's backup and restore
 			s.f.Contended++
 		}
-		for i := 1; i < len(spans); i++ {
-			prev, cur := spans[i-1], spans[i]
-			if prev.end.IsZero() || cur.start.Before(prev.end) {
-				s.f.Overlaps++
-				s.note("tenant %s: %s (%s–%s) and %s (from %s) overlap", t, prev.what,
-					prev.start.Format(time.StampMilli), prev.end.Format(time.StampMilli), cur.what, cur.start.Format(time.StampMilli))
-			}
+		for _, o := range overlapping(spans) {
+			s.f.Overlaps++
+			s.note("tenant %s: %s (%s–%s) and %s (from %s) overlap", t, o[0].what,
+				o[0].start.Format(time.StampMilli), o[0].end.Format(time.StampMilli), o[1].what, o[1].start.Format(time.StampMilli))
 		}
 	}
 	return nil
+}
+
+// span is when one job held its tenant's lease, as its row says: from
+// startedAt to completedAt (zero while it runs).
+type span struct {
+	what       string
+	start, end time.Time
+}
+
+// overlapping returns the pairs of spans, in start order, where the
+// later one started before the earlier one ended (or while it still
+// runs). Rows that never started held no lease and are left out.
+func overlapping(spans []span) [][2]span {
+	spans = slices.DeleteFunc(slices.Clone(spans), func(sp span) bool { return sp.start.IsZero() })
+	slices.SortFunc(spans, func(a, b span) int { return a.start.Compare(b.start) })
+	var out [][2]span
+	for i := 1; i < len(spans); i++ {
+		// Against every earlier span still open, not only the previous:
+		// a long job may cover several short ones.
+		for j := range i {
+			if prev := spans[j]; prev.end.IsZero() || spans[i].start.Before(prev.end) {
+				out = append(out, [2]span{prev, spans[i]})
+			}
+		}
+	}
+	return out
 }
 
 // instanceUp waits until instance i's handler answers through its runner.
