@@ -122,8 +122,8 @@ func (f *InstancesFigures) Violations() []string {
 
 // Print writes the figures as a table.
 func (f *InstancesFigures) Print(w io.Writer) {
-	row := func(k string, v any) { fmt.Fprintf(w, "| %-56s | %16v |\n", k, v) }
-	fmt.Fprintf(w, "| %-56s | %16s |\n|%s|%s|\n", "figure", "value", strings.Repeat("-", 58), strings.Repeat("-", 18))
+	row := func(k string, v any) { fmt.Fprintf(w, "| %-64s | %16v |\n", k, v) }
+	fmt.Fprintf(w, "| %-64s | %16s |\n|%s|%s|\n", "figure", "value", strings.Repeat("-", 66), strings.Repeat("-", 18))
 	row("tenants / restores per phase", fmt.Sprintf("%d / %d", f.Tenants, f.Restores))
 	for _, p := range f.Phases {
 		k := fmt.Sprintf("%d instance(s), %d fire(s): ", p.Instances, p.SchedulerRuns)
