@@ -12,6 +12,12 @@
 // a completed backup that fails verification, a backup or restore that
 // completed twice, or a succeeded restore whose target differs from the
 // backup's content.
+//
+// With -instances N it runs the many-instances check instead (docs/SOAK.md
+// "Many instances"): one scheduler slot's backups and a set of restores on
+// one runner, then on N runners sharing one Azurite:
+//
+//	go run ./cmd/soak -instances 3 -tenants 300 -restores 50
 package main
 
 import (
