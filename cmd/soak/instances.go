@@ -155,10 +155,10 @@ type instances struct {
 }
 
 // RunInstances runs the same workload (a scheduler slot's backups of
-// o.Tenants tenants and o.Restores restores) twice in one stack: first on
+// o.Tenants tenants and o.Restores restores) three times in one stack: on
 // one runner, then on o.Instances runners sharing Azurite, its queues and
-// tables, with BackupScheduler fired from every instance for the same slot.
-// It checks that every tenant is backed up exactly once for the slot, that
+// tables, with BackupScheduler fired once, then fired from every instance
+// for the same slot. It checks that every tenant is backed up exactly once for the slot, that
 // no two jobs of a tenant ran at once, and that no message was lost.
 func RunInstances(ctx context.Context, o InstancesOptions) (*InstancesFigures, error) {
 	o.defaults()
