@@ -12,6 +12,12 @@
 // a completed backup that fails verification, a backup or restore that
 // completed twice, or a succeeded restore whose target differs from the
 // backup's content.
+//
+// With -instances N it runs the many-instances check instead (docs/SOAK.md
+// "Many instances"): one scheduler slot's backups and a set of restores on
+// one runner, then on N runners sharing one Azurite:
+//
+//	go run ./cmd/soak -instances 3 -tenants 300 -restores 50
 package main
 
 import (
@@ -39,6 +45,9 @@ func main() {
 	flag.DurationVar(&o.SweepGrace, "sweep-grace", time.Minute, "JOB_SWEEP_GRACE of the handler: when the sweeps fail a running job nothing took over")
 	flag.StringVar(&o.HandlerLog, "handler-log", "", "file for the handler's log lines (default: discarded)")
 	verbose := flag.Bool("v", false, "log the soak's and the runner's steps to stderr")
+	nInstances := flag.Int("instances", 0, "instead of the kill soak, the many-instances run (docs/SOAK.md): this many runners against one (-tenants defaults to 300)")
+	restores := flag.Int("restores", 50, "with -instances: restores per phase")
+	phase := flag.Duration("phase", 20*time.Minute, "with -instances: bound on one phase")
 	flag.Parse()
 
 	level := slog.LevelWarn
@@ -48,6 +57,9 @@ func main() {
 	o.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *nInstances > 0 {
+		os.Exit(runInstances(ctx, *nInstances, *restores, *phase, o))
+	}
 	f, err := Run(ctx, o)
 	if f != nil {
 		f.Print(os.Stdout)
@@ -60,4 +72,37 @@ func main() {
 		fmt.Fprintln(os.Stderr, "soak: invariants broken:", bad)
 		os.Exit(1)
 	}
+}
+
+// runInstances is the -instances mode; it returns the exit code. Sizes the
+// kill soak defaults to (-tenants, -records, -files, -file-size) are
+// smaller here unless given: many small tenants.
+func runInstances(ctx context.Context, n, restores int, phase time.Duration, o Options) int {
+	opts := InstancesOptions{Tenants: 300, Restores: restores, Instances: n, Records: 20, Files: 2, FileSize: 16 << 10,
+		Phase: phase, HandlerLog: o.HandlerLog, Log: o.Log}
+	flag.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "tenants":
+			opts.Tenants = o.Tenants
+		case "records":
+			opts.Records = o.Records
+		case "files":
+			opts.Files = o.Files
+		case "file-size":
+			opts.FileSize = o.FileSize
+		}
+	})
+	f, err := RunInstances(ctx, opts)
+	if f != nil {
+		f.Print(os.Stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "soak:", err)
+		return 2
+	}
+	if bad := f.Violations(); len(bad) > 0 {
+		fmt.Fprintln(os.Stderr, "soak: invariants broken:", bad)
+		return 1
+	}
+	return 0
 }

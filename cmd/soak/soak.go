@@ -38,6 +38,8 @@ type Options struct {
 	Src              string        // repository root; empty = found from the working directory
 	Log              *slog.Logger
 	StepMin, StepMax time.Duration
+	Instances        int               // runners started at once (default 1)
+	Settings         map[string]string // app settings over the soak's own
 }
 
 func (o *Options) defaults() {
@@ -702,15 +704,21 @@ func (s *soak) note(format string, args ...any) {
 	}
 }
 
-// call sends one request to the runner and decodes a 2xx JSON answer into v.
+// call sends one request to the (first) runner and decodes a 2xx JSON
+// answer into v.
 func (s *stack) call(ctx context.Context, method, path, token, body string, v any) (int, string, error) {
+	return s.callAt(ctx, 0, method, path, token, body, v)
+}
+
+// callAt is call to instance i.
+func (s *stack) callAt(ctx context.Context, i int, method, path, token, body string, v any) (int, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, s.baseURL()+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+s.runs[i].Addr()+path, rd)
 	if err != nil {
 		return 0, "", err
 	}

@@ -56,7 +56,12 @@ type stack struct {
 	az      *azurite.Instance
 	kv      *kvemu.Emulator
 	issuer  *devauth.Issuer
-	run     *runner.Runner
+	run     *runner.Runner   // the first instance; the kill soak has only this one
+	runs    []*runner.Runner // every instance (cmd/soak -instances)
+	runLogs []*events        // per instance: what its handler logged
+	appDir  string
+	env     map[string]string
+	logTo   io.Writer
 	store   *assetsazure.Store
 	cat     *aztable.Store
 	blobs   *azblob.Client
@@ -130,8 +135,9 @@ func start(ctx context.Context, o Options) (_ *stack, err error) {
 	if err := shortenQueueTimings(filepath.Join(app.AppDir, "host.json")); err != nil {
 		return nil, err
 	}
+	s.appDir = app.AppDir
 
-	settings := map[string]string{
+	s.env = map[string]string{
 		"FUNCTIONS_WORKER_RUNTIME": "custom",
 		"AzureWebJobsStorage":      s.az.ConnectionString(),
 		"FUNCTION_TIMEOUT":         time.Duration(app.App.Host.FunctionTimeout).String(),
@@ -158,39 +164,24 @@ func start(ctx context.Context, o Options) (_ *stack, err error) {
 		"QUEUE_REWRAP_JOBS":  config.DefaultQueueRewrapJobs,
 		"RETENTION_SCHEDULE": config.DefaultRetentionSchedule,
 	}
-	var logFile io.Writer = io.Discard
+	for k, v := range o.Settings {
+		s.env[k] = v
+	}
+	s.logTo = io.Discard
 	if o.HandlerLog != "" {
 		f, err := os.Create(o.HandlerLog)
 		if err != nil {
 			return nil, err
 		}
 		s.closers = append(s.closers, func() { _ = f.Close() })
-		logFile = f
+		s.logTo = &lockedWriter{w: f}
 	}
-	pr, pw := io.Pipe()
-	scanned := make(chan struct{})
-	go func() {
-		defer close(scanned)
-		s.events.scan(pr, logFile)
-	}()
-	s.closers = append(s.closers, func() { _ = pw.Close(); <-scanned })
-
-	s.run, err = runner.New(runner.Options{Root: app.AppDir, Settings: settings, Addr: "127.0.0.1:0",
-		Logger: o.Log.With("component", "runner"), HandlerStdout: pw, HandlerStderr: pw,
-		// Every kill is a restart; the host also keeps restarting a worker
-		// that crashes now and then.
-		MaxRestarts: 2*o.Kills + 10, MinPollInterval: 100 * time.Millisecond, StopTimeout: 10 * time.Second})
-	if err != nil {
-		return nil, err
+	for range max(o.Instances, 1) {
+		if err := s.addInstance(ctx); err != nil {
+			return nil, err
+		}
 	}
-	if err := s.run.Start(ctx); err != nil {
-		return nil, err
-	}
-	s.closers = append(s.closers, func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = s.run.Close(cctx)
-	})
+	s.run = s.runs[0]
 
 	cs := s.az.ConnectionString()
 	tables, err := aztables.NewServiceClientFromConnectionString(cs, nil)
@@ -216,6 +207,53 @@ func start(ctx context.Context, o Options) (_ *stack, err error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// addInstance starts one more runner with its own handler process and
+// port over the same Azurite, queues and tables: one more host of a
+// scaled-out app. Its handler's log lines count in s.events (all
+// instances) and in its own entry of s.runLogs.
+func (s *stack) addInstance(ctx context.Context) error {
+	own := newEvents()
+	pr, pw := io.Pipe()
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		scan(pr, s.logTo, s.events, own)
+	}()
+	s.closers = append(s.closers, func() { _ = pw.Close(); <-scanned })
+
+	run, err := runner.New(runner.Options{Root: s.appDir, Settings: s.env, Addr: "127.0.0.1:0",
+		Logger: s.o.Log.With("component", "runner", "instance", len(s.runs)), HandlerStdout: pw, HandlerStderr: pw,
+		// Every kill is a restart; the host also keeps restarting a worker
+		// that crashes now and then.
+		MaxRestarts: 2*s.o.Kills + 10, MinPollInterval: 100 * time.Millisecond, StopTimeout: 10 * time.Second})
+	if err != nil {
+		return err
+	}
+	if err := run.Start(ctx); err != nil {
+		return err
+	}
+	s.closers = append(s.closers, func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = run.Close(cctx)
+	})
+	s.runs = append(s.runs, run)
+	s.runLogs = append(s.runLogs, own)
+	return nil
+}
+
+// lockedWriter keeps the instances' log lines whole in one file.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // shortenQueueTimings rewrites the packaged host.json so a failed
@@ -261,9 +299,9 @@ func newEvents() *events {
 		restoreStarted: map[string]int{}, restartedAfterOK: map[string]bool{}, msgs: map[string]int{}, started: make(chan struct{}, 1)}
 }
 
-// scan reads the handler's JSON log lines until r ends, copying them to
-// copyTo.
-func (e *events) scan(r io.Reader, copyTo io.Writer) {
+// scan reads a handler's JSON log lines until r ends, copying them to
+// copyTo and counting them in each of es.
+func scan(r io.Reader, copyTo io.Writer, es ...*events) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
 	for sc.Scan() {
@@ -277,28 +315,36 @@ func (e *events) scan(r io.Reader, copyTo io.Writer) {
 		if json.Unmarshal(line, &ev) != nil {
 			continue
 		}
-		e.mu.Lock()
-		e.msgs[ev.Msg]++
-		if ev.Msg == "backup started" || ev.Msg == "restore started" {
-			select {
-			case e.started <- struct{}{}:
-			default:
-			}
+		for _, e := range es {
+			e.add(ev.Msg, ev.BackupID, ev.RestoreID)
 		}
-		switch ev.Msg {
-		case "backup completed":
-			e.backupCompleted[ev.BackupID]++
-		case "restore started":
-			if e.restoreSucceeded[ev.RestoreID] > 0 {
-				e.restartedAfterOK[ev.RestoreID] = true
-			}
-			e.restoreStarted[ev.RestoreID]++
-		case "restore succeeded":
-			e.restoreSucceeded[ev.RestoreID]++
-		}
-		e.mu.Unlock()
 	}
 	_, _ = io.Copy(io.Discard, r)
+}
+
+// add counts one log line.
+func (e *events) add(msg, backupID, restoreID string) {
+	ev := struct{ Msg, BackupID, RestoreID string }{msg, backupID, restoreID}
+	e.mu.Lock()
+	e.msgs[ev.Msg]++
+	if ev.Msg == "backup started" || ev.Msg == "restore started" {
+		select {
+		case e.started <- struct{}{}:
+		default:
+		}
+	}
+	switch ev.Msg {
+	case "backup completed":
+		e.backupCompleted[ev.BackupID]++
+	case "restore started":
+		if e.restoreSucceeded[ev.RestoreID] > 0 {
+			e.restartedAfterOK[ev.RestoreID] = true
+		}
+		e.restoreStarted[ev.RestoreID]++
+	case "restore succeeded":
+		e.restoreSucceeded[ev.RestoreID]++
+	}
+	e.mu.Unlock()
 }
 
 // duplicates counts ids the log shows completing more than once.
@@ -324,9 +370,6 @@ func (e *events) count(msg string) int {
 	defer e.mu.Unlock()
 	return e.msgs[msg]
 }
-
-// baseURL is the runner's address.
-func (s *stack) baseURL() string { return "http://" + s.run.Addr() }
 
 // handlerUp waits until the handler process runs and answers through the runner.
 func (s *stack) handlerUp(ctx context.Context) error {
