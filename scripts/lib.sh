@@ -67,3 +67,23 @@ ensure_chromium() {
 	"${sudo[@]}" apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq chromium
 }
+
+# ensure_rclone installs Debian's rclone when missing: cmd/bench's smoke test
+# (TestShortRunsEveryPhase) runs its B2 phase, rclone copy through a crypt
+# remote, and fails without it.
+ensure_rclone() {
+	if command -v rclone >/dev/null 2>&1; then
+		return
+	fi
+	echo "installing rclone (apt-get) for cmd/bench's smoke test..." >&2
+	local sudo=()
+	if [ "$(id -u)" -ne 0 ]; then
+		if ! command -v sudo >/dev/null 2>&1; then
+			echo "error: rclone is missing; install it: apt-get install -y rclone" >&2
+			exit 1
+		fi
+		sudo=(sudo)
+	fi
+	"${sudo[@]}" apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq rclone
+}

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test in the repository (README's second command).
-# On a fresh machine it installs the pinned Azurite and Debian's chromium first; Go modules download on demand.
+# On a fresh machine it installs the pinned Azurite and Debian's chromium and rclone first; Go modules download on demand.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 repo_root
 ensure_tools
 ensure_node_modules
 ensure_chromium
+ensure_rclone
 
 # The whole tree without -race: 2 cores, and Azurite-bound integration tests
 # gain nothing from it while running 2-10x slower.

@@ -1,0 +1,426 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+
+	"github.com/twinit/byok-backup/internal/catalog"
+	"github.com/twinit/byok-backup/internal/jobqueue"
+)
+
+const scratch = "bench-raw"
+
+// childMain runs one phase and prints its result as JSON on stdout.
+func childMain(phase string) int {
+	ctx := context.Background()
+	var sp spec
+	b, err := os.ReadFile(os.Getenv(childSpec))
+	if err == nil {
+		err = json.Unmarshal(b, &sp)
+	}
+	var r result
+	if err == nil {
+		switch phase {
+		case "backup":
+			r, err = childBackup(ctx, sp)
+		case "restore":
+			r, err = childRestore(ctx, sp)
+		case "LB":
+			r, err = childLB(ctx, sp)
+		case "LR":
+			r, err = childLR(ctx, sp)
+		default:
+			err = fmt.Errorf("unknown phase %q", phase)
+		}
+	}
+	if err == nil {
+		err = json.NewEncoder(os.Stdout).Encode(r)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench %s: %v\n", phase, err)
+		return 1
+	}
+	return 0
+}
+
+func childBackup(ctx context.Context, sp spec) (result, error) {
+	a, err := newApp(ctx, sp.Settings)
+	if err != nil {
+		return result{}, err
+	}
+	row, err := a.Backups.Request(ctx, sp.Tenant, catalog.ReasonManual)
+	if err != nil {
+		return result{}, err
+	}
+	start := time.Now()
+	err = a.Backups.Run(ctx, jobqueue.BackupJob{Tenant: row.Tenant, BackupID: row.BackupID, Reason: row.Reason, RequestedAt: row.RequestedAt}, 1)
+	took := time.Since(start)
+	if err != nil {
+		return result{}, err
+	}
+	if row, err = a.Catalog.GetBackup(ctx, sp.Tenant, row.BackupID); err != nil {
+		return result{}, err
+	}
+	if row.Status != catalog.StatusCompleted {
+		return result{}, fmt.Errorf("backup ended %s %+v", row.Status, row.Error)
+	}
+	return result{Bytes: row.Bytes, Seconds: took.Seconds(), BackupID: row.BackupID}, nil
+}
+
+func childRestore(ctx context.Context, sp spec) (result, error) {
+	a, err := newApp(ctx, sp.Settings)
+	if err != nil {
+		return result{}, err
+	}
+	b, err := a.Catalog.GetBackup(ctx, sp.Tenant, sp.BackupID)
+	if err != nil {
+		return result{}, err
+	}
+	r := catalog.NewRestore(sp.Tenant, sp.BackupID, sp.Target, catalog.ModeReplace, false, time.Now())
+	if err := a.Catalog.CreateRestore(ctx, r); err != nil {
+		return result{}, err
+	}
+	start := time.Now()
+	err = a.Restores.RunJob(ctx, jobqueue.RestoreJob{Tenant: sp.Tenant, RestoreID: r.RestoreID}, jobqueue.Delivery{DequeueCount: 1})
+	took := time.Since(start)
+	if err != nil {
+		return result{}, err
+	}
+	got, err := a.Catalog.GetRestore(ctx, sp.Tenant, r.RestoreID)
+	if err != nil {
+		return result{}, err
+	}
+	if got.State != catalog.RestoreSucceeded || got.Progress.Bytes != b.Bytes {
+		return result{}, fmt.Errorf("restore ended %s %+v", got.State, got.Error)
+	}
+	return result{Bytes: b.Bytes, Seconds: took.Seconds()}, nil
+}
+
+// segment is one piece of LB's packed stream: a run of a file's bytes or a
+// page of records (JSON lines). LR reads them back in order.
+type segment struct {
+	File    string `json:",omitempty"` // blob name; empty for records
+	Size    int64  `json:",omitempty"` // the whole file's size
+	Records bool   `json:",omitempty"`
+	Len     int64
+}
+
+// index is LB's layout: its blobs in order and the segments they hold.
+type index struct {
+	Blobs    []string
+	Segments []segment
+}
+
+type piece struct {
+	seg  segment
+	data []byte
+}
+
+type errOnce struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (e *errOnce) set(err error) {
+	e.mu.Lock()
+	e.err = errors.Join(e.err, err)
+	e.mu.Unlock()
+}
+
+func (e *errOnce) get() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.err
+}
+
+func clients(sp spec) (*azblob.Client, *aztables.ServiceClient, error) {
+	bs, err := azblob.NewClientFromConnectionString(sp.Conn, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	ts, err := aztables.NewServiceClientFromConnectionString(sp.Conn, nil)
+	return bs, ts, err
+}
+
+// childLB: list records and files, download files 4 at a time, pack the
+// bytes into 8 MiB blobs and upload them 4 at a time, all stages at once.
+func childLB(ctx context.Context, sp spec) (result, error) {
+	bs, ts, err := clients(sp)
+	if err != nil {
+		return result{}, err
+	}
+	out := bs.ServiceClient().NewContainerClient(scratch)
+	if _, err := out.Create(ctx, nil); err != nil && !strings.Contains(err.Error(), "ContainerAlreadyExists") {
+		return result{}, err
+	}
+	start := time.Now()
+	var fail errOnce
+	pieces := make(chan piece, 2*par)
+	names := make(chan [2]any, 64)
+	var producers sync.WaitGroup
+	// Records: one page per piece.
+	producers.Go(func() {
+		filter := "PartitionKey eq '" + sp.Tenant + "'"
+		pager := ts.NewClient("Assets").NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
+		for pager.More() {
+			page, err := pager.NextPage(ctx)
+			if err != nil {
+				fail.set(err)
+				return
+			}
+			data := bytes.Join(page.Entities, []byte("\n"))
+			pieces <- piece{segment{Records: true, Len: int64(len(data))}, data}
+		}
+	})
+	// File listing feeds 4 downloaders.
+	go func() {
+		defer close(names)
+		pager := bs.ServiceClient().NewContainerClient("assets").NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: &[]string{sp.Tenant + "/"}[0]})
+		for pager.More() {
+			page, err := pager.NextPage(ctx)
+			if err != nil {
+				fail.set(err)
+				return
+			}
+			for _, it := range page.Segment.BlobItems {
+				names <- [2]any{*it.Name, *it.Properties.ContentLength}
+			}
+		}
+	}()
+	for range par {
+		producers.Go(func() {
+			buf := make([]byte, 1<<20)
+			for n := range names {
+				name, size := n[0].(string), n[1].(int64)
+				resp, err := bs.DownloadStream(ctx, "assets", name, nil)
+				if err != nil {
+					fail.set(err)
+					continue
+				}
+				for {
+					k, err := io.ReadFull(resp.Body, buf)
+					if k > 0 {
+						pieces <- piece{segment{File: name, Size: size, Len: int64(k)}, bytes.Clone(buf[:k])}
+					}
+					if err != nil {
+						if err != io.EOF && err != io.ErrUnexpectedEOF {
+							fail.set(err)
+						}
+						break
+					}
+				}
+				resp.Body.Close()
+			}
+		})
+	}
+	go func() { producers.Wait(); close(pieces) }()
+
+	// Packer and 4 uploaders.
+	type blob struct {
+		name string
+		data []byte
+	}
+	blobs := make(chan blob, par)
+	var uploaders sync.WaitGroup
+	for range par {
+		uploaders.Go(func() {
+			for b := range blobs {
+				if _, err := out.NewBlockBlobClient(b.name).UploadBuffer(ctx, b.data, nil); err != nil {
+					fail.set(err)
+				}
+			}
+		})
+	}
+	var idx index
+	var total int64
+	cur := make([]byte, 0, chunkSize)
+	flush := func() {
+		name := fmt.Sprintf("%s%06d", sp.BlobPrefix, len(idx.Blobs))
+		idx.Blobs = append(idx.Blobs, name)
+		blobs <- blob{name, cur}
+		cur = make([]byte, 0, chunkSize)
+	}
+	for p := range pieces {
+		// A piece may straddle two blobs; the index records it once, LR
+		// reads the stream, not the blob boundaries.
+		idx.Segments = append(idx.Segments, p.seg)
+		total += p.seg.Len
+		data := p.data
+		for len(data) > 0 {
+			k := min(len(data), chunkSize-len(cur))
+			cur = append(cur, data[:k]...)
+			data = data[k:]
+			if len(cur) == chunkSize {
+				flush()
+			}
+		}
+	}
+	if len(cur) > 0 {
+		flush()
+	}
+	close(blobs)
+	uploaders.Wait()
+	took := time.Since(start)
+	if err := fail.get(); err != nil {
+		return result{}, err
+	}
+	b, err := json.Marshal(idx)
+	if err != nil {
+		return result{}, err
+	}
+	return result{Bytes: total, Seconds: took.Seconds()}, os.WriteFile(sp.IndexPath, b, 0o600)
+}
+
+// childLR: download LB's 8 MiB blobs 4 at a time (in order) while uploading
+// each file as its own blob 4 at a time (UploadBuffer defaults) and
+// upserting the records in transactions of 100, 4 at a time, into the
+// fresh tenant sp.Target.
+func childLR(ctx context.Context, sp spec) (result, error) {
+	bs, ts, err := clients(sp)
+	if err != nil {
+		return result{}, err
+	}
+	raw, err := os.ReadFile(sp.IndexPath)
+	if err != nil {
+		return result{}, err
+	}
+	var idx index
+	if err := json.Unmarshal(raw, &idx); err != nil {
+		return result{}, err
+	}
+	table := ts.NewClient("Assets")
+	start := time.Now()
+	var fail errOnce
+
+	// Downloads, 4 in flight, delivered in order.
+	slots := make(chan chan []byte, par)
+	go func() {
+		defer close(slots)
+		for _, name := range idx.Blobs {
+			ch := make(chan []byte, 1)
+			slots <- ch
+			go func() {
+				resp, err := bs.DownloadStream(ctx, scratch, name, nil)
+				if err != nil {
+					fail.set(err)
+					ch <- nil
+					return
+				}
+				defer resp.Body.Close()
+				data, err := io.ReadAll(resp.Body)
+				if err != nil {
+					fail.set(err)
+				}
+				ch <- data
+			}()
+		}
+	}()
+	type upload struct {
+		name string
+		data []byte
+	}
+	uploads := make(chan upload, par)
+	batches := make(chan []aztables.TransactionAction, par)
+	var workers sync.WaitGroup
+	for range par {
+		workers.Go(func() {
+			for u := range uploads {
+				if _, err := bs.UploadBuffer(ctx, "assets", u.name, u.data, nil); err != nil {
+					fail.set(err)
+				}
+			}
+		})
+		workers.Go(func() {
+			for b := range batches {
+				if _, err := table.SubmitTransaction(ctx, b, nil); err != nil {
+					fail.set(err)
+				}
+			}
+		})
+	}
+
+	// The stream, cut back into files and record batches.
+	var stream []byte
+	next := func(n int64) []byte {
+		for int64(len(stream)) < n {
+			ch, ok := <-slots
+			if !ok {
+				return nil
+			}
+			stream = append(stream, <-ch...)
+		}
+		out := stream[:n:n]
+		stream = stream[n:]
+		return out
+	}
+	var total int64
+	files := map[string][]byte{}
+	var batch []aztables.TransactionAction
+	prefix := sp.Tenant + "/"
+	for _, s := range idx.Segments {
+		data := next(s.Len)
+		if data == nil {
+			break
+		}
+		total += s.Len
+		if !s.Records {
+			f := append(files[s.File], data...)
+			if int64(len(f)) == s.Size {
+				delete(files, s.File)
+				uploads <- upload{sp.Target + "/" + strings.TrimPrefix(s.File, prefix), f}
+			} else {
+				if files[s.File] == nil {
+					f = append(make([]byte, 0, s.Size), data...)
+				}
+				files[s.File] = f
+			}
+			continue
+		}
+		for line := range bytes.SplitSeq(data, []byte("\n")) {
+			var e map[string]any
+			if err := json.Unmarshal(line, &e); err != nil {
+				fail.set(err)
+				continue
+			}
+			for k := range e {
+				if strings.HasPrefix(k, "odata.") || k == "Timestamp" {
+					delete(e, k)
+				}
+			}
+			e["PartitionKey"] = sp.Target
+			body, err := json.Marshal(e)
+			if err != nil {
+				fail.set(err)
+				continue
+			}
+			batch = append(batch, aztables.TransactionAction{ActionType: aztables.TransactionTypeInsertReplace, Entity: body})
+			if len(batch) == 100 {
+				batches <- batch
+				batch = nil
+			}
+		}
+	}
+	if len(batch) > 0 {
+		batches <- batch
+	}
+	close(uploads)
+	close(batches)
+	workers.Wait()
+	took := time.Since(start)
+	if len(files) > 0 {
+		fail.set(fmt.Errorf("%d files incomplete", len(files)))
+	}
+	return result{Bytes: total, Seconds: took.Seconds()}, fail.get()
+}

@@ -1,0 +1,432 @@
+// Command bench measures the project's backup and restore next to the
+// limits issue 13 defines, in one run, on a private Azurite and Key Vault
+// emulator (docs/BENCHMARKS.md, "The benchmark command"):
+//
+//	go run ./cmd/bench            # 6 × 128 MiB + 1,000 × 256 KiB files, 5,000 records
+//	go run ./cmd/bench -runs 3    # min/median/max over three runs
+//	go run ./cmd/bench -short     # a few MiB, for CI's smoke test
+//
+// Phases, each in its own child process so its peak RSS is the child's
+// (rusage ru_maxrss of that process alone):
+//
+//	LB       raw backup limit: list records, download files 4 at a time,
+//	         pack the bytes into 8 MiB blobs uploaded 4 at a time, pipelined
+//	backup   the project's backup (chunk 8 MiB, parallelism 4, customer key)
+//	LR       raw restore limit: download LB's 8 MiB blobs 4 at a time while
+//	         uploading each file as its own blob 4 at a time (UploadBuffer
+//	         defaults) and upserting records in transactions of 100, 4 at a time
+//	restore  the project's restore, replace mode into a fresh tenant
+//	B2       rclone copy --transfers 4 of az:assets/<tenant> through a crypt
+//	         remote into Azurite
+//
+// MiB/s are over the tenant's file bytes for every phase.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/twinit/byok-backup/internal/app"
+	"github.com/twinit/byok-backup/internal/assets"
+	"github.com/twinit/byok-backup/internal/byok"
+	"github.com/twinit/byok-backup/internal/config"
+	"github.com/twinit/byok-backup/internal/devstack/azurite"
+	"github.com/twinit/byok-backup/internal/devstack/kvemu"
+	"github.com/twinit/byok-backup/internal/devstack/seed"
+	"github.com/twinit/byok-backup/internal/keywrap"
+)
+
+const (
+	appID       = "4ab9f542-0305-4d62-94c9-69786fb5d1ec"
+	entraTenant = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	tenant      = "bench"
+	chunkSize   = 8 << 20
+	par         = 4
+	// childEnv names the phase a child process runs; childSpec the JSON file
+	// with everything it needs.
+	childEnv  = "BYOK_BENCH_CHILD"
+	childSpec = "BYOK_BENCH_SPEC"
+)
+
+// phases in the order each run measures them.
+var phases = []string{"LB", "backup", "LR", "restore", "B2"}
+
+// Size is the seeded tenant.
+type Size struct {
+	BigFiles, SmallFiles int
+	BigSize, SmallSize   int64
+	Records              int
+}
+
+// Full is the issue's size; Short a few MiB for CI.
+var (
+	Full  = Size{BigFiles: 6, BigSize: 128 << 20, SmallFiles: 1000, SmallSize: 256 << 10, Records: 5000}
+	Short = Size{BigFiles: 2, BigSize: 2 << 20, SmallFiles: 20, SmallSize: 64 << 10, Records: 300}
+)
+
+func main() {
+	if phase := os.Getenv(childEnv); phase != "" {
+		os.Exit(childMain(phase))
+	}
+	short := flag.Bool("short", false, "a few MiB instead of the full size (CI smoke)")
+	runs := flag.Int("runs", 1, "runs of every phase; the table shows min/median/max")
+	flag.Parse()
+	size := Full
+	if *short {
+		size = Short
+	}
+	if err := Run(context.Background(), os.Stdout, size, *runs); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// spec is what a child needs; written once per run by the parent.
+type spec struct {
+	Settings   map[string]string
+	Conn       string
+	Tenant     string
+	Target     string // restore's and LR's fresh tenant
+	BackupID   string // restore's backup
+	IndexPath  string // LB writes, LR reads: the layout of LB's blobs
+	BlobPrefix string // LB's blobs in the scratch container
+}
+
+// result is a child's answer on stdout.
+type result struct {
+	Bytes    int64
+	Seconds  float64
+	BackupID string `json:",omitempty"`
+}
+
+// measured is one phase of one run.
+type measured struct {
+	seconds float64
+	rssKiB  int64
+}
+
+// Run starts the stack, seeds the tenant and measures every phase runs
+// times, printing the table to out.
+func Run(ctx context.Context, out io.Writer, size Size, runs int) error {
+	rclone, err := ensureRclone()
+	if err != nil {
+		return err
+	}
+	az, err := azurite.Start(ctx, azurite.Options{})
+	if err != nil {
+		return err
+	}
+	defer az.Stop()
+	emu, err := kvemu.Start(kvemu.Options{})
+	if err != nil {
+		return err
+	}
+	defer emu.Close()
+	dir, err := os.MkdirTemp("", "bench-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	settings, err := keyVault(emu, dir, az.ConnectionString())
+	if err != nil {
+		return err
+	}
+	a, err := newApp(ctx, settings)
+	if err != nil {
+		return err
+	}
+	if _, err := a.BYOK.Configure(ctx, tenant, byok.Settings{KeyVaultName: "bench-kv", KeyName: "bench", TenantID: entraTenant}, ""); err != nil {
+		return fmt.Errorf("enable BYOK: %w", err)
+	}
+	fileBytes, err := seedTenant(ctx, a.Assets, size)
+	if err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	fmt.Fprintf(out, "tenant: %d × %d MiB + %d × %d KiB files (%.1f MiB), %d records; chunk 8 MiB, parallelism 4\n",
+		size.BigFiles, size.BigSize>>20, size.SmallFiles, size.SmallSize>>10, float64(fileBytes)/(1<<20), size.Records)
+
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	all := map[string][]measured{}
+	for i := range runs {
+		sp := spec{Settings: settings, Conn: az.ConnectionString(), Tenant: tenant,
+			IndexPath: filepath.Join(dir, fmt.Sprintf("lb-%d.json", i)), BlobPrefix: fmt.Sprintf("lb-%d/", i)}
+		for _, ph := range phases {
+			var m measured
+			switch ph {
+			case "B2":
+				m, err = runRclone(ctx, rclone, dir, az, i)
+			default:
+				if ph == "LR" || ph == "restore" {
+					sp.Target = fmt.Sprintf("%s-%s-%d", tenant, strings.ToLower(ph), i)
+				}
+				var r result
+				r, m, err = runChild(ctx, self, dir, ph, sp)
+				if r.BackupID != "" {
+					sp.BackupID = r.BackupID
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("run %d, %s: %w", i+1, ph, err)
+			}
+			fmt.Fprintf(out, "run %d %-8s %7.1f MiB/s  %6.2f s  peak RSS %6.1f MiB\n", i+1, ph, mibs(fileBytes, m.seconds), m.seconds, float64(m.rssKiB)/1024)
+			all[ph] = append(all[ph], m)
+		}
+	}
+	printTable(out, all, fileBytes)
+	return nil
+}
+
+func mibs(n int64, s float64) float64 { return float64(n) / (1 << 20) / s }
+
+// printTable prints min/median/max MiB/s and peak RSS per phase and the
+// ratios of the medians.
+func printTable(out io.Writer, all map[string][]measured, fileBytes int64) {
+	speed := func(ph string) []float64 {
+		var v []float64
+		for _, m := range all[ph] {
+			v = append(v, mibs(fileBytes, m.seconds))
+		}
+		slices.Sort(v)
+		return v
+	}
+	med := func(v []float64) float64 { return v[len(v)/2] }
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "phase\tMiB/s min\tmedian\tmax\tpeak RSS MiB (max)\t")
+	for _, ph := range phases {
+		v := speed(ph)
+		var rss int64
+		for _, m := range all[ph] {
+			rss = max(rss, m.rssKiB)
+		}
+		fmt.Fprintf(w, "%s\t%.1f\t%.1f\t%.1f\t%.1f\t\n", ph, v[0], med(v), v[len(v)-1], float64(rss)/1024)
+	}
+	w.Flush()
+	ratio := func(a, b string) (float64, float64, float64) {
+		var r []float64
+		for i := range all[a] {
+			r = append(r, all[b][i].seconds/all[a][i].seconds)
+		}
+		slices.Sort(r)
+		return r[0], med(r), r[len(r)-1]
+	}
+	fmt.Fprintln(out, "ratio (per run; min/median/max):")
+	for _, p := range [][2]string{{"backup", "LB"}, {"backup", "B2"}, {"restore", "LR"}} {
+		lo, m, hi := ratio(p[0], p[1])
+		fmt.Fprintf(out, "  %s/%s\t%.2f / %.2f / %.2f\n", p[0], p[1], lo, m, hi)
+	}
+}
+
+// runChild runs phase in a child process of this executable and returns
+// its result and its own peak RSS.
+func runChild(ctx context.Context, self, dir, phase string, sp spec) (result, measured, error) {
+	path := filepath.Join(dir, "spec.json")
+	b, err := json.Marshal(sp)
+	if err != nil {
+		return result{}, measured{}, err
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return result{}, measured{}, err
+	}
+	cmd := exec.CommandContext(ctx, self)
+	cmd.Env = append(os.Environ(), childEnv+"="+phase, childSpec+"="+path)
+	var stdout bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return result{}, measured{}, err
+	}
+	var r result
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		return result{}, measured{}, fmt.Errorf("child's answer: %w", err)
+	}
+	return r, measured{seconds: r.Seconds, rssKiB: maxRSS(cmd.ProcessState)}, nil
+}
+
+// maxRSS is the child's ru_maxrss (KiB on Linux): its own peak, not ours.
+func maxRSS(ps *os.ProcessState) int64 {
+	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+		return ru.Maxrss
+	}
+	return 0
+}
+
+// ensureRclone finds rclone, installing Debian's when missing.
+func ensureRclone() (string, error) {
+	if p, err := exec.LookPath("rclone"); err == nil {
+		return p, nil
+	}
+	fmt.Fprintln(os.Stderr, "bench: rclone missing, installing it: apt-get install -y rclone")
+	var err error
+	for _, args := range [][]string{{"update", "-qq"}, {"install", "-y", "-qq", "rclone"}} {
+		cmd := exec.Command("apt-get", args...)
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err = cmd.Run(); err != nil {
+			break
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("rclone is needed for phase B2 and could not be installed (%w); install it: apt-get install -y rclone", err)
+	}
+	return exec.LookPath("rclone")
+}
+
+// runRclone copies the tenant's files through a crypt remote into Azurite.
+func runRclone(ctx context.Context, path, dir string, az *azurite.Instance, run int) (measured, error) {
+	obscured, err := exec.CommandContext(ctx, path, "obscure", "bench-password").Output()
+	if err != nil {
+		return measured{}, fmt.Errorf("rclone obscure: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, path, "copy", "az:assets/"+tenant, fmt.Sprintf("secret:run-%d", run), "--transfers", strconv.Itoa(par))
+	cmd.Env = append(os.Environ(),
+		"RCLONE_CONFIG="+filepath.Join(dir, "rclone.conf"),
+		"RCLONE_CONFIG_AZ_TYPE=azureblob",
+		"RCLONE_CONFIG_AZ_ACCOUNT="+azurite.AccountName,
+		"RCLONE_CONFIG_AZ_KEY="+azurite.AccountKey,
+		"RCLONE_CONFIG_AZ_USE_EMULATOR=true",
+		"RCLONE_CONFIG_AZ_ENDPOINT="+az.BlobURL(),
+		"RCLONE_CONFIG_SECRET_TYPE=crypt",
+		"RCLONE_CONFIG_SECRET_REMOTE=az:rclone-crypt",
+		"RCLONE_CONFIG_SECRET_PASSWORD="+strings.TrimSpace(string(obscured)),
+	)
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	took := time.Since(start)
+	if err != nil {
+		return measured{}, fmt.Errorf("rclone copy: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return measured{seconds: took.Seconds(), rssKiB: maxRSS(cmd.ProcessState)}, nil
+}
+
+// keyVault makes the vault, the customer key (tagged for the tenant) and
+// the platform key, and returns the handler's settings for this stack.
+func keyVault(emu *kvemu.Emulator, dir, conn string) (map[string]string, error) {
+	steps := []func() error{
+		func() error { return emu.CreateVault("bench-kv", entraTenant, kvemu.AccessPolicy) },
+		func() error {
+			return emu.Grant("bench-kv", kvemu.CustomerToken(appID, entraTenant), "get", "wrapKey", "unwrapKey")
+		},
+		func() error { return emu.Grant("bench-kv", kvemu.PlatformToken, "get", "wrapKey", "unwrapKey") },
+		func() error { _, err := emu.CreateKey("bench-kv", "bench", "RSA", 2048, nil); return err },
+		func() error { _, err := emu.CreateKey("bench-kv", "platform", "RSA", 2048, nil); return err },
+		func() error {
+			return emu.SetTags("bench-kv", "bench", "", map[string]string{keywrap.DefaultOwnershipTag: tenant})
+		},
+	}
+	for _, s := range steps {
+		if err := s(); err != nil {
+			return nil, err
+		}
+	}
+	ca := filepath.Join(dir, "kv-ca.pem")
+	if err := emu.WriteCA(ca); err != nil {
+		return nil, err
+	}
+	// The app as the handler builds it; its HTTP edge is not used, so the
+	// token settings only have to be valid.
+	return map[string]string{
+		"FUNCTIONS_CUSTOMHANDLER_PORT": "7072",
+		"AzureWebJobsStorage":          conn,
+		"PLATFORM_KEY_ID":              emu.VaultURL("bench-kv") + "keys/platform",
+		"PLATFORM_CREDENTIAL":          config.CredEmulator,
+		"BYOK_APP_CLIENT_ID":           appID,
+		"BYOK_CREDENTIAL":              config.CredEmulator,
+		"KEYVAULT_URL_TEMPLATE":        emu.URLTemplate(),
+		"KEYVAULT_CA_FILE":             ca,
+		"AUTH_ISSUER":                  "http://127.0.0.1/",
+		"AUTH_AUDIENCE":                "api://bench",
+		"AUTH_JWKS_URL":                "http://127.0.0.1/jwks.json",
+		"BACKUP_CHUNK_SIZE":            strconv.Itoa(chunkSize),
+		"BACKUP_PARALLELISM":           strconv.Itoa(par),
+	}, nil
+}
+
+func newApp(ctx context.Context, settings map[string]string) (*app.App, error) {
+	cfg, err := config.Load(func(k string) string { return settings[k] })
+	if err != nil {
+		return nil, err
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	a, err := app.New(ctx, cfg, app.Deps{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return a, a.Assets.Ensure(ctx)
+}
+
+// seedTenant writes the records (seed.Tenant) and the files of exactly the
+// sizes asked, 4 at a time, and returns the file bytes.
+func seedTenant(ctx context.Context, s assets.Store, size Size) (int64, error) {
+	if _, err := seed.Tenant(ctx, s, tenant, seed.Options{Records: size.Records, Seed: 1}); err != nil {
+		return 0, err
+	}
+	type file struct {
+		path string
+		size int64
+	}
+	var files []file
+	for i := range size.BigFiles {
+		files = append(files, file{fmt.Sprintf("big/file-%02d.bin", i), size.BigSize})
+	}
+	for i := range size.SmallFiles {
+		files = append(files, file{fmt.Sprintf("small/%02d/file-%05d.bin", i%16, i), size.SmallSize})
+	}
+	var total int64
+	var mu sync.Mutex
+	var errs []error
+	sem := make(chan struct{}, par)
+	var wg sync.WaitGroup
+	for i, f := range files {
+		total += f.size
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			err := s.PutFile(ctx, tenant, assets.File{Path: f.path, Size: f.size, ContentType: "application/octet-stream"},
+				io.LimitReader(newPRNG(uint64(i)+1), f.size))
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return total, errors.Join(errs...)
+}
+
+// prng is an incompressible byte stream (xorshift64*), cheap enough that
+// seeding a GiB is bounded by Azurite, not the generator.
+type prng struct{ s uint64 }
+
+func newPRNG(seed uint64) *prng { return &prng{s: seed*0x9E3779B97F4A7C15 | 1} }
+
+func (p *prng) Read(b []byte) (int, error) {
+	for i := 0; i < len(b); i += 8 {
+		p.s ^= p.s >> 12
+		p.s ^= p.s << 25
+		p.s ^= p.s >> 27
+		v := p.s * 2685821657736338717
+		for j := 0; j < 8 && i+j < len(b); j++ {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+	return len(b), nil
+}

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"regexp"
+	"testing"
+)
+
+// TestMain lets the test binary stand in for the command's child
+// processes: Run re-executes os.Executable with childEnv set.
+func TestMain(m *testing.M) {
+	if phase := os.Getenv(childEnv); phase != "" {
+		os.Exit(childMain(phase))
+	}
+	os.Exit(m.Run())
+}
+
+// TestShortRunsEveryPhase is CI's smoke test of the command at its -short
+// size: every phase (rclone's included; CI installs rclone) runs in its
+// child and the table and ratios are printed. No speed is asserted.
+func TestShortRunsEveryPhase(t *testing.T) {
+	var out bytes.Buffer
+	if err := Run(context.Background(), &out, Short, 1); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	got := out.String()
+	for _, ph := range phases {
+		line := regexp.MustCompile(`(?m)^run 1 ` + regexp.QuoteMeta(ph) + ` +[0-9.]+ MiB/s +[0-9.]+ s +peak RSS +[0-9.]+ MiB$`)
+		if !line.MatchString(got) {
+			t.Errorf("no measured line for phase %s", ph)
+		}
+		row := regexp.MustCompile(`(?m)^ *` + regexp.QuoteMeta(ph) + `( +[0-9.]+){4}$`)
+		if !row.MatchString(got) {
+			t.Errorf("no table row for phase %s", ph)
+		}
+		if regexp.MustCompile(`(?m)^run 1 ` + regexp.QuoteMeta(ph) + ` .*peak RSS +0\.0 MiB$`).MatchString(got) {
+			t.Errorf("phase %s: no peak RSS measured for its child", ph)
+		}
+	}
+	for _, r := range []string{"backup/LB", "backup/B2", "restore/LR"} {
+		if !regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(r) + `\t[0-9.]+ / [0-9.]+ / [0-9.]+$`).MatchString(got) {
+			t.Errorf("no ratio %s", r)
+		}
+	}
+	if t.Failed() {
+		t.Log(got)
+	}
+}
