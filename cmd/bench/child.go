@@ -331,7 +331,9 @@ func childLR(ctx context.Context, sp spec) (result, error) {
 		name string
 		data []byte
 	}
-	uploads := make(chan upload, par)
+	// Unbuffered: a file waits for an upload slot instead of adding
+	// another whole file to the memory held.
+	uploads := make(chan upload)
 	batches := make(chan []aztables.TransactionAction, par)
 	var workers sync.WaitGroup
 	for range par {
@@ -351,43 +353,54 @@ func childLR(ctx context.Context, sp spec) (result, error) {
 		})
 	}
 
-	// The stream, cut back into files and record batches.
-	var stream []byte
-	next := func(n int64) []byte {
-		for int64(len(stream)) < n {
-			ch, ok := <-slots
-			if !ok {
-				return nil
+	// The stream, cut back into files and record batches: each segment is
+	// copied once, from the downloaded chunk straight into its file's
+	// buffer (allocated once, at the file's size).
+	var cur []byte
+	read := func(dst []byte) bool {
+		for len(dst) > 0 {
+			if len(cur) == 0 {
+				ch, ok := <-slots
+				if !ok {
+					return false
+				}
+				if cur = <-ch; cur == nil {
+					return false
+				}
 			}
-			stream = append(stream, <-ch...)
+			k := copy(dst, cur)
+			cur, dst = cur[k:], dst[k:]
 		}
-		out := stream[:n:n]
-		stream = stream[n:]
-		return out
+		return true
 	}
 	var total int64
 	files := map[string][]byte{}
 	var batch []aztables.TransactionAction
 	prefix := sp.Tenant + "/"
 	for _, s := range idx.Segments {
-		data := next(s.Len)
-		if data == nil {
-			break
-		}
-		total += s.Len
 		if !s.Records {
-			f := append(files[s.File], data...)
+			f, ok := files[s.File]
+			if !ok {
+				f = make([]byte, 0, s.Size)
+			}
+			if !read(f[len(f) : len(f)+int(s.Len)]) {
+				break
+			}
+			f = f[:len(f)+int(s.Len)]
+			total += s.Len
 			if int64(len(f)) == s.Size {
 				delete(files, s.File)
 				uploads <- upload{sp.Target + "/" + strings.TrimPrefix(s.File, prefix), f}
 			} else {
-				if files[s.File] == nil {
-					f = append(make([]byte, 0, s.Size), data...)
-				}
 				files[s.File] = f
 			}
 			continue
 		}
+		data := make([]byte, s.Len)
+		if !read(data) {
+			break
+		}
+		total += s.Len
 		for line := range bytes.SplitSeq(data, []byte("\n")) {
 			var e map[string]any
 			if err := json.Unmarshal(line, &e); err != nil {

@@ -33,6 +33,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -91,7 +92,12 @@ func main() {
 	if *short {
 		size = Short
 	}
-	if err := Run(context.Background(), os.Stdout, size, *runs); err != nil {
+	// Interrupted, the children are killed (CommandContext) and Azurite and
+	// the emulator stopped by Run's defers.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := Run(ctx, os.Stdout, size, *runs); err != nil {
+		stop()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
