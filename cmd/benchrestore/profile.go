@@ -138,13 +138,13 @@ func (r *counterReader) Read(b []byte) (int, error) {
 // method, container or table, and operation (comp=…), e.g.
 // "blob PUT assets block".
 type requestCounter struct {
-	mu   sync.Mutex
-	n    map[string]int64
+	mu sync.Mutex
+	n  map[string]int64
 	// t0 is the last Reset; first and last are each kind's first and last
 	// request since, for when in the restore each kind ran.
 	t0          time.Time
 	first, last map[string]time.Duration
-	srvs []*http.Server
+	srvs        []*http.Server
 }
 
 func (c *requestCounter) Reset() {
