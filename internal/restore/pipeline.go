@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -69,6 +70,7 @@ func (s *Service) run(ctx context.Context, r *catalog.Restore, b *catalog.Backup
 		if st, err = newStager(ctx, s.o.Target, r.TargetTenant, s.o.Parallelism, sp.putFile); err != nil {
 			return err
 		}
+		st.keepInline = sp.keepInline
 	}
 	start := time.Now()
 	counts, err := s.verify(ctx, rd, am, fetch, release, sp, st, prog)
@@ -356,9 +358,18 @@ func (s *Service) commitFiles(ctx context.Context, r *catalog.Restore, sp *spool
 			case <-ctx.Done():
 				return context.Cause(ctx)
 			}
+			// Inline content lives in the reader's buffer until the next
+			// header: the upload gets its own copy.
+			data := bytes.Clone(sf.data)
 			wg.Go(func() {
 				defer func() { <-slots }()
-				if err := s.o.Target.CommitFile(ctx, r.TargetTenant, sf.f, st.blockIDs(sf.blocks), sf.md5); err != nil {
+				var err error
+				if data != nil {
+					err = s.o.Target.PutFile(ctx, r.TargetTenant, sf.f, bytes.NewReader(data))
+				} else {
+					err = s.o.Target.CommitFile(ctx, r.TargetTenant, sf.f, st.blockIDs(sf.blocks), sf.md5)
+				}
+				if err != nil {
 					fail(err)
 					return
 				}
