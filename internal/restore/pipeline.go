@@ -342,7 +342,12 @@ func (s *Service) commitFiles(ctx context.Context, r *catalog.Restore, sp *spool
 		once  sync.Once
 		first error
 		slots = make(chan struct{}, s.o.Parallelism)
+		// bufs are the inline contents' upload buffers, one per slot.
+		bufs = make(chan []byte, s.o.Parallelism)
 	)
+	for range s.o.Parallelism {
+		bufs <- nil
+	}
 	fail := func(err error) { once.Do(func() { first = err; cancel(err) }) }
 	err = func() error {
 		for {
@@ -359,10 +364,18 @@ func (s *Service) commitFiles(ctx context.Context, r *catalog.Restore, sp *spool
 				return context.Cause(ctx)
 			}
 			// Inline content lives in the reader's buffer until the next
-			// header: the upload gets its own copy.
-			data := bytes.Clone(sf.data)
+			// header: the upload gets its own copy, in a reused buffer.
+			var data []byte
+			if sf.data != nil {
+				data = append((<-bufs)[:0], sf.data...)
+			}
 			wg.Go(func() {
-				defer func() { <-slots }()
+				defer func() {
+					if data != nil {
+						bufs <- data
+					}
+					<-slots
+				}()
 				var err error
 				if data != nil {
 					err = s.o.Target.PutFile(ctx, r.TargetTenant, sf.f, bytes.NewReader(data))

@@ -59,6 +59,7 @@ type spool struct {
 	// it has a budget of its own (the limit again), so keeping content
 	// never refuses a restore whose headers fit.
 	inline int64
+	frame  []byte
 }
 
 // newSpool creates the spool files in dir and unlinks their names at once,
@@ -186,8 +187,11 @@ func (sp *spool) putFile(sf stagedFile) error {
 	if err != nil {
 		return err
 	}
-	plain = append(plain, sf.data...)
-	sealed := sp.aead.Seal(plain[:0], sp.nonce(sp.n), plain, nil)
+	// One reused buffer for header + content + tag: small files would
+	// otherwise leave their size in garbage each.
+	sp.frame = append(append(sp.frame[:0], plain...), sf.data...)
+	sealed := sp.aead.Seal(sp.frame[:0], sp.nonce(sp.n), sp.frame, nil)
+	sp.frame = sealed
 	if sp.hsize += int64(4 + len(sealed)); sp.hsize-sp.inline > sp.limit {
 		return errSpoolFull(sp.total)
 	}
