@@ -39,6 +39,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 
 	"github.com/twinit/byok-backup/internal/app"
+	"github.com/twinit/byok-backup/internal/assets"
 	"github.com/twinit/byok-backup/internal/blobstore"
 	blobazure "github.com/twinit/byok-backup/internal/blobstore/azure"
 	"github.com/twinit/byok-backup/internal/byok"
@@ -65,14 +66,22 @@ func main() {
 	rounds := flag.Int("rounds", 2, "interleaved raw/restore rounds")
 	parallelism := flag.Int("parallelism", 4, "chunks in flight per stream (restore) and blobs in flight (raw)")
 	spool := flag.Int("spool-limit-mb", 0, "RESTORE_SPOOL_LIMIT_MB (0 = its default)")
+	var p profiling
+	flag.IntVar(&p.smallFiles, "small-files", 0, "instead of -files: this many files of -small-size bytes ...")
+	flag.Int64Var(&p.smallSize, "small-size", 256<<10, "size of each -small-files file")
+	flag.IntVar(&p.largeFiles, "large-files", 0, "... plus this many of -large-size bytes")
+	flag.Int64Var(&p.largeSize, "large-size", 16<<20, "size of each -large-files file")
+	flag.StringVar(&p.cpu, "cpuprofile", "", "write a CPU profile of the restore rounds to this file")
+	flag.StringVar(&p.block, "blockprofile", "", "write a blocking profile of the restore rounds to this file")
+	flag.BoolVar(&p.count, "count-requests", false, "route the app's Azure traffic through a counting proxy and report requests per kind during the last restore (adds latency: time figures of such a run are not comparable)")
 	flag.Parse()
-	if err := run(*files, *records, *fileSize, *rounds, *parallelism, *spool); err != nil {
+	if err := run(*files, *records, *fileSize, *rounds, *parallelism, *spool, p); err != nil {
 		fmt.Fprintln(os.Stderr, "benchrestore:", err)
 		os.Exit(1)
 	}
 }
 
-func run(nFiles, nRecords int, fileSize int64, rounds, parallelism, spoolLimitMB int) error {
+func run(nFiles, nRecords int, fileSize int64, rounds, parallelism, spoolLimitMB int, p profiling) error {
 	ctx := context.Background()
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	az, err := azurite.Start(ctx, azurite.Options{})
@@ -114,11 +123,21 @@ func run(nFiles, nRecords int, fileSize int64, rounds, parallelism, spoolLimitMB
 		return err
 	}
 
+	connStr := az.ConnectionString()
+	var counter *requestCounter
+	if p.count {
+		if counter, connStr, err = startCountingProxy(az); err != nil {
+			return err
+		}
+		defer counter.Close()
+	}
+	azPIDs := childPIDs()
+
 	// The app as the handler builds it; its HTTP edge is not used, so the
 	// token settings only have to be valid.
 	settings := map[string]string{
 		"FUNCTIONS_CUSTOMHANDLER_PORT": "7072",
-		"AzureWebJobsStorage":          az.ConnectionString(),
+		"AzureWebJobsStorage":          connStr,
 		"PLATFORM_KEY_ID":              emu.VaultURL("bench-kv") + "keys/platform",
 		"PLATFORM_CREDENTIAL":          config.CredEmulator,
 		"BYOK_APP_CLIENT_ID":           appID,
@@ -156,7 +175,12 @@ func run(nFiles, nRecords int, fileSize int64, rounds, parallelism, spoolLimitMB
 		return err
 	}
 
-	seeded, err := seed.Tenant(ctx, a.Assets, tenant, seed.Options{Records: nRecords, Files: nFiles, FileSize: fileSize, Seed: 1})
+	var seeded assets.Counts
+	if p.smallFiles > 0 || p.largeFiles > 0 {
+		seeded, err = seedFixed(ctx, a.Assets, nRecords, p)
+	} else {
+		seeded, err = seed.Tenant(ctx, a.Assets, tenant, seed.Options{Records: nRecords, Files: nFiles, FileSize: fileSize, Seed: 1})
+	}
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
@@ -172,21 +196,43 @@ func run(nFiles, nRecords int, fileSize int64, rounds, parallelism, spoolLimitMB
 		return fmt.Errorf("backup did not complete with the customer key: %v %+v", err, b)
 	}
 
-	var rawT, resT []time.Duration
+	var rawT, resT, lrT []time.Duration
 	var peakHeap uint64
+	stopProfiles, err := p.start()
+	if err != nil {
+		return err
+	}
+	var azCPU, resWall time.Duration
+	var reqs map[string]string
 	for i := range rounds {
 		d, err := raw(ctx, a.BackupBlobs, scratch, b, parallelism, i)
 		if err != nil {
 			return fmt.Errorf("raw: %w", err)
 		}
 		rawT = append(rawT, d)
+		if p.smallFiles > 0 || p.largeFiles > 0 {
+			runtime.GC()
+			d, err := lr(ctx, a.BackupBlobs, a.Assets, b, nRecords, parallelism, p, fmt.Sprintf("bench-lr%d", i))
+			if err != nil {
+				return fmt.Errorf("LR: %w", err)
+			}
+			lrT = append(lrT, d)
+		}
 		runtime.GC()
+		counter.Reset()
+		cpu0 := cpuTime(azPIDs)
 		d, peak, err := restoreOnce(ctx, a.Restores, a.Catalog, b, fmt.Sprintf("bench-r%d", i))
 		if err != nil {
 			return fmt.Errorf("restore: %w", err)
 		}
+		azCPU += cpuTime(azPIDs) - cpu0
+		resWall += d
+		reqs = counter.Snapshot()
 		resT = append(resT, d)
 		peakHeap = max(peakHeap, peak)
+	}
+	if err := stopProfiles(); err != nil {
+		return err
 	}
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
@@ -199,6 +245,19 @@ func run(nFiles, nRecords int, fileSize int64, rounds, parallelism, spoolLimitMB
 		"rawSeconds": secs(rawT), "restoreSeconds": secs(resT),
 		"restorePeakGoMemMiB": round(float64(peakHeap) / (1 << 20)), "processMaxRSSMiB": round(float64(ru.Maxrss) / 1024),
 		"parallelism": parallelism, "cpus": runtime.NumCPU(),
+		// Azurite's CPU time over the restore rounds' wall time: 1.0 is one
+		// core busy the whole time.
+		"azuriteCPUShareDuringRestore": round(azCPU.Seconds() / resWall.Seconds()),
+	}
+	if len(lrT) > 0 {
+		// LR moves the files' bytes, not the stored bytes: its MB/s is over
+		// the file bytes, and ratioLR compares times.
+		out["lrMBps"] = round(float64(seeded.Bytes) / 1e6 / best(lrT).Seconds())
+		out["lrSeconds"] = secs(lrT)
+		out["ratioLR"] = round(best(lrT).Seconds() / resBest.Seconds())
+	}
+	if reqs != nil {
+		out["restoreRequests"] = reqs
 	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")

@@ -112,6 +112,10 @@ type Target interface {
 	StageBlock(ctx context.Context, tenant, path, blockID string, data []byte) error
 	// CommitFile makes staged blocks a file's content, with its properties.
 	CommitFile(ctx context.Context, tenant string, f File, blockIDs []string, contentMD5 []byte) error
+	// PutFile stores f reading exactly f.Size bytes from content
+	// ([ErrShortContent] if it ends sooner); a restore writes small,
+	// already verified files with it in one request.
+	PutFile(ctx context.Context, tenant string, f File, content io.Reader) error
 }
 
 // Store is both sides, and writing whole files: what the development stack
@@ -119,9 +123,6 @@ type Target interface {
 type Store interface {
 	Source
 	Target
-	// PutFile stores f reading exactly f.Size bytes from content
-	// ([ErrShortContent] if it ends sooner).
-	PutFile(ctx context.Context, tenant string, f File, content io.Reader) error
 	// DeleteFile deletes one file; a missing file is no error.
 	DeleteFile(ctx context.Context, tenant, path string) error
 }

@@ -22,13 +22,16 @@
 //	pass 1, verify: every chunk of both streams downloaded (bounded, parallel),
 //	  authenticated; the records and files framing decoded completely;
 //	  unless dryRun, the records' chunks (ciphertext) and each file's header
-//	  (sealed) spooled, within the limit, and each file's content staged on
-//	  its target blob as uncommitted (invisible) blocks with ids unique to
-//	  the attempt; counts checked against the backup row
+//	  (sealed) spooled, within the limit; a file of at most 1 MiB is kept
+//	  whole in the spool with its header (own budget, the limit again), any
+//	  other file's content staged on its target blob as uncommitted
+//	  (invisible) blocks with ids unique to the attempt; counts checked
+//	  against the backup row
 //	dryRun -> succeeded, progress = the verified counts
 //	pass 2, write, from the spool only (never the backups container): the
-//	  records authenticated again and upserted in batches, each file's staged
-//	  block list committed with its spooled properties; then, once every
+//	  records authenticated again and upserted in batches, each kept file
+//	  written in one request, each staged file's block list committed,
+//	  both with the spooled properties; then, once every
 //	  write succeeded, replace prunes what the backup lacks. A failed pass 1
 //	  commits nothing; the service discards uncommitted blocks after 7 days.
 //	  A failure in pass 2 says how far it got (records upserted, files

@@ -548,8 +548,10 @@ type faultTarget struct {
 	beforeRecords func()
 	filesPut      int
 	staged        int
-	events        *[]string
-	onEvent       func(what string)
+	// inlined counts the files among filesPut written whole (PutFile).
+	inlined int
+	events  *[]string
+	onEvent func(what string)
 }
 
 func (f *faultTarget) event(what string) {
@@ -628,6 +630,26 @@ func (f *faultTarget) CommitFile(ctx context.Context, tenant string, file assets
 		}
 	}
 	err := f.Target.CommitFile(ctx, tenant, file, ids, sum)
+	if err == nil {
+		f.event("commit")
+	}
+	return err
+}
+
+// PutFile is the write pass's one-request write of a small file: a file
+// write like CommitFile (same hook, count and event).
+func (f *faultTarget) PutFile(ctx context.Context, tenant string, file assets.File, content io.Reader) error {
+	f.mu.Lock()
+	hook := f.beforeFile
+	f.filesPut++
+	f.inlined++
+	f.mu.Unlock()
+	if hook != nil {
+		if err := hook(ctx); err != nil {
+			return err
+		}
+	}
+	err := f.Target.PutFile(ctx, tenant, file, content)
 	if err == nil {
 		f.event("commit")
 	}

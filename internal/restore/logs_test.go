@@ -116,6 +116,13 @@ func (s splitTarget) NewRecordWriter(tenant string) (restore.RecordWriter, error
 	return s.Target.NewRecordWriter(tenant)
 }
 
+func (s splitTarget) PutFile(ctx context.Context, tenant string, f assets.File, content io.Reader) error {
+	if s.files != nil {
+		return s.files.PutFile(ctx, tenant, f, content)
+	}
+	return s.Target.PutFile(ctx, tenant, f, content)
+}
+
 func (s splitTarget) StageBlock(ctx context.Context, tenant, path, id string, data []byte) error {
 	if s.files != nil {
 		return s.files.StageBlock(ctx, tenant, path, id, data)

@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -69,6 +70,7 @@ func (s *Service) run(ctx context.Context, r *catalog.Restore, b *catalog.Backup
 		if st, err = newStager(ctx, s.o.Target, r.TargetTenant, s.o.Parallelism, sp.putFile); err != nil {
 			return err
 		}
+		st.keepInline = sp.keepInline
 	}
 	start := time.Now()
 	counts, err := s.verify(ctx, rd, am, fetch, release, sp, st, prog)
@@ -340,7 +342,12 @@ func (s *Service) commitFiles(ctx context.Context, r *catalog.Restore, sp *spool
 		once  sync.Once
 		first error
 		slots = make(chan struct{}, s.o.Parallelism)
+		// bufs are the inline contents' upload buffers, one per slot.
+		bufs = make(chan []byte, s.o.Parallelism)
 	)
+	for range s.o.Parallelism {
+		bufs <- nil
+	}
 	fail := func(err error) { once.Do(func() { first = err; cancel(err) }) }
 	err = func() error {
 		for {
@@ -356,9 +363,26 @@ func (s *Service) commitFiles(ctx context.Context, r *catalog.Restore, sp *spool
 			case <-ctx.Done():
 				return context.Cause(ctx)
 			}
+			// Inline content lives in the reader's buffer until the next
+			// header: the upload gets its own copy, in a reused buffer.
+			var data []byte
+			if sf.data != nil {
+				data = append((<-bufs)[:0], sf.data...)
+			}
 			wg.Go(func() {
-				defer func() { <-slots }()
-				if err := s.o.Target.CommitFile(ctx, r.TargetTenant, sf.f, st.blockIDs(sf.blocks), sf.md5); err != nil {
+				defer func() {
+					if data != nil {
+						bufs <- data
+					}
+					<-slots
+				}()
+				var err error
+				if data != nil {
+					err = s.o.Target.PutFile(ctx, r.TargetTenant, sf.f, bytes.NewReader(data))
+				} else {
+					err = s.o.Target.CommitFile(ctx, r.TargetTenant, sf.f, st.blockIDs(sf.blocks), sf.md5)
+				}
+				if err != nil {
 					fail(err)
 					return
 				}

@@ -2,6 +2,7 @@ package restore
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -54,6 +55,11 @@ type spool struct {
 	hsize int64
 	aead  cipher.AEAD
 	n     uint64 // headers written
+	// inline is the content of small files kept with their headers so far;
+	// it has a budget of its own (the limit again), so keeping content
+	// never refuses a restore whose headers fit.
+	inline int64
+	frame  []byte
 }
 
 // newSpool creates the spool files in dir and unlinks their names at once,
@@ -153,6 +159,19 @@ type spooledFile struct {
 	F      assets.File `json:"f"`
 	Blocks uint32      `json:"b"`
 	MD5    []byte      `json:"m"`
+	// Inline is the length of the content sealed after the header (a small
+	// file written in one request after verification), 0 for staged files.
+	Inline int64 `json:"i,omitempty"`
+}
+
+// keepInline reserves room for n bytes of small-file content; false when
+// the budget is spent (the file is staged instead).
+func (sp *spool) keepInline(n int64) bool {
+	if sp.inline+n > sp.total {
+		return false
+	}
+	sp.inline += n
+	return true
 }
 
 func (sp *spool) nonce(i uint64) []byte {
@@ -164,12 +183,16 @@ func (sp *spool) nonce(i uint64) []byte {
 // putFile appends a staged file's header. Headers must be put in staging
 // order, from one goroutine.
 func (sp *spool) putFile(sf stagedFile) error {
-	plain, err := json.Marshal(spooledFile{F: sf.f, Blocks: sf.blocks, MD5: sf.md5})
+	plain, err := json.Marshal(spooledFile{F: sf.f, Blocks: sf.blocks, MD5: sf.md5, Inline: int64(len(sf.data))})
 	if err != nil {
 		return err
 	}
-	sealed := sp.aead.Seal(plain[:0:0], sp.nonce(sp.n), plain, nil)
-	if sp.hsize += int64(4 + len(sealed)); sp.hsize > sp.limit {
+	// One reused buffer for header + content + tag: small files would
+	// otherwise leave their size in garbage each.
+	sp.frame = append(append(sp.frame[:0], plain...), sf.data...)
+	sealed := sp.aead.Seal(sp.frame[:0], sp.nonce(sp.n), sp.frame, nil)
+	sp.frame = sealed
+	if sp.hsize += int64(4 + len(sealed)); sp.hsize-sp.inline > sp.limit {
 		return errSpoolFull(sp.total)
 	}
 	var l [4]byte
@@ -213,7 +236,7 @@ func (h *headerReader) next() (stagedFile, error) {
 		return stagedFile{}, fmt.Errorf("failed to read a file header from the spool: %w", err)
 	}
 	n := binary.BigEndian.Uint32(l[:])
-	if int64(n) > 8*assets.MaxFileHeaderSize { // JSON escapes at most 6 bytes per byte
+	if int64(n) > 8*assets.MaxFileHeaderSize+inlineMax { // JSON escapes at most 6 bytes per byte
 
 		return stagedFile{}, errSpoolCorrupt
 	}
@@ -228,12 +251,23 @@ func (h *headerReader) next() (stagedFile, error) {
 	if err != nil {
 		return stagedFile{}, errSpoolCorrupt
 	}
+	// The header's JSON ends at the first complete value; the content
+	// follows it.
+	d := json.NewDecoder(bytes.NewReader(plain))
 	var s spooledFile
-	if err := json.Unmarshal(plain, &s); err != nil {
+	if err := d.Decode(&s); err != nil {
 		return stagedFile{}, fmt.Errorf("%w: %w", errSpoolCorrupt, err)
 	}
+	rest := plain[d.InputOffset():]
+	if s.Inline != int64(len(rest)) {
+		return stagedFile{}, errSpoolCorrupt
+	}
 	h.i++
-	return stagedFile{f: s.F, blocks: s.Blocks, md5: s.MD5}, nil
+	sf := stagedFile{f: s.F, blocks: s.Blocks, md5: s.MD5}
+	if s.Inline > 0 {
+		sf.data = rest
+	}
+	return sf, nil
 }
 
 func (sp *spool) close() {

@@ -1,7 +1,10 @@
 package restore_test
 
 import (
+	"bytes"
 	"testing"
+
+	"github.com/twinit/byok-backup/internal/assets"
 
 	"github.com/twinit/byok-backup/internal/edge/auth"
 	"github.com/twinit/byok-backup/internal/keywrap"
@@ -29,6 +32,14 @@ func (e *env) etags(tenant string) map[string]string {
 func TestStagedBlocksInvisibleUntilVerified(t *testing.T) {
 	e := newEnv(t)
 	e.seed("acme", 10, 3)
+	// Two files above the inline size, so blocks are staged: the first
+	// is read whole long before the missing last chunk (the small ones are
+	// kept in the spool and must stay invisible too).
+	e.backupChunkSize = 64 << 10
+	big := bytes.Repeat([]byte("big file "), (1<<20)/9+2)
+	for _, p := range []string{"docs/a-big.bin", "docs/z-big.bin"} {
+		must(t, e.store.PutFile(t.Context(), "acme", assets.File{Path: p, Size: int64(len(big))}, bytes.NewReader(big)))
+	}
 	want := e.snapshot("acme")
 	b := e.makeBackup("acme", keywrap.Customer)
 	if b.Streams["files"] < 2 {
