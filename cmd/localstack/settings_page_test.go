@@ -25,10 +25,6 @@ import (
 // rewrites docs/screenshots/*.png (scripts/screenshots.sh runs it).
 var updateScreenshots = flag.Bool("update-screenshots", false, "write the Settings page screenshots to docs/screenshots")
 
-// deleteUndeleteMerged turns on the DeleteUndelete step once API.md §6's
-// DELETE …/backups/{id} and POST …/undelete are served (branch t12-retention).
-const deleteUndeleteMerged = true
-
 // chromiumPath is the Debian package's browser; .ci/run and scripts/test.sh
 // install it when missing.
 const chromiumPath = "/usr/bin/chromium"
@@ -221,12 +217,9 @@ func TestSettingsPage(t *testing.T) {
 		p.shot("08-restore-succeeded", "#backups")
 	})
 
-	// Contract §6. Runs once the endpoints are merged (deleteUndeleteMerged).
+	// API.md §6: the newest completed backup is refused, another deleted and undeleted.
 	t.Run("DeleteUndelete", func(t *testing.T) {
 		p.t = t
-		if !deleteUndeleteMerged {
-			t.Skip("DELETE …/backups/{id} and POST …/undelete are built on t12-retention: set deleteUndeleteMerged after the merge")
-		}
 		// The toggle reloads the list: mark today's rows and wait until
 		// they are replaced, or a click may land on a row being removed.
 		p.eval(`(document.querySelectorAll('#backup-list li.backup').forEach(li => li.dataset.stale = '1'), '')`)
