@@ -3,10 +3,8 @@ package backup_test
 import (
 	"context"
 	"fmt"
+	"github.com/twinit/byok-backup/internal/testing/memtest"
 	"net/http"
-	"runtime"
-	"runtime/debug"
-	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -40,42 +38,6 @@ type unused struct {
 type unusedKeys struct{ backup.KeySettings }
 type unusedLeases struct{ backup.Leases }
 type unusedQueue struct{ backup.Queue }
-
-// peakHeap samples the heap every millisecond until stop is called and
-// returns the peak above the starting heap. GOGC is 5 meanwhile, so the
-// heap stays close to what is live (garbage would otherwise dominate).
-func peakHeap() (stop func() uint64) {
-	gc := debug.SetGCPercent(5)
-	runtime.GC()
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s)
-	base := s[0].Value.Uint64()
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-		t := time.NewTicker(time.Millisecond)
-		defer t.Stop()
-		for {
-			metrics.Read(s)
-			if v := s[0].Value.Uint64(); v > base && v-base > peak.Load() {
-				peak.Store(v - base)
-			}
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	})
-	return func() uint64 {
-		close(done)
-		wg.Wait()
-		debug.SetGCPercent(gc)
-		return peak.Load()
-	}
-}
 
 // BenchmarkRetention5000 measures one retention run over a tenant with
 // 5,000 completed backups in Azurite (rows only; blobs in memory, absent):
@@ -139,7 +101,7 @@ func benchRetention(b *testing.B, n int) {
 		}{{"first", 0}, {"steady", 0}, {"purge", 15 * 24 * time.Hour}} {
 			clock = clock.Add(phase.advance)
 			calls.n.Store(0)
-			stop := peakHeap()
+			stop := memtest.PeakHeap()
 			start := time.Now()
 			b.StartTimer()
 			rep, err := svc.Retention(ctx)

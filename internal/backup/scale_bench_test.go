@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/twinit/byok-backup/internal/testing/memtest"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -181,7 +182,7 @@ func benchScheduler(b *testing.B, n int, delay time.Duration, parallelism int) {
 		b.StopTimer()
 		e := newScaleEnv(b, n, delay, func(o *backup.Options) { o.ScheduleParallelism = parallelism })
 		at := time.Now()
-		stop := peakHeap()
+		stop := memtest.PeakHeap()
 		start := time.Now()
 		// RunScheduler's three phases, timed one by one.
 		e.rtt.on.Store(true)

@@ -4,13 +4,9 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"fmt"
+	"github.com/twinit/byok-backup/internal/testing/memtest"
 	"math"
-	"runtime"
-	"runtime/debug"
-	"runtime/metrics"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -98,7 +94,7 @@ func benchMonitor(b *testing.B, tenants int) {
 	for b.Loop() {
 		b.StopTimer()
 		e.emu.ResetRequests()
-		stop := peakHeap()
+		stop := memtest.PeakHeap()
 		start := time.Now()
 		b.StartTimer()
 		rep, err := e.svc.Monitor(bg())
@@ -122,41 +118,5 @@ func benchMonitor(b *testing.B, tenants int) {
 		b.ReportMetric(elapsed.Seconds()/(rounds*perCheck*latency.Seconds()), "x_ceil(N/c)·requests·latency")
 		b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 		b.StartTimer()
-	}
-}
-
-// peakHeap samples the live heap every millisecond until stop is called
-// and returns the peak above the start (GOGC 5 meanwhile, so garbage does
-// not dominate).
-func peakHeap() (stop func() uint64) {
-	gc := debug.SetGCPercent(5)
-	runtime.GC()
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s)
-	base := s[0].Value.Uint64()
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-		t := time.NewTicker(time.Millisecond)
-		defer t.Stop()
-		for {
-			metrics.Read(s)
-			if v := s[0].Value.Uint64(); v > base && v-base > peak.Load() {
-				peak.Store(v - base)
-			}
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	})
-	return func() uint64 {
-		close(done)
-		wg.Wait()
-		debug.SetGCPercent(gc)
-		return peak.Load()
 	}
 }

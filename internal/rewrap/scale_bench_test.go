@@ -3,7 +3,7 @@ package rewrap
 import (
 	"context"
 	"fmt"
-	"runtime"
+	"github.com/twinit/byok-backup/internal/testing/memtest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -51,34 +51,13 @@ func BenchmarkRewrapTenant(b *testing.B) {
 				tb := &timedBlobs{Store: e.blobs}
 				e.svc.blobs = tb
 				j := e.start(ctx, Request{To: keywrap.Customer})
-				runtime.GC()
-				var ms runtime.MemStats
-				runtime.ReadMemStats(&ms)
-				baseline := ms.HeapInuse
-				var peak atomic.Uint64
-				done := make(chan struct{})
-				go func() {
-					t := time.NewTicker(5 * time.Millisecond)
-					defer t.Stop()
-					for {
-						select {
-						case <-done:
-							return
-						case <-t.C:
-							var m runtime.MemStats
-							runtime.ReadMemStats(&m)
-							if m.HeapInuse > peak.Load() {
-								peak.Store(m.HeapInuse)
-							}
-						}
-					}
-				}()
+				stopPeak := memtest.PeakHeap()
 				t0 := time.Now()
 				if err := e.run(ctx, j, 1); err != nil {
 					b.Fatal(err)
 				}
 				took := time.Since(t0)
-				close(done)
+				peak := stopPeak()
 				r := e.rewrapRow(ctx, j.RewrapID)
 				if r.Progress.Done != int64(n) || r.Progress.Failed != 0 {
 					b.Fatalf("progress %+v", r.Progress)
@@ -90,13 +69,13 @@ func BenchmarkRewrapTenant(b *testing.B) {
 				}
 				b.ReportMetric(float64(took.Milliseconds()), "ms/job")
 				b.ReportMetric(float64(calls), "tablecalls/job")
-				b.ReportMetric(float64(int64(peak.Load())-int64(baseline))/(1<<20), "peakheapMiB")
+				b.ReportMetric(float64(peak)/(1<<20), "peakheapMiB")
 				e.tableCalls.mu.Lock()
 				td := e.tableCalls.d - d0
 				e.tableCalls.mu.Unlock()
 				b.Logf("n=%d: %s, %d table calls (%v, %s in them), wraps %d unwraps %d, peak heap +%.1f MiB; blob time get %s put %s deletePrefix %s",
 					n, took.Round(time.Millisecond), calls, diff(before, after), td.Round(time.Millisecond), e.count.wraps.Load(), e.count.unwraps.Load(),
-					float64(int64(peak.Load())-int64(baseline))/(1<<20), time.Duration(tb.get.Load()).Round(time.Millisecond),
+					float64(peak)/(1<<20), time.Duration(tb.get.Load()).Round(time.Millisecond),
 					time.Duration(tb.put.Load()).Round(time.Millisecond), time.Duration(tb.del.Load()).Round(time.Millisecond))
 			}
 		})
