@@ -172,3 +172,22 @@ func TestRequestLog(t *testing.T) {
 		t.Fatalf("%d requests after reset", n)
 	}
 }
+
+// A hung-up request is in the log by the time the client sees the
+// connection close: tests count a down vault's attempts from the log right
+// after the call returns (keyvault's bounded-retry test flaked on it).
+func TestDownRequestLoggedBeforeHangUp(t *testing.T) {
+	e, c := vaultWithKey(t, kvemu.AccessPolicy)
+	e.SetFault("kv1", kvemu.Fault{Down: true})
+	before := len(e.Requests())
+	for i := range 200 {
+		_, err := c.GetKey(context.Background(), "k1", "", &azkeys.GetKeyOptions{})
+		if err == nil {
+			t.Fatal("a down vault answered")
+		}
+		// The client retries; each attempt it made must be logged now.
+		if n := len(e.Requests()) - before; n < i+1 {
+			t.Fatalf("after %d calls the log holds %d hung-up requests", i+1, n)
+		}
+	}
+}

@@ -17,10 +17,20 @@ func (e *Emulator) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
 	rec := Request{Method: r.Method, Path: r.URL.Path, At: e.now()}
 	w := &statusWriter{ResponseWriter: rw}
+	logged := false
 	defer func() {
-		rec.Status = w.status
-		e.logRequest(rec)
+		if !logged {
+			rec.Status = w.status
+			e.logRequest(rec)
+		}
 	}()
+	// A hang-up is logged before the connection closes: the client sees
+	// the close at once, and a test reading the log then must find it.
+	hangUpLogged := func() {
+		logged = true
+		e.logRequest(rec)
+		hangUp(w)
+	}
 
 	vaultName, isVault := strings.CutSuffix(host, ".localhost")
 	if (isVault && vaultName == controlHost) || strings.HasPrefix(r.URL.Path, controlPrefix) {
@@ -34,12 +44,12 @@ func (e *Emulator) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	e.mu.Unlock()
 	if !isVault || strings.Contains(vaultName, ".") || v == nil {
 		// Like NXDOMAIN for <name>.vault.azure.net: no HTTP answer at all.
-		hangUp(w)
+		hangUpLogged()
 		return
 	}
 	down, latency := e.connFault(vaultName)
 	if down {
-		hangUp(w)
+		hangUpLogged()
 		return
 	}
 	e.sleep(r.Context(), latency)
