@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +33,15 @@ func childMain(phase string) int {
 		err = json.Unmarshal(b, &sp)
 	}
 	var r result
+	if err == nil && sp.ProfileDir != "" {
+		var f *os.File
+		if f, err = os.Create(filepath.Join(sp.ProfileDir, fmt.Sprintf("%s-%d.cpu.pb", phase, sp.Run))); err == nil {
+			defer f.Close()
+			if err = pprof.StartCPUProfile(f); err == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
+	}
 	if err == nil {
 		switch phase {
 		case "backup":
@@ -56,7 +67,7 @@ func childMain(phase string) int {
 }
 
 func childBackup(ctx context.Context, sp spec) (result, error) {
-	a, err := newApp(ctx, sp.Settings)
+	a, err := newApp(ctx, sp.Settings, sp.Verbose)
 	if err != nil {
 		return result{}, err
 	}
@@ -80,7 +91,7 @@ func childBackup(ctx context.Context, sp spec) (result, error) {
 }
 
 func childRestore(ctx context.Context, sp spec) (result, error) {
-	a, err := newApp(ctx, sp.Settings)
+	a, err := newApp(ctx, sp.Settings, sp.Verbose)
 	if err != nil {
 		return result{}, err
 	}
@@ -108,19 +119,27 @@ func childRestore(ctx context.Context, sp spec) (result, error) {
 	return result{Bytes: b.Bytes, Seconds: took.Seconds()}, nil
 }
 
-// segment is one piece of LB's packed stream: a run of a file's bytes or a
-// page of records (JSON lines). LR reads them back in order.
+// segment is a run of bytes in one of LB's blobs: part of a file, at Off
+// in it, or part of the records stream (JSON lines, each ending in "\n").
 type segment struct {
 	File    string `json:",omitempty"` // blob name; empty for records
 	Size    int64  `json:",omitempty"` // the whole file's size
+	Off     int64  `json:",omitempty"`
 	Records bool   `json:",omitempty"`
 	Len     int64
 }
 
-// index is LB's layout: its blobs in order and the segments they hold.
-type index struct {
-	Blobs    []string
+// blobIndex is one of LB's blobs and what it holds, in order.
+type blobIndex struct {
+	Name     string
 	Segments []segment
+}
+
+// index is LB's layout: its blobs in the order they were cut. A file's
+// bytes stay together (whole 8 MiB blobs of it, its tail packed with the
+// small files), so LR assembles a handful of files at a time, not all.
+type index struct {
+	Blobs []blobIndex
 }
 
 type piece struct {
@@ -156,6 +175,8 @@ func clients(sp spec) (*azblob.Client, *aztables.ServiceClient, error) {
 
 // childLB: list records and files, download files 4 at a time, pack the
 // bytes into 8 MiB blobs and upload them 4 at a time, all stages at once.
+// A file's whole 8 MiB pieces are cut into blobs by its downloader; its
+// tail (a small file is all tail) and the record pages go to one packer.
 func childLB(ctx context.Context, sp spec) (result, error) {
 	bs, ts, err := clients(sp)
 	if err != nil {
@@ -167,6 +188,34 @@ func childLB(ctx context.Context, sp spec) (result, error) {
 	}
 	start := time.Now()
 	var fail errOnce
+
+	type blob struct {
+		name string
+		data []byte
+	}
+	blobs := make(chan blob, par)
+	var uploaders sync.WaitGroup
+	for range par {
+		uploaders.Go(func() {
+			for b := range blobs {
+				if _, err := out.NewBlockBlobClient(b.name).UploadBuffer(ctx, b.data, nil); err != nil {
+					fail.set(err)
+				}
+			}
+		})
+	}
+	var mu sync.Mutex
+	var idx index
+	var total int64
+	emit := func(segs []segment, data []byte) {
+		mu.Lock()
+		name := fmt.Sprintf("%s%06d", sp.BlobPrefix, len(idx.Blobs))
+		idx.Blobs = append(idx.Blobs, blobIndex{name, segs})
+		total += int64(len(data))
+		mu.Unlock()
+		blobs <- blob{name, data}
+	}
+
 	pieces := make(chan piece, 2*par)
 	names := make(chan [2]any, 64)
 	var producers sync.WaitGroup
@@ -180,7 +229,10 @@ func childLB(ctx context.Context, sp spec) (result, error) {
 				fail.set(err)
 				return
 			}
-			data := bytes.Join(page.Entities, []byte("\n"))
+			var data []byte
+			for _, e := range page.Entities {
+				data = append(append(data, e...), '\n')
+			}
 			pieces <- piece{segment{Records: true, Len: int64(len(data))}, data}
 		}
 	})
@@ -201,7 +253,6 @@ func childLB(ctx context.Context, sp spec) (result, error) {
 	}()
 	for range par {
 		producers.Go(func() {
-			buf := make([]byte, 1<<20)
 			for n := range names {
 				name, size := n[0].(string), n[1].(int64)
 				resp, err := bs.DownloadStream(ctx, "assets", name, nil)
@@ -209,17 +260,20 @@ func childLB(ctx context.Context, sp spec) (result, error) {
 					fail.set(err)
 					continue
 				}
-				for {
-					k, err := io.ReadFull(resp.Body, buf)
-					if k > 0 {
-						pieces <- piece{segment{File: name, Size: size, Len: int64(k)}, bytes.Clone(buf[:k])}
-					}
-					if err != nil {
-						if err != io.EOF && err != io.ErrUnexpectedEOF {
-							fail.set(err)
-						}
+				for off := int64(0); off < size; {
+					k := min(size-off, chunkSize)
+					buf := make([]byte, k)
+					if _, err := io.ReadFull(resp.Body, buf); err != nil {
+						fail.set(err)
 						break
 					}
+					seg := segment{File: name, Size: size, Off: off, Len: k}
+					if k == chunkSize {
+						emit([]segment{seg}, buf)
+					} else {
+						pieces <- piece{seg, buf}
+					}
+					off += k
 				}
 				resp.Body.Close()
 			}
@@ -227,48 +281,28 @@ func childLB(ctx context.Context, sp spec) (result, error) {
 	}
 	go func() { producers.Wait(); close(pieces) }()
 
-	// Packer and 4 uploaders.
-	type blob struct {
-		name string
-		data []byte
-	}
-	blobs := make(chan blob, par)
-	var uploaders sync.WaitGroup
-	for range par {
-		uploaders.Go(func() {
-			for b := range blobs {
-				if _, err := out.NewBlockBlobClient(b.name).UploadBuffer(ctx, b.data, nil); err != nil {
-					fail.set(err)
-				}
-			}
-		})
-	}
-	var idx index
-	var total int64
+	// The packer: tails and record pages into 8 MiB blobs; a piece that
+	// straddles two blobs is two segments.
+	var segs []segment
 	cur := make([]byte, 0, chunkSize)
-	flush := func() {
-		name := fmt.Sprintf("%s%06d", sp.BlobPrefix, len(idx.Blobs))
-		idx.Blobs = append(idx.Blobs, name)
-		blobs <- blob{name, cur}
-		cur = make([]byte, 0, chunkSize)
-	}
 	for p := range pieces {
-		// A piece may straddle two blobs; the index records it once, LR
-		// reads the stream, not the blob boundaries.
-		idx.Segments = append(idx.Segments, p.seg)
-		total += p.seg.Len
-		data := p.data
+		data, seg := p.data, p.seg
 		for len(data) > 0 {
 			k := min(len(data), chunkSize-len(cur))
+			part := seg
+			part.Len = int64(k)
+			segs = append(segs, part)
+			seg.Off += int64(k)
 			cur = append(cur, data[:k]...)
 			data = data[k:]
 			if len(cur) == chunkSize {
-				flush()
+				emit(segs, cur)
+				segs, cur = nil, make([]byte, 0, chunkSize)
 			}
 		}
 	}
 	if len(cur) > 0 {
-		flush()
+		emit(segs, cur)
 	}
 	close(blobs)
 	uploaders.Wait()
@@ -308,11 +342,11 @@ func childLR(ctx context.Context, sp spec) (result, error) {
 	slots := make(chan chan []byte, par)
 	go func() {
 		defer close(slots)
-		for _, name := range idx.Blobs {
+		for _, b := range idx.Blobs {
 			ch := make(chan []byte, 1)
 			slots <- ch
 			go func() {
-				resp, err := bs.DownloadStream(ctx, scratch, name, nil)
+				resp, err := bs.DownloadStream(ctx, scratch, b.Name, nil)
 				if err != nil {
 					fail.set(err)
 					ch <- nil
@@ -353,55 +387,22 @@ func childLR(ctx context.Context, sp spec) (result, error) {
 		})
 	}
 
-	// The stream, cut back into files and record batches: each segment is
-	// copied once, from the downloaded chunk straight into its file's
-	// buffer (allocated once, at the file's size).
-	var cur []byte
-	read := func(dst []byte) bool {
-		for len(dst) > 0 {
-			if len(cur) == 0 {
-				ch, ok := <-slots
-				if !ok {
-					return false
-				}
-				if cur = <-ch; cur == nil {
-					return false
-				}
-			}
-			k := copy(dst, cur)
-			cur, dst = cur[k:], dst[k:]
-		}
-		return true
+	// The blobs, cut back into files and record batches: each file's
+	// segments are copied once, from the downloaded blob into its buffer
+	// (allocated once, at the file's size).
+	type partial struct {
+		data []byte
+		got  int64
 	}
 	var total int64
-	files := map[string][]byte{}
+	files := map[string]*partial{}
 	var batch []aztables.TransactionAction
-	prefix := sp.Tenant + "/"
-	for _, s := range idx.Segments {
-		if !s.Records {
-			f, ok := files[s.File]
-			if !ok {
-				f = make([]byte, 0, s.Size)
+	var recs []byte
+	records := func(lines []byte) {
+		for line := range bytes.SplitSeq(lines, []byte("\n")) {
+			if len(line) == 0 {
+				continue
 			}
-			if !read(f[len(f) : len(f)+int(s.Len)]) {
-				break
-			}
-			f = f[:len(f)+int(s.Len)]
-			total += s.Len
-			if int64(len(f)) == s.Size {
-				delete(files, s.File)
-				uploads <- upload{sp.Target + "/" + strings.TrimPrefix(s.File, prefix), f}
-			} else {
-				files[s.File] = f
-			}
-			continue
-		}
-		data := make([]byte, s.Len)
-		if !read(data) {
-			break
-		}
-		total += s.Len
-		for line := range bytes.SplitSeq(data, []byte("\n")) {
 			var e map[string]any
 			if err := json.Unmarshal(line, &e); err != nil {
 				fail.set(err)
@@ -425,6 +426,36 @@ func childLR(ctx context.Context, sp spec) (result, error) {
 			}
 		}
 	}
+	prefix := sp.Tenant + "/"
+	for _, b := range idx.Blobs {
+		data := <-<-slots
+		if data == nil {
+			break
+		}
+		for _, s := range b.Segments {
+			part := data[:s.Len]
+			data = data[s.Len:]
+			total += s.Len
+			if s.Records {
+				recs = append(recs, part...)
+				if i := bytes.LastIndexByte(recs, '\n'); i >= 0 {
+					records(recs[:i+1])
+					recs = append(recs[:0], recs[i+1:]...)
+				}
+				continue
+			}
+			f := files[s.File]
+			if f == nil {
+				f = &partial{data: make([]byte, s.Size)}
+				files[s.File] = f
+			}
+			copy(f.data[s.Off:], part)
+			if f.got += s.Len; f.got == s.Size {
+				delete(files, s.File)
+				uploads <- upload{sp.Target + "/" + strings.TrimPrefix(s.File, prefix), f.data}
+			}
+		}
+	}
 	if len(batch) > 0 {
 		batches <- batch
 	}
@@ -432,8 +463,8 @@ func childLR(ctx context.Context, sp spec) (result, error) {
 	close(batches)
 	workers.Wait()
 	took := time.Since(start)
-	if len(files) > 0 {
-		fail.set(fmt.Errorf("%d files incomplete", len(files)))
+	if len(files) > 0 || len(recs) > 0 {
+		fail.set(fmt.Errorf("%d files incomplete, %d bytes of records unparsed", len(files), len(recs)))
 	}
 	return result{Bytes: total, Seconds: took.Seconds()}, fail.get()
 }

@@ -75,11 +75,23 @@ type Size struct {
 	Records              int
 }
 
-// Full is the size; Short a few MiB for CI.
+// Full is the size; Large its 10 GiB tenant (a few 1 GiB files,
+// 20,000 small files, 200,000 records); Short a few MiB for CI.
 var (
 	Full  = Size{BigFiles: 6, BigSize: 128 << 20, SmallFiles: 1000, SmallSize: 256 << 10, Records: 5000}
+	Large = Size{BigFiles: 6, BigSize: 1 << 30, SmallFiles: 20000, SmallSize: 200 << 10, Records: 200000}
 	Short = Size{BigFiles: 2, BigSize: 2 << 20, SmallFiles: 20, SmallSize: 64 << 10, Records: 300}
 )
+
+// Diag asks the children for diagnostics; neither changes what is timed
+// beyond the profiler's own cost.
+type Diag struct {
+	Verbose    bool
+	ProfileDir string
+	// Phases, when set, runs only these (a diagnostic shortcut: the
+	// issue's figures come from all five in one run).
+	Phases []string
+}
 
 func main() {
 	if phase := os.Getenv(childEnv); phase != "" {
@@ -87,16 +99,23 @@ func main() {
 	}
 	short := flag.Bool("short", false, "a few MiB instead of the full size (CI smoke)")
 	runs := flag.Int("runs", 1, "runs of every phase; the table shows min/median/max")
+	large := flag.Bool("10g", false, "the 10 GiB tenant: 6 × 1 GiB + 20,000 × 200 KiB files, 200,000 records")
+	verbose := flag.Bool("v", false, "children log at Info (backup's and restore's own step timings) on stderr")
+	profile := flag.String("profile", "", "directory for a CPU profile of each child phase (<phase>-<run>.cpu.pb)")
+	only := flag.String("phases", strings.Join(phases, ","), "the phases to run (LR needs LB, restore needs backup); ratios need both sides")
 	flag.Parse()
 	size := Full
-	if *short {
+	switch {
+	case *short:
 		size = Short
+	case *large:
+		size = Large
 	}
 	// Interrupted, the children are killed (CommandContext) and Azurite and
 	// the emulator stopped by Run's defers.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := Run(ctx, os.Stdout, size, *runs); err != nil {
+	if err := Run(ctx, os.Stdout, size, *runs, Diag{Verbose: *verbose, ProfileDir: *profile, Phases: strings.Split(*only, ",")}); err != nil {
 		stop()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -112,6 +131,9 @@ type spec struct {
 	BackupID   string // restore's backup
 	IndexPath  string // LB writes, LR reads: the layout of LB's blobs
 	BlobPrefix string // LB's blobs in the scratch container
+	Verbose    bool   // children log at Info (the jobs' own timings)
+	ProfileDir string // when set, each child writes <phase>-<run>.cpu.pb there
+	Run        int
 }
 
 // result is a child's answer on stdout.
@@ -129,7 +151,24 @@ type measured struct {
 
 // Run starts the stack, seeds the tenant and measures every phase runs
 // times, printing the table to out.
-func Run(ctx context.Context, out io.Writer, size Size, runs int) error {
+func Run(ctx context.Context, out io.Writer, size Size, runs int, diag Diag) error {
+	run := phases
+	if len(diag.Phases) > 0 {
+		run = nil
+		for _, ph := range diag.Phases {
+			if !slices.Contains(phases, ph) {
+				return fmt.Errorf("unknown phase %q (phases: %s)", ph, strings.Join(phases, ", "))
+			}
+		}
+		for _, ph := range phases {
+			if slices.Contains(diag.Phases, ph) {
+				run = append(run, ph)
+			}
+		}
+		if slices.Contains(run, "LR") && !slices.Contains(run, "LB") || slices.Contains(run, "restore") && !slices.Contains(run, "backup") {
+			return errors.New("LR needs LB and restore needs backup in the same run")
+		}
+	}
 	rclone, err := ensureRclone()
 	if err != nil {
 		return err
@@ -153,7 +192,7 @@ func Run(ctx context.Context, out io.Writer, size Size, runs int) error {
 	if err != nil {
 		return err
 	}
-	a, err := newApp(ctx, settings)
+	a, err := newApp(ctx, settings, false)
 	if err != nil {
 		return err
 	}
@@ -174,8 +213,9 @@ func Run(ctx context.Context, out io.Writer, size Size, runs int) error {
 	all := map[string][]measured{}
 	for i := range runs {
 		sp := spec{Settings: settings, Conn: az.ConnectionString(), Tenant: tenant,
-			IndexPath: filepath.Join(dir, fmt.Sprintf("lb-%d.json", i)), BlobPrefix: fmt.Sprintf("lb-%d/", i)}
-		for _, ph := range phases {
+			IndexPath: filepath.Join(dir, fmt.Sprintf("lb-%d.json", i)), BlobPrefix: fmt.Sprintf("lb-%d/", i),
+			Verbose: diag.Verbose, ProfileDir: diag.ProfileDir, Run: i + 1}
+		for _, ph := range run {
 			var m measured
 			switch ph {
 			case "B2":
@@ -219,6 +259,9 @@ func printTable(out io.Writer, all map[string][]measured, fileBytes int64) {
 	fmt.Fprintln(w, "phase\tMiB/s min\tmedian\tmax\tpeak RSS MiB (max)\t")
 	for _, ph := range phases {
 		v := speed(ph)
+		if len(v) == 0 {
+			continue
+		}
 		var rss int64
 		for _, m := range all[ph] {
 			rss = max(rss, m.rssKiB)
@@ -236,6 +279,9 @@ func printTable(out io.Writer, all map[string][]measured, fileBytes int64) {
 	}
 	fmt.Fprintln(out, "ratio (per run; min/median/max):")
 	for _, p := range [][2]string{{"backup", "LB"}, {"backup", "B2"}, {"restore", "LR"}} {
+		if len(all[p[0]]) == 0 || len(all[p[1]]) == 0 {
+			continue
+		}
 		lo, m, hi := ratio(p[0], p[1])
 		fmt.Fprintf(out, "  %s/%s\t%.2f / %.2f / %.2f\n", p[0], p[1], lo, m, hi)
 	}
@@ -365,12 +411,16 @@ func keyVault(emu *kvemu.Emulator, dir, conn string) (map[string]string, error) 
 	}, nil
 }
 
-func newApp(ctx context.Context, settings map[string]string) (*app.App, error) {
+func newApp(ctx context.Context, settings map[string]string, verbose bool) (*app.App, error) {
 	cfg, err := config.Load(func(k string) string { return settings[k] })
 	if err != nil {
 		return nil, err
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	a, err := app.New(ctx, cfg, app.Deps{Logger: log})
 	if err != nil {
 		return nil, err

@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 // child and the table and ratios are printed. No speed is asserted.
 func TestShortRunsEveryPhase(t *testing.T) {
 	var out bytes.Buffer
-	if err := Run(context.Background(), &out, Short, 1); err != nil {
+	if err := Run(context.Background(), &out, Short, 1, Diag{}); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	got := out.String()
