@@ -26,6 +26,7 @@ func main() {
 }
 
 func run() int {
+	gcPercent := app.TuneRuntime(os.LookupEnv)
 	cfg, err := config.LoadEnv(os.LookupEnv)
 	logger := newLogger(os.Stdout, cfg)
 	if err != nil {
@@ -37,7 +38,7 @@ func run() int {
 		logger.Error("startup failed: fix the settings above", "err", err)
 		return 1
 	}
-	logger.Info("starting", "config", cfg)
+	logger.Info("starting", "config", cfg, "gcPercent", gcPercent)
 	warnSettings(cfg, logger)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)

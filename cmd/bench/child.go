@@ -18,6 +18,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
+	"github.com/twinit/byok-backup/internal/app"
 	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/jobqueue"
 )
@@ -26,6 +27,11 @@ const scratch = "bench-raw"
 
 // childMain runs one phase and prints its result as JSON on stdout.
 func childMain(phase string) int {
+	// The project's phases run as the handler does (app.TuneRuntime); the
+	// baselines are plain SDK code and keep Go's defaults.
+	if phase == "backup" || phase == "restore" {
+		app.TuneRuntime(os.LookupEnv)
+	}
 	ctx := context.Background()
 	var sp spec
 	b, err := os.ReadFile(os.Getenv(childSpec))
@@ -54,6 +60,13 @@ func childMain(phase string) int {
 			r, err = childLR(ctx, sp)
 		default:
 			err = fmt.Errorf("unknown phase %q", phase)
+		}
+	}
+	if err == nil && sp.ProfileDir != "" {
+		// alloc_space shows what each phase allocated over its run.
+		var f *os.File
+		if f, err = os.Create(filepath.Join(sp.ProfileDir, fmt.Sprintf("%s-%d.heap.pb", phase, sp.Run))); err == nil {
+			err = errors.Join(pprof.Lookup("allocs").WriteTo(f, 0), f.Close())
 		}
 	}
 	if err == nil {

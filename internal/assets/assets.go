@@ -104,6 +104,10 @@ type Target interface {
 	// are missing.
 	Ensure(ctx context.Context) error
 	NewRecordWriter(tenant string) (RecordWriter, error)
+	// Holds reports whether tenant has any record and any file, reading at
+	// most a page of each: a replace restore into a target that held
+	// nothing before its write pass has nothing to prune.
+	Holds(ctx context.Context, tenant string) (records, files bool, err error)
 	// NewRecordPruner and NewFilePruner delete, for a replace restore, what
 	// the backup lacks; keys are fed in ascending [CompareKeys] order.
 	NewRecordPruner(tenant string) (Pruner, error)
@@ -112,10 +116,10 @@ type Target interface {
 	StageBlock(ctx context.Context, tenant, path, blockID string, data []byte) error
 	// CommitFile makes staged blocks a file's content, with its properties.
 	CommitFile(ctx context.Context, tenant string, f File, blockIDs []string, contentMD5 []byte) error
-	// PutFile stores f reading exactly f.Size bytes from content
-	// ([ErrShortContent] if it ends sooner); a restore writes small,
-	// already verified files with it in one request.
-	PutFile(ctx context.Context, tenant string, f File, content io.Reader) error
+	// PutFileBytes stores f whose whole content is data (len(data) must be
+	// f.Size) in one request; a restore writes small, already verified
+	// files with it. data is not retained.
+	PutFileBytes(ctx context.Context, tenant string, f File, data []byte) error
 }
 
 // Store is both sides, and writing whole files: what the development stack
@@ -123,6 +127,10 @@ type Target interface {
 type Store interface {
 	Source
 	Target
+	// PutFile stores f reading exactly f.Size bytes from content
+	// ([ErrShortContent] if it ends sooner), with bounded memory whatever
+	// the size.
+	PutFile(ctx context.Context, tenant string, f File, content io.Reader) error
 	// DeleteFile deletes one file; a missing file is no error.
 	DeleteFile(ctx context.Context, tenant, path string) error
 }

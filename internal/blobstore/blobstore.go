@@ -15,8 +15,9 @@ import (
 // Store holds named blobs. Names are '/'-separated; see [Layout].
 type Store interface {
 	// PutBlob writes data under name, replacing any blob of that name (a
-	// retried upload must succeed). The adapter sends Content-MD5 so the
-	// service rejects a body damaged in transit.
+	// retried upload must succeed). Every blob written is sealed or MAC'd,
+	// so readers authenticate it; the Azure adapter relies on TLS in
+	// transit and on the MD5 the service stores (azure.Store.PutBlob).
 	PutBlob(ctx context.Context, name string, data []byte) error
 	// GetBlob reads a whole blob; a missing blob is ErrNotFound.
 	GetBlob(ctx context.Context, name string) ([]byte, error)
@@ -33,6 +34,10 @@ type Store interface {
 // so a reader of many same-sized blobs (restore's chunks) reuses its
 // buffers instead of allocating one per blob, and that refuses a blob
 // larger than the caller expects before allocating for it. Use [GetInto].
+// It is for sealed (authenticated-encryption) blobs: the caller checks
+// every byte it gets, so adapters skip their own transport checksums, and
+// the caller reads a blob that fails authentication once more before it
+// calls it tampered with (restore's plainStream).
 type IntoGetter interface {
 	// GetBlobInto reads a whole blob into buf[:0], growing it only if the
 	// blob is larger than cap(buf), and returns the filled slice (which

@@ -107,19 +107,36 @@ func newPlainStream(ctx context.Context, r *envelope.Reader, info envelope.Strea
 				return
 			}
 			go func() {
-				sealed, err := fetch(ctx, info.ID, i)
-				if err == nil && onSealed != nil {
-					err = onSealed(info.ID, i, sealed)
-				}
-				var plain []byte
-				if err == nil {
-					plain, err = r.OpenChunk(info.ID, i, sealed)
+				plain, forged, err := fetchOpen(ctx, r, info.ID, i, fetch, onSealed)
+				if forged {
+					// The store doesn't check transport checksums of sealed
+					// chunks (blobstore.IntoGetter), so a body damaged in
+					// transit fails authentication: read it once more
+					// before calling the chunk tampered with.
+					plain, _, err = fetchOpen(ctx, r, info.ID, i, fetch, onSealed)
 				}
 				ch <- chunkResult{plain, err}
 			}()
 		}
 	}()
 	return ps
+}
+
+// fetchOpen fetches, spools (onSealed) and opens chunk i of stream id.
+// forged is true when the chunk was read but failed authentication.
+func fetchOpen(ctx context.Context, r *envelope.Reader, id uint32, i uint64, fetch fetchFunc,
+	onSealed func(uint32, uint64, []byte) error) (plain []byte, forged bool, err error) {
+	sealed, err := fetch(ctx, id, i)
+	if err == nil && onSealed != nil {
+		err = onSealed(id, i, sealed)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if plain, err = r.OpenChunk(id, i, sealed); err != nil {
+		return nil, true, err
+	}
+	return plain, false, nil
 }
 
 // Read implements io.Reader. It returns io.EOF after the stream's last

@@ -636,9 +636,9 @@ func (f *faultTarget) CommitFile(ctx context.Context, tenant string, file assets
 	return err
 }
 
-// PutFile is the write pass's one-request write of a small file: a file
-// write like CommitFile (same hook, count and event).
-func (f *faultTarget) PutFile(ctx context.Context, tenant string, file assets.File, content io.Reader) error {
+// PutFileBytes is the write pass's one-request write of a small file: a
+// file write like CommitFile (same hook, count and event).
+func (f *faultTarget) PutFileBytes(ctx context.Context, tenant string, file assets.File, data []byte) error {
 	f.mu.Lock()
 	hook := f.beforeFile
 	f.filesPut++
@@ -649,7 +649,7 @@ func (f *faultTarget) PutFile(ctx context.Context, tenant string, file assets.Fi
 			return err
 		}
 	}
-	err := f.Target.PutFile(ctx, tenant, file, content)
+	err := f.Target.PutFileBytes(ctx, tenant, file, data)
 	if err == nil {
 		f.event("commit")
 	}

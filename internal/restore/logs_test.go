@@ -116,11 +116,11 @@ func (s splitTarget) NewRecordWriter(tenant string) (restore.RecordWriter, error
 	return s.Target.NewRecordWriter(tenant)
 }
 
-func (s splitTarget) PutFile(ctx context.Context, tenant string, f assets.File, content io.Reader) error {
+func (s splitTarget) PutFileBytes(ctx context.Context, tenant string, f assets.File, data []byte) error {
 	if s.files != nil {
-		return s.files.PutFile(ctx, tenant, f, content)
+		return s.files.PutFileBytes(ctx, tenant, f, data)
 	}
-	return s.Target.PutFile(ctx, tenant, f, content)
+	return s.Target.PutFileBytes(ctx, tenant, f, data)
 }
 
 func (s splitTarget) StageBlock(ctx context.Context, tenant, path, id string, data []byte) error {

@@ -1,7 +1,6 @@
 package restore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -97,6 +96,23 @@ func (s *Service) run(ctx context.Context, r *catalog.Restore, b *catalog.Backup
 // lacks. A failure says exactly how far it got ([writeState]).
 func (s *Service) write(ctx context.Context, r *catalog.Restore, b *catalog.Backup, rd *envelope.Reader, am *envelope.Manifest, sp *spool, st *stager, prog *progress) error {
 	ws := &writeState{records: b.Records, files: b.Files, prog: prog}
+	// What the target held before anything was written: a side that held
+	// nothing has nothing to prune, and reading back every record and file
+	// the restore just wrote would cost a second pass over them (200,000
+	// records at issue 13's 10 GiB size). Writes by others while the
+	// restore runs are kept either way, as a prune before they landed
+	// would keep them.
+	heldRecords, heldFiles := true, true
+	if r.Mode == catalog.ModeReplace {
+		var err error
+		if heldRecords, heldFiles, err = s.o.Target.Holds(ctx, r.TargetTenant); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			return errcode.Wrap(err, errcode.ServiceUnavailable,
+				"The target tenant's storage could not be read, so the restore did not start writing: nothing was written. Start the restore again.")
+		}
+	}
 	err := runBoth(ctx,
 		func(ctx context.Context) error {
 			ps := s.stream(ctx, rd, am, blobstore.StreamRecords, sp.fetch(am), nil)
@@ -109,6 +125,10 @@ func (s *Service) write(ctx context.Context, r *catalog.Restore, b *catalog.Back
 		ws.pruning.Store(true)
 		err = runBoth(ctx,
 			func(ctx context.Context) error {
+				if !heldRecords {
+					ws.recordsPruned.Store(true)
+					return nil
+				}
 				ps := s.stream(ctx, rd, am, blobstore.StreamRecords, sp.fetch(am), nil)
 				ps.release = sp.release
 				defer ps.Close()
@@ -119,8 +139,10 @@ func (s *Service) write(ctx context.Context, r *catalog.Restore, b *catalog.Back
 				return nil
 			},
 			func(ctx context.Context) error {
-				if err := s.pruneFiles(ctx, r, sp); err != nil {
-					return err
+				if heldFiles {
+					if err := s.pruneFiles(ctx, r, sp); err != nil {
+						return err
+					}
 				}
 				ws.filesPruned.Store(true)
 				return nil
@@ -341,11 +363,11 @@ func (s *Service) commitFiles(ctx context.Context, r *catalog.Restore, sp *spool
 		wg    sync.WaitGroup
 		once  sync.Once
 		first error
-		slots = make(chan struct{}, s.o.Parallelism)
+		slots = make(chan struct{}, 2*s.o.Parallelism)
 		// bufs are the inline contents' upload buffers, one per slot.
-		bufs = make(chan []byte, s.o.Parallelism)
+		bufs = make(chan []byte, 2*s.o.Parallelism)
 	)
-	for range s.o.Parallelism {
+	for range 2 * s.o.Parallelism {
 		bufs <- nil
 	}
 	fail := func(err error) { once.Do(func() { first = err; cancel(err) }) }
@@ -378,7 +400,7 @@ func (s *Service) commitFiles(ctx context.Context, r *catalog.Restore, sp *spool
 				}()
 				var err error
 				if data != nil {
-					err = s.o.Target.PutFile(ctx, r.TargetTenant, sf.f, bytes.NewReader(data))
+					err = s.o.Target.PutFileBytes(ctx, r.TargetTenant, sf.f, data)
 				} else {
 					err = s.o.Target.CommitFile(ctx, r.TargetTenant, sf.f, st.blockIDs(sf.blocks), sf.md5)
 				}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -263,5 +264,43 @@ func TestRestoreHeapFlatInFileCount(t *testing.T) {
 	// loaded machine (up to ~2 MB seen between the two measurements).
 	if growth > 1900*4096 {
 		t.Fatalf("restore heap grows with the file count: %+d B for 1900 more files", growth)
+	}
+}
+
+// TestPruneOnlyWhatTheTargetHeld: a replace restore reads back (to prune)
+// only the side the target held anything of before the write pass: into
+// a fresh tenant it prunes nothing and reads nothing back; a target with
+// only an extra file loses that file and gets the backup's records.
+func TestPruneOnlyWhatTheTargetHeld(t *testing.T) {
+	e := newEnv(t)
+	e.seed("acme", 30, 5)
+	want := e.snapshot("acme")
+	b := e.makeBackup("acme", keywrap.Customer)
+	op := e.token("", auth.RolePlatformOperator) // restores into other tenants
+
+	var events []string
+	e.target.events = &events
+	wantSucceeded(t, e.runRestore(op, "acme", map[string]any{"backupId": b.BackupID, "targetTenant": "acme-copy", "mode": "replace"}),
+		progress{b.Records, b.Files, b.Bytes})
+	if d := e.snapshot("acme-copy").diff(want); d != "" {
+		t.Fatal(d)
+	}
+	e.target.mu.Lock()
+	if slices.Contains(events, "prune") {
+		t.Fatalf("a fresh target was pruned: %v", events)
+	}
+	events = events[:0]
+	e.target.mu.Unlock()
+
+	must(t, e.store.PutFile(t.Context(), "acme-sandbox", assets.File{Path: "docs/extra.txt", Size: 5, ContentType: "text/plain"}, strings.NewReader("extra")))
+	wantSucceeded(t, e.runRestore(op, "acme", map[string]any{"backupId": b.BackupID, "targetTenant": "acme-sandbox", "mode": "replace"}),
+		progress{b.Records, b.Files, b.Bytes})
+	if d := e.snapshot("acme-sandbox").diff(want); d != "" {
+		t.Fatalf("the extra file was kept or records differ: %s", d)
+	}
+	e.target.mu.Lock()
+	defer e.target.mu.Unlock()
+	if !slices.Contains(events, "prune") {
+		t.Fatalf("a target holding a file was not pruned: %v", events)
 	}
 }

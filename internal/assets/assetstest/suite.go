@@ -30,6 +30,8 @@ func Run(t *testing.T, open func(t *testing.T) assets.Store) {
 		{"ListingOrderMatchesCompareKeys", testListingOrderMatchesCompareKeys},
 		{"PrunerDeletesOnlyWhatIsProvenAbsent", testPrunerOutOfOrder},
 		{"PutFileShortContent", testPutFileShortContent},
+		{"PutFileBytes", testPutFileBytes},
+		{"Holds", testHolds},
 		{"OpenFileChanged", testOpenFileChanged},
 		{"StageThenCommitFile", testStageThenCommit},
 		{"TenantIsolation", testTenantIsolation},
@@ -294,6 +296,61 @@ func testPutFileShortContent(t *testing.T, s assets.Store) {
 	}
 	if n := len(Collect(t, s.Files(context.Background(), "t1"))); n != 0 {
 		t.Fatalf("%d files after failed uploads", n)
+	}
+}
+
+// testPutFileBytes: the restore's one-request write keeps every property,
+// replaces an existing file, and refuses content of the wrong length
+// without writing anything.
+func testPutFileBytes(t *testing.T, s assets.Store) {
+	ctx := t.Context()
+	PutFiles(t, s, "t1", tf(assets.File{Path: "a.txt", Size: 3}, []byte("old")))
+	want := SampleFiles()
+	for _, f := range want {
+		if err := s.PutFileBytes(ctx, "t1", f.File, f.Content); err != nil {
+			t.Fatalf("%s: %v", f.Path, err)
+		}
+	}
+	got := ReadFiles(t, s, "t1")
+	if len(got) != len(want) {
+		t.Fatalf("%d files, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !SameFile(got[i].File, want[i].File) || !bytes.Equal(got[i].Content, want[i].Content) {
+			t.Errorf("file %d: got %+v %q, want %+v %q", i, got[i].File, got[i].Content, want[i].File, want[i].Content)
+		}
+	}
+	for _, data := range [][]byte{[]byte("ab"), []byte("abcd")} {
+		err := s.PutFileBytes(ctx, "t1", assets.File{Path: "wrong", Size: 3}, data)
+		if !errors.Is(err, assets.ErrShortContent) {
+			t.Errorf("%d bytes for size 3: %v, want ErrShortContent", len(data), err)
+		}
+	}
+	if n := len(Collect(t, s.Files(ctx, "t1"))); n != len(want) {
+		t.Fatalf("%d files after refused writes, want %d", n, len(want))
+	}
+}
+
+// testHolds: records and files are told apart, per tenant.
+func testHolds(t *testing.T, s assets.Store) {
+	ctx := t.Context()
+	check := func(tenant string, wantR, wantF bool) {
+		t.Helper()
+		r, f, err := s.Holds(ctx, tenant)
+		if err != nil || r != wantR || f != wantF {
+			t.Fatalf("Holds(%s) = %v, %v, %v; want %v, %v", tenant, r, f, err, wantR, wantF)
+		}
+	}
+	check("t1", false, false)
+	PutRecords(t, s, "t1", assets.Record{RowKey: "a"})
+	check("t1", true, false)
+	check("t2", false, false)
+	PutFiles(t, s, "t2", tf(assets.File{Path: "f", Size: 1}, []byte("x")))
+	check("t2", false, true)
+	PutFiles(t, s, "t1", tf(assets.File{Path: "g", Size: 1}, []byte("y")))
+	check("t1", true, true)
+	if _, _, err := s.Holds(ctx, "Not A Tenant"); err == nil {
+		t.Fatal("Holds took an invalid tenant id")
 	}
 }
 

@@ -42,6 +42,40 @@ type Pruner struct {
 	deleted int64
 }
 
+// Holds reads one key of tenant's records and one of its files. A missing
+// table or container holds nothing. Pages may come back empty with a
+// continuation (the table service does that), so it follows them.
+func (s *Store) Holds(ctx context.Context, tenant string) (records, files bool, err error) {
+	if err := assets.CheckTenant(tenant); err != nil {
+		return false, false, err
+	}
+	rp := s.table.NewListEntitiesPager(&aztables.ListEntitiesOptions{
+		Filter: to.Ptr(partitionFilter(tenant)), Select: to.Ptr("RowKey"), Top: to.Ptr(int32(1)),
+	})
+	for !records && rp.More() {
+		page, err := rp.NextPage(ctx)
+		if isTableMissing(err) {
+			break
+		}
+		if err != nil {
+			return false, false, fmt.Errorf("failed to read records of tenant %q: %w", tenant, azerr.Redact(err))
+		}
+		records = len(page.Entities) > 0
+	}
+	fp := s.files.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: to.Ptr(prefix(tenant)), MaxResults: to.Ptr(int32(1))})
+	for !files && fp.More() {
+		page, err := fp.NextPage(ctx)
+		if bloberror.HasCode(err, bloberror.ContainerNotFound) {
+			break
+		}
+		if err != nil {
+			return false, false, fmt.Errorf("failed to list files of tenant %q: %w", tenant, azerr.Redact(err))
+		}
+		files = len(page.Segment.BlobItems) > 0
+	}
+	return records, files, nil
+}
+
 // NewRecordPruner returns a Pruner over tenant's records.
 func (s *Store) NewRecordPruner(tenant string) (assets.Pruner, error) {
 	if err := assets.CheckTenant(tenant); err != nil {

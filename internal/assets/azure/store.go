@@ -58,6 +58,10 @@ type Options struct {
 	// BatchSize is the number of operations per table transaction (default
 	// and maximum 100, the service's).
 	BatchSize int
+	// BatchConcurrency is the number of a RecordWriter's transactions in
+	// flight at once (default 4): a restore of many records is otherwise
+	// one round trip per 100 records, end to end.
+	BatchConcurrency int
 	// BlockSize is the upload block size and the largest file sent in one
 	// request (default 4 MiB). Upload memory is BlockSize × UploadConcurrency.
 	BlockSize int
@@ -81,6 +85,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if d.BatchSize <= 0 || d.BatchSize > 100 {
 		d.BatchSize = 100
+	}
+	if d.BatchConcurrency <= 0 {
+		d.BatchConcurrency = 4
 	}
 	if d.BlockSize <= 0 {
 		d.BlockSize = 4 << 20

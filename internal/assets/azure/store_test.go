@@ -8,10 +8,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
@@ -322,3 +326,64 @@ func TestOptionsTakeEffect(t *testing.T) {
 }
 
 var _ = blob.HTTPHeaders{}
+
+// inFlight is an HTTP transport that counts the table transactions in
+// flight at once; each is held a little so that overlap is certain when
+// the writer allows it.
+type inFlight struct {
+	mu       sync.Mutex
+	now, max int
+}
+
+func (c *inFlight) Do(req *http.Request) (*http.Response, error) {
+	batch := strings.HasSuffix(req.URL.Path, "/$batch")
+	if batch {
+		c.mu.Lock()
+		c.now++
+		c.max = max(c.max, c.now)
+		c.mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+		defer func() { c.mu.Lock(); c.now--; c.mu.Unlock() }()
+	}
+	return http.DefaultClient.Do(req)
+}
+
+// TestRecordTransactionsInFlight: a RecordWriter keeps up to
+// BatchConcurrency transactions in flight (a restore of 200,000 records was
+// 2,000 round trips end to end), never more, and writes every record.
+func TestRecordTransactionsInFlight(t *testing.T) {
+	for _, conc := range []int{1, 4} {
+		t.Run(fmt.Sprintf("concurrency=%d", conc), func(t *testing.T) {
+			counter := &inFlight{}
+			tsvc, err := aztables.NewServiceClientFromConnectionString(testAzurite.ConnectionString(),
+				&aztables.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: counter}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			base := newTestStore(t, nil)
+			s := New(tsvc.NewClient(fmt.Sprintf("InFlight%d", testSeq.Add(1))), base.files, &Options{BatchSize: 10, BatchConcurrency: conc})
+			if err := s.Ensure(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			w, err := s.NewRecordWriter("t1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := t.Context()
+			for i := range 400 {
+				if err := w.Put(ctx, assets.Record{RowKey: fmt.Sprintf("r%04d", i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(collect(t, s.Records(ctx, "t1"))); n != 400 || w.Written() != 400 {
+				t.Fatalf("%d records stored, Written %d, want 400", n, w.Written())
+			}
+			if counter.max != conc {
+				t.Fatalf("at most %d transactions in flight, want %d", counter.max, conc)
+			}
+		})
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
@@ -21,9 +23,11 @@ import (
 const maxBatchBytes = 3 << 20
 
 // RecordWriter upserts records into one tenant's partition in
-// transactions of up to [Options.BatchSize] entities. Each upsert replaces
-// the whole entity, so the stored record is exactly the given one (no
-// properties left over from before). It is not safe for concurrent use.
+// transactions of up to [Options.BatchSize] entities, up to
+// [Options.BatchConcurrency] of them in flight. Each upsert replaces the
+// whole entity, so the stored record is exactly the given one (no
+// properties left over from before). A failed transaction is reported by
+// a later Put or by Flush. It is not safe for concurrent use.
 type RecordWriter struct {
 	s      *Store
 	tenant string
@@ -33,7 +37,12 @@ type RecordWriter struct {
 	nums    []int64
 	puts    int64
 	size    int
-	written int64
+	written atomic.Int64
+
+	slots chan struct{}
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	err   error // the first failed transaction's
 }
 
 // NewRecordWriter returns a writer into tenant's partition. Call
@@ -42,11 +51,15 @@ func (s *Store) NewRecordWriter(tenant string) (assets.RecordWriter, error) {
 	if err := assets.CheckTenant(tenant); err != nil {
 		return nil, err
 	}
-	return &RecordWriter{s: s, tenant: tenant}, nil
+	return &RecordWriter{s: s, tenant: tenant, slots: make(chan struct{}, s.opts.BatchConcurrency)}, nil
 }
 
-// Put queues r and submits a transaction when the batch is full.
+// Put queues r and submits a transaction when the batch is full; it
+// returns an earlier transaction's failure, if any.
 func (w *RecordWriter) Put(ctx context.Context, r assets.Record) error {
+	if err := w.failed(); err != nil {
+		return err
+	}
 	w.puts++
 	if err := r.Validate(); err != nil {
 		return fmt.Errorf("record #%d can't be written: %w", w.puts, err)
@@ -56,7 +69,7 @@ func (w *RecordWriter) Put(ctx context.Context, r assets.Record) error {
 		return err
 	}
 	if len(w.batch) > 0 && w.size+len(body) > maxBatchBytes {
-		if err := w.Flush(ctx); err != nil {
+		if err := w.submit(ctx); err != nil {
 			return err
 		}
 	}
@@ -64,23 +77,60 @@ func (w *RecordWriter) Put(ctx context.Context, r assets.Record) error {
 	w.nums = append(w.nums, w.puts)
 	w.size += len(body)
 	if len(w.batch) >= w.s.opts.BatchSize {
-		return w.Flush(ctx)
+		return w.submit(ctx)
 	}
 	return nil
 }
 
-// Flush submits the queued records. When the transaction fails it retries
-// each record on its own, so one bad record can't hide which one it was,
-// and returns the first single failure.
+// Flush submits the queued records, waits for every transaction in
+// flight and returns the first failure.
 func (w *RecordWriter) Flush(ctx context.Context) error {
+	err := w.submit(ctx)
+	w.wg.Wait()
+	if ferr := w.failed(); ferr != nil {
+		return ferr
+	}
+	return err
+}
+
+// submit starts the queued batch's transaction once a slot is free.
+func (w *RecordWriter) submit(ctx context.Context) error {
 	if len(w.batch) == 0 {
 		return nil
 	}
 	batch, nums := w.batch, w.nums
 	w.batch, w.nums, w.size = w.batch[:0:0], w.nums[:0:0], 0
+	select {
+	case w.slots <- struct{}{}:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	w.wg.Go(func() {
+		defer func() { <-w.slots }()
+		if err := w.transact(ctx, batch, nums); err != nil {
+			w.mu.Lock()
+			if w.err == nil {
+				w.err = err
+			}
+			w.mu.Unlock()
+		}
+	})
+	return w.failed()
+}
+
+func (w *RecordWriter) failed() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// transact submits one batch. When the transaction fails it retries each
+// record on its own, so one bad record can't hide which one it was, and
+// returns the first single failure.
+func (w *RecordWriter) transact(ctx context.Context, batch []aztables.TransactionAction, nums []int64) error {
 	_, err := w.s.table.SubmitTransaction(ctx, batch, nil)
 	if err == nil {
-		w.written += int64(len(batch))
+		w.written.Add(int64(len(batch)))
 		return nil
 	}
 	w.s.log.WarnContext(ctx, "record transaction failed, upserting one by one",
@@ -96,7 +146,7 @@ func (w *RecordWriter) Flush(ctx context.Context) error {
 			}
 			continue
 		}
-		w.written++
+		w.written.Add(1)
 	}
 	if first != nil {
 		return errcode.Wrap(first, errcode.ServiceUnavailable,
@@ -106,7 +156,7 @@ func (w *RecordWriter) Flush(ctx context.Context) error {
 }
 
 // Written is the number of records stored so far.
-func (w *RecordWriter) Written() int64 { return w.written }
+func (w *RecordWriter) Written() int64 { return w.written.Load() }
 
 // dateTimeLayout writes the service's 7 fractional digits (100 ns ticks).
 const dateTimeLayout = "2006-01-02T15:04:05.0000000Z"

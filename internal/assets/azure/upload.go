@@ -53,6 +53,30 @@ func (s *Store) PutFile(ctx context.Context, tenant string, f assets.File, conte
 	return nil
 }
 
+// PutFileBytes stores f whose content is data in one Put Blob, sent as it
+// is (no copy into a block buffer) and without a Content-MD5: the restore
+// authenticated data before calling, TLS guards it in transit, and the
+// service computes and stores the MD5 of a Put Blob itself (as it does for
+// chunks: blobstore/azure.Store.PutBlob).
+func (s *Store) PutFileBytes(ctx context.Context, tenant string, f assets.File, data []byte) error {
+	if err := assets.CheckTenant(tenant); err != nil {
+		return err
+	}
+	if err := f.Validate(); err != nil {
+		return fmt.Errorf("file %s can't be written: %w", assets.Tag(f.Path), err)
+	}
+	if int64(len(data)) != f.Size {
+		return fmt.Errorf("file %s: %d bytes of content for a size of %d: %w", assets.Tag(f.Path), len(data), f.Size, assets.ErrShortContent)
+	}
+	_, err := s.files.NewBlockBlobClient(prefix(tenant)+f.Path).Upload(ctx, streaming.NopCloser(bytes.NewReader(data)), &blockblob.UploadOptions{
+		HTTPHeaders: httpHeaders(f), Metadata: metadataPtrs(f.Metadata),
+	})
+	if err != nil {
+		return writeErr(ctx, fmt.Errorf("failed to write file %s of tenant %q: %w", assets.Tag(f.Path), tenant, azerr.Redact(err)))
+	}
+	return nil
+}
+
 func (s *Store) putSmall(ctx context.Context, bb *blockblob.Client, size int64, content io.Reader, hdr *blob.HTTPHeaders, md map[string]*string) error {
 	bufp := s.block()
 	defer s.blocks.Put(bufp)

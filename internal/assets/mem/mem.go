@@ -192,6 +192,14 @@ func (s *Store) OpenFile(ctx context.Context, tenant string, f assets.File) (io.
 	return io.NopCloser(bytes.NewReader(cur.content)), nil
 }
 
+// PutFileBytes stores f with a copy of data.
+func (s *Store) PutFileBytes(ctx context.Context, tenant string, f assets.File, data []byte) error {
+	if int64(len(data)) != f.Size {
+		return fmt.Errorf("file %s: %d bytes of content for a size of %d: %w", assets.Tag(f.Path), len(data), f.Size, assets.ErrShortContent)
+	}
+	return s.PutFile(ctx, tenant, f, bytes.NewReader(data))
+}
+
 // PutFile stores f, reading exactly f.Size bytes from content.
 func (s *Store) PutFile(ctx context.Context, tenant string, f assets.File, content io.Reader) error {
 	if err := assets.CheckTenant(tenant); err != nil {
@@ -348,6 +356,16 @@ func (w *recordWriter) Flush(ctx context.Context) error {
 }
 
 func (w *recordWriter) Written() int64 { return w.written }
+
+// Holds reports whether the tenant has records and files.
+func (s *Store) Holds(ctx context.Context, tenant string) (records, files bool, err error) {
+	if err := assets.CheckTenant(tenant); err != nil {
+		return false, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.records[tenant]) > 0, len(s.files[tenant]) > 0, ctx.Err()
+}
 
 // NewRecordPruner returns a pruner of the tenant's records.
 func (s *Store) NewRecordPruner(tenant string) (assets.Pruner, error) {

@@ -46,17 +46,17 @@ func (s *Store) CreateContainer(ctx context.Context) error {
 	return nil
 }
 
+// PutBlob stores data with one Put Blob. It sends no Content-MD5: every
+// blob of the backups container is sealed or MAC'd (chunks, manifests),
+// so a restore authenticates every byte; damage in transit is the
+// transport's to catch (TLS to Azure, loopback to Azurite); and the
+// service computes and stores the MD5 of a Put Blob itself, which GetBlob
+// checks. Hashing each chunk here cost 8 % of a backup's throughput
+// (docs/BENCHMARKS.md, issue 13). Put Blob, unlike Put Block, takes no
+// slow path on Azurite without it.
 func (s *Store) PutBlob(ctx context.Context, name string, data []byte) error {
-	sum := md5.Sum(data)
-	// The transactional MD5 makes the service reject a damaged body; the
-	// stored Content-MD5 lets GetBlob check what it reads. Sending it also
-	// keeps Azurite off its slow CRC64 path (docs/ARCHITECTURE.md, Azurite facts).
 	_, err := s.c.NewBlockBlobClient(name).Upload(ctx, streaming.NopCloser(bytes.NewReader(data)), &blockblob.UploadOptions{
-		TransactionalValidation: blob.TransferValidationTypeMD5(sum[:]),
-		HTTPHeaders: &blob.HTTPHeaders{
-			BlobContentMD5:  sum[:],
-			BlobContentType: new("application/octet-stream"),
-		},
+		HTTPHeaders: &blob.HTTPHeaders{BlobContentType: new("application/octet-stream")},
 	})
 	if err != nil {
 		return fmt.Errorf("failed to upload blob %s: %w", name, classify(err))
@@ -65,16 +65,18 @@ func (s *Store) PutBlob(ctx context.Context, name string, data []byte) error {
 }
 
 func (s *Store) GetBlob(ctx context.Context, name string) ([]byte, error) {
-	return s.get(ctx, name, nil, -1)
+	return s.get(ctx, name, nil, -1, true)
 }
 
 // GetBlobInto reads the body straight into buf when the blob fits, so
 // callers that pass their buffers back allocate nothing per blob. A blob
 // whose Content-Length is over limit is refused before any allocation; a
 // body that runs past limit anyway (a server that lies) is cut off at
-// limit+1 bytes.
+// limit+1 bytes. Unlike GetBlob it does not recompute the Content-MD5:
+// its callers read sealed chunks and authenticate every byte themselves
+// (blobstore.IntoGetter), and the MD5 was a third of a restore's CPU.
 func (s *Store) GetBlobInto(ctx context.Context, name string, buf []byte, limit int64) ([]byte, error) {
-	return s.get(ctx, name, buf, max(limit, 0))
+	return s.get(ctx, name, buf, max(limit, 0), false)
 }
 
 // maxPrealloc bounds what an unlimited GetBlob allocates on the word of
@@ -82,8 +84,9 @@ func (s *Store) GetBlobInto(ctx context.Context, name string, buf []byte, limit 
 // bytes that actually arrive.
 const maxPrealloc = 8 << 20
 
-// get reads blob name into buf; limit < 0 means no limit.
-func (s *Store) get(ctx context.Context, name string, buf []byte, limit int64) ([]byte, error) {
+// get reads blob name into buf; limit < 0 means no limit. checkMD5 checks
+// the body against the stored Content-MD5.
+func (s *Store) get(ctx context.Context, name string, buf []byte, limit int64, checkMD5 bool) ([]byte, error) {
 	resp, err := s.c.NewBlobClient(name).DownloadStream(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("failed to download blob %s: %w", name, classify(err))
@@ -113,7 +116,7 @@ func (s *Store) get(ctx context.Context, name string, buf []byte, limit int64) (
 	if limit >= 0 && int64(len(data)) > limit {
 		return nil, blobstore.TooLarge(name, int64(len(data)), limit)
 	}
-	if len(resp.ContentMD5) == md5.Size {
+	if checkMD5 && len(resp.ContentMD5) == md5.Size {
 		if sum := md5.Sum(data); !bytes.Equal(sum[:], resp.ContentMD5) {
 			// Damaged in transit (the stored copy was checked on upload).
 			return nil, fmt.Errorf("blob %s failed its Content-MD5 check: %w", name, blobstore.ErrTransient)

@@ -1,12 +1,16 @@
 package azure_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/md5"
+	"errors"
 	"fmt"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/twinit/byok-backup/internal/blobstore"
 	"github.com/twinit/byok-backup/internal/blobstore/azure"
@@ -83,5 +87,41 @@ func TestUnreachableIsTransient(t *testing.T) {
 	cancel()
 	if _, err := s.GetBlob(ctx, "x"); blobstore.IsTransient(err) || err == nil {
 		t.Fatalf("GetBlob with a cancelled context: %v; want a permanent error", err)
+	}
+}
+
+// TestServiceStoresTheMD5: PutBlob sends no Content-MD5 (chunks are
+// authenticated by the restore), so the stored MD5 that GetBlob checks is
+// the one the service computed: present and right, and a blob whose body
+// doesn't match it is refused as transient.
+func TestServiceStoresTheMD5(t *testing.T) {
+	ctx := t.Context()
+	s := open(t, inst.ConnectionString(), "backups-md5", nil)
+	if err := s.CreateContainer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("sealed chunk "), 1000)
+	if err := s.PutBlob(ctx, "t/b/chunks/files/0000000000", data); err != nil {
+		t.Fatal(err)
+	}
+	c, err := container.NewClientFromConnectionString(inst.ConnectionString(), "backups-md5", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	props, err := c.NewBlobClient("t/b/chunks/files/0000000000").GetProperties(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := md5.Sum(data); !bytes.Equal(props.ContentMD5, sum[:]) {
+		t.Fatalf("stored Content-MD5 %x, want the service's %x", props.ContentMD5, sum)
+	}
+	// A stored MD5 that doesn't match the body (as a damaged read would
+	// look) fails GetBlob's check.
+	wrong := md5.Sum([]byte("other"))
+	if _, err := c.NewBlobClient("t/b/chunks/files/0000000000").SetHTTPHeaders(ctx, blob.HTTPHeaders{BlobContentMD5: wrong[:]}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetBlob(ctx, "t/b/chunks/files/0000000000"); !errors.Is(err, blobstore.ErrTransient) {
+		t.Fatalf("GetBlob of a body not matching its MD5: %v, want ErrTransient", err)
 	}
 }

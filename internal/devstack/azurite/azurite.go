@@ -223,3 +223,34 @@ func tail(b []byte) string {
 	}
 	return s
 }
+
+// CPUTime is the user + system CPU time Azurite's processes (its process
+// group) have used so far, from /proc (Linux; 0 elsewhere). Benchmarks
+// read it around a phase: Azurite's single-threaded node process is
+// usually what limits a local run.
+func (i *Instance) CPUTime() time.Duration {
+	if i.cmd == nil || i.cmd.Process == nil {
+		return 0
+	}
+	pgid := strconv.Itoa(i.cmd.Process.Pid)
+	dirs, _ := os.ReadDir("/proc")
+	var ticks int64
+	for _, d := range dirs {
+		if d.Name()[0] < '0' || d.Name()[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		// Fields after the command name: state, ppid, pgrp, …, utime (12th), stime (13th).
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) > 12 && f[2] == pgid {
+			u, _ := strconv.ParseInt(f[11], 10, 64)
+			st, _ := strconv.ParseInt(f[12], 10, 64)
+			ticks += u + st
+		}
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ = 100
+}
