@@ -43,6 +43,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+
 	"github.com/twinit/byok-backup/internal/app"
 	"github.com/twinit/byok-backup/internal/assets"
 	"github.com/twinit/byok-backup/internal/byok"
@@ -73,13 +77,18 @@ type Size struct {
 	BigFiles, SmallFiles int
 	BigSize, SmallSize   int64
 	Records              int
+	// Reclaim deletes what LR, restore and B2 wrote once they are
+	// measured (and the backup after its restore) and restarts Azurite,
+	// which frees deleted blobs' space only at start and every 10 minutes:
+	// at 10 GiB, five copies don't fit the disk.
+	Reclaim bool
 }
 
 // Full is the size; Large its 10 GiB tenant (a few 1 GiB files,
 // 20,000 small files, 200,000 records); Short a few MiB for CI.
 var (
 	Full  = Size{BigFiles: 6, BigSize: 128 << 20, SmallFiles: 1000, SmallSize: 256 << 10, Records: 5000}
-	Large = Size{BigFiles: 6, BigSize: 1 << 30, SmallFiles: 20000, SmallSize: 200 << 10, Records: 200000}
+	Large = Size{BigFiles: 6, BigSize: 1 << 30, SmallFiles: 20000, SmallSize: 200 << 10, Records: 200000, Reclaim: true}
 	Short = Size{BigFiles: 2, BigSize: 2 << 20, SmallFiles: 20, SmallSize: 64 << 10, Records: 300}
 )
 
@@ -102,6 +111,7 @@ func main() {
 	large := flag.Bool("10g", false, "the 10 GiB tenant: 6 × 1 GiB + 20,000 × 200 KiB files, 200,000 records")
 	verbose := flag.Bool("v", false, "children log at Info (backup's and restore's own step timings) on stderr")
 	profile := flag.String("profile", "", "directory for a CPU and an allocation profile of each child phase (<phase>-<run>.cpu.pb, .heap.pb)")
+	reclaimFlag := flag.Bool("reclaim", false, "free each phase's output and restart Azurite between phases (always on with -10g)")
 	only := flag.String("phases", strings.Join(phases, ","), "the phases to run (LR needs LB, restore needs backup); ratios need both sides")
 	flag.Parse()
 	size := Full
@@ -111,6 +121,7 @@ func main() {
 	case *large:
 		size = Large
 	}
+	size.Reclaim = size.Reclaim || *reclaimFlag
 	// Interrupted, the children are killed (CommandContext) and Azurite and
 	// the emulator stopped by Run's defers.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -176,21 +187,25 @@ func Run(ctx context.Context, out io.Writer, size Size, runs int, diag Diag) err
 	if err != nil {
 		return err
 	}
-	az, err := azurite.Start(ctx, azurite.Options{})
-	if err != nil {
-		return err
-	}
-	defer az.Stop()
-	emu, err := kvemu.Start(kvemu.Options{})
-	if err != nil {
-		return err
-	}
-	defer emu.Close()
 	dir, err := os.MkdirTemp("", "bench-*")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	azDir := filepath.Join(dir, "azurite")
+	if err := os.Mkdir(azDir, 0o700); err != nil {
+		return err
+	}
+	az, err := azurite.Start(ctx, azurite.Options{Dir: azDir})
+	if err != nil {
+		return err
+	}
+	defer func() { az.Stop() }()
+	emu, err := kvemu.Start(kvemu.Options{})
+	if err != nil {
+		return err
+	}
+	defer emu.Close()
 	settings, err := keyVault(emu, dir, az.ConnectionString())
 	if err != nil {
 		return err
@@ -238,6 +253,11 @@ func Run(ctx context.Context, out io.Writer, size Size, runs int, diag Diag) err
 				return fmt.Errorf("run %d, %s: %w", i+1, ph, err)
 			}
 			m.azurite = az.CPUTime() - cpu0
+			if size.Reclaim {
+				if az, err = reclaim(ctx, az, ph, sp, i); err != nil {
+					return fmt.Errorf("run %d, freeing %s's blobs: %w", i+1, ph, err)
+				}
+			}
 			fmt.Fprintf(out, "run %d %-8s %7.1f MiB/s  %6.2f s  peak RSS %6.1f MiB  Azurite CPU %5.1f s\n",
 				i+1, ph, mibs(fileBytes, m.seconds), m.seconds, float64(m.rssKiB)/1024, m.azurite.Seconds())
 			all[ph] = append(all[ph], m)
@@ -491,4 +511,64 @@ func (p *prng) Read(b []byte) (int, error) {
 		}
 	}
 	return len(b), nil
+}
+
+// reclaim deletes what phase ph wrote (for LR also LB's blobs, for
+// restore also the backup it read) and restarts Azurite on the same data
+// folder and ports, so its start-up sweep frees their space.
+func reclaim(ctx context.Context, az *azurite.Instance, ph string, sp spec, run int) (*azurite.Instance, error) {
+	type target struct{ container, prefix string }
+	var del []target
+	switch ph {
+	case "LR":
+		del = []target{{scratch, sp.BlobPrefix}, {"assets", sp.Target + "/"}}
+	case "restore":
+		del = []target{{"assets", sp.Target + "/"}, {"backups", sp.Tenant + "/" + sp.BackupID + "/"}}
+	case "B2":
+		del = []target{{"rclone-crypt", ""}}
+	default:
+		return az, nil
+	}
+	bs, err := azblob.NewClientFromConnectionString(az.ConnectionString(), nil)
+	if err != nil {
+		return az, err
+	}
+	for _, d := range del {
+		if err := deletePrefix(ctx, bs.ServiceClient().NewContainerClient(d.container), d.prefix); err != nil {
+			return az, err
+		}
+	}
+	opts := azurite.Options{Dir: az.Dir, BlobPort: az.BlobPort, QueuePort: az.QueuePort, TablePort: az.TablePort}
+	az.Stop()
+	return azurite.Start(ctx, opts)
+}
+
+// deletePrefix deletes every blob under prefix, 16 at a time.
+func deletePrefix(ctx context.Context, c *container.Client, prefix string) error {
+	names := make(chan string, 64)
+	var fail errOnce
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for n := range names {
+				if _, err := c.NewBlobClient(n).Delete(ctx, nil); err != nil && !bloberror.HasCode(err, bloberror.BlobNotFound) {
+					fail.set(err)
+				}
+			}
+		})
+	}
+	pager := c.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: &prefix})
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			fail.set(err)
+			break
+		}
+		for _, it := range page.Segment.BlobItems {
+			names <- *it.Name
+		}
+	}
+	close(names)
+	wg.Wait()
+	return fail.get()
 }
