@@ -378,6 +378,26 @@ func childLR(ctx context.Context, sp spec) (result, error) {
 		name string
 		data []byte
 	}
+	// File buffers are reused once uploaded (a fresh 128 MiB buffer per
+	// file made LR's speed swing with the machine's page-fault cost).
+	var freeMu sync.Mutex
+	var free [][]byte
+	getBuf := func(n int64) []byte {
+		freeMu.Lock()
+		defer freeMu.Unlock()
+		for i, b := range free {
+			if int64(cap(b)) >= n {
+				free = append(free[:i], free[i+1:]...)
+				return b[:n]
+			}
+		}
+		return make([]byte, n)
+	}
+	putBuf := func(b []byte) {
+		freeMu.Lock()
+		free = append(free, b)
+		freeMu.Unlock()
+	}
 	// Unbuffered: a file waits for an upload slot instead of adding
 	// another whole file to the memory held.
 	uploads := make(chan upload)
@@ -389,6 +409,7 @@ func childLR(ctx context.Context, sp spec) (result, error) {
 				if _, err := bs.UploadBuffer(ctx, "assets", u.name, u.data, nil); err != nil {
 					fail.set(err)
 				}
+				putBuf(u.data)
 			}
 		})
 		workers.Go(func() {
@@ -459,7 +480,7 @@ func childLR(ctx context.Context, sp spec) (result, error) {
 			}
 			f := files[s.File]
 			if f == nil {
-				f = &partial{data: make([]byte, s.Size)}
+				f = &partial{data: getBuf(s.Size)}
 				files[s.File] = f
 			}
 			copy(f.data[s.Off:], part)

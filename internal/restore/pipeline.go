@@ -402,7 +402,7 @@ func (s *Service) commitFiles(ctx context.Context, r *catalog.Restore, sp *spool
 				if data != nil {
 					err = s.o.Target.PutFileBytes(ctx, r.TargetTenant, sf.f, data)
 				} else {
-					err = s.o.Target.CommitFile(ctx, r.TargetTenant, sf.f, st.blockIDs(sf.blocks), sf.md5)
+					err = s.o.Target.CommitFile(ctx, r.TargetTenant, sf.f, st.blockIDs(sf.blocks), nil)
 				}
 				if err != nil {
 					fail(err)

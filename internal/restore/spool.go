@@ -158,7 +158,6 @@ func (sp *spool) release(b []byte) {
 type spooledFile struct {
 	F      assets.File `json:"f"`
 	Blocks uint32      `json:"b"`
-	MD5    []byte      `json:"m"`
 	// Inline is the length of the content sealed after the header (a small
 	// file written in one request after verification), 0 for staged files.
 	Inline int64 `json:"i,omitempty"`
@@ -183,7 +182,7 @@ func (sp *spool) nonce(i uint64) []byte {
 // putFile appends a staged file's header. Headers must be put in staging
 // order, from one goroutine.
 func (sp *spool) putFile(sf stagedFile) error {
-	plain, err := json.Marshal(spooledFile{F: sf.f, Blocks: sf.blocks, MD5: sf.md5, Inline: int64(len(sf.data))})
+	plain, err := json.Marshal(spooledFile{F: sf.f, Blocks: sf.blocks, Inline: int64(len(sf.data))})
 	if err != nil {
 		return err
 	}
@@ -263,7 +262,7 @@ func (h *headerReader) next() (stagedFile, error) {
 		return stagedFile{}, errSpoolCorrupt
 	}
 	h.i++
-	sf := stagedFile{f: s.F, blocks: s.Blocks, md5: s.MD5}
+	sf := stagedFile{f: s.F, blocks: s.Blocks}
 	if s.Inline > 0 {
 		sf.data = rest
 	}
