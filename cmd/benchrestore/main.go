@@ -131,7 +131,6 @@ func run(nFiles, nRecords int, fileSize int64, rounds, parallelism, spoolLimitMB
 		}
 		defer counter.Close()
 	}
-	azPIDs := childPIDs()
 
 	// The app as the handler builds it; its HTTP edge is not used, so the
 	// token settings only have to be valid.
@@ -220,12 +219,12 @@ func run(nFiles, nRecords int, fileSize int64, rounds, parallelism, spoolLimitMB
 		}
 		runtime.GC()
 		counter.Reset()
-		cpu0 := cpuTime(azPIDs)
+		cpu0 := az.CPUTime()
 		d, peak, err := restoreOnce(ctx, a.Restores, a.Catalog, b, fmt.Sprintf("bench-r%d", i))
 		if err != nil {
 			return fmt.Errorf("restore: %w", err)
 		}
-		azCPU += cpuTime(azPIDs) - cpu0
+		azCPU += az.CPUTime() - cpu0
 		resWall += d
 		reqs = counter.Snapshot()
 		resT = append(resT, d)

@@ -9,10 +9,8 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -241,64 +239,6 @@ func startCountingProxy(az *azurite.Instance) (*requestCounter, string, error) {
 	cs := fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;BlobEndpoint=%s;QueueEndpoint=%s;TableEndpoint=%s;",
 		azurite.AccountName, azurite.AccountKey, blob, az.QueueURL(), table)
 	return c, cs, nil
-}
-
-// childPIDs lists this process's descendants (Azurite's node process and
-// any wrapper), read from /proc.
-func childPIDs() []int {
-	parent := map[int]int{}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		f := statFields(pid)
-		if len(f) > 1 {
-			ppid, _ := strconv.Atoi(f[1])
-			parent[pid] = ppid
-		}
-	}
-	self := os.Getpid()
-	var out []int
-	for pid := range parent {
-		for p := parent[pid]; p > 1; p = parent[p] {
-			if p == self {
-				out = append(out, pid)
-				break
-			}
-		}
-	}
-	return out
-}
-
-// statFields are the fields of /proc/pid/stat after the command name
-// (field 4 onwards: index 0 is the state, 1 the parent pid).
-func statFields(pid int) []string {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return nil
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return nil
-	}
-	return strings.Fields(s[i+1:])
-}
-
-// cpuTime is the user + system CPU time of pids so far (USER_HZ = 100).
-func cpuTime(pids []int) time.Duration {
-	var ticks int64
-	for _, pid := range pids {
-		f := statFields(pid)
-		if len(f) > 12 {
-			u, _ := strconv.ParseInt(f[11], 10, 64)
-			s, _ := strconv.ParseInt(f[12], 10, 64)
-			ticks += u + s
-		}
-	}
-	return time.Duration(ticks) * 10 * time.Millisecond
 }
 
 // lr is issue 13's LR for the fixed-size shape: concurrently, download
