@@ -24,9 +24,10 @@ import (
 // exactly f.Size bytes from content (it never reads past them). Files up
 // to [Options.BlockSize] go in one request; larger ones in staged blocks,
 // at most [Options.UploadConcurrency] in flight, so memory stays at
-// BlockSize × UploadConcurrency whatever the file size. Every request
-// carries its Content-MD5 (Azurite is much slower without one) and the
-// blob gets the MD5 of the whole content. The blob appears atomically:
+// BlockSize × UploadConcurrency whatever the file size. Every staged
+// block carries its Content-MD5 (Azurite is much slower without one) and a
+// blob written in blocks gets the MD5 of the whole content; a single Put
+// Blob gets the one the service computes. The blob appears atomically:
 // readers see the old version or the new one.
 func (s *Store) PutFile(ctx context.Context, tenant string, f assets.File, content io.Reader) error {
 	if err := assets.CheckTenant(tenant); err != nil {
@@ -68,10 +69,7 @@ func (s *Store) PutFileBytes(ctx context.Context, tenant string, f assets.File, 
 	if int64(len(data)) != f.Size {
 		return fmt.Errorf("file %s: %d bytes of content for a size of %d: %w", assets.Tag(f.Path), len(data), f.Size, assets.ErrShortContent)
 	}
-	_, err := s.files.NewBlockBlobClient(prefix(tenant)+f.Path).Upload(ctx, streaming.NopCloser(bytes.NewReader(data)), &blockblob.UploadOptions{
-		HTTPHeaders: httpHeaders(f), Metadata: metadataPtrs(f.Metadata),
-	})
-	if err != nil {
+	if err := putBlob(ctx, s.files.NewBlockBlobClient(prefix(tenant)+f.Path), data, httpHeaders(f), metadataPtrs(f.Metadata)); err != nil {
 		return writeErr(ctx, fmt.Errorf("failed to write file %s of tenant %q: %w", assets.Tag(f.Path), tenant, azerr.Redact(err)))
 	}
 	return nil
@@ -84,11 +82,14 @@ func (s *Store) putSmall(ctx context.Context, bb *blockblob.Client, size int64, 
 	if err := readFull(content, buf); err != nil {
 		return err
 	}
-	sum := md5.Sum(buf)
-	hdr.BlobContentMD5 = sum[:]
-	_, err := bb.Upload(ctx, streaming.NopCloser(bytes.NewReader(buf)), &blockblob.UploadOptions{
-		HTTPHeaders: hdr, Metadata: md, TransactionalValidation: blob.TransferValidationTypeMD5(sum[:]),
-	})
+	return putBlob(ctx, bb, buf, hdr, md)
+}
+
+// putBlob writes data with one Put Blob and no client MD5: the service
+// computes and stores the MD5 of a Put Blob itself, and Azurite has no
+// slow path for it (unlike staged blocks).
+func putBlob(ctx context.Context, bb *blockblob.Client, data []byte, hdr *blob.HTTPHeaders, md map[string]*string) error {
+	_, err := bb.Upload(ctx, streaming.NopCloser(bytes.NewReader(data)), &blockblob.UploadOptions{HTTPHeaders: hdr, Metadata: md})
 	return err
 }
 
