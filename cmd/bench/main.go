@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -44,6 +45,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 
@@ -82,8 +85,8 @@ type Size struct {
 	// verification (3.9 GiB of them at 10 GiB; beyond the limit they are
 	// staged and committed, two requests each).
 	SpoolMB int
-	// Reclaim deletes what LR, restore and B2 wrote once they are
-	// measured (and the backup after its restore) and restarts Azurite,
+	// Reclaim deletes what LB, LR, restore and B2 wrote once it is no
+	// longer needed (see reclaim) and restarts Azurite,
 	// which frees deleted blobs' space only at start and every 10 minutes.
 	// Without it each run meets a fuller Azurite than the one before (its
 	// per-request cost grows with its data: the second of three runs was
@@ -120,6 +123,7 @@ func main() {
 	verbose := flag.Bool("v", false, "children log at Info (backup's and restore's own step timings) on stderr")
 	profile := flag.String("profile", "", "directory for a CPU and an allocation profile of each child phase (<phase>-<run>.cpu.pb, .heap.pb)")
 	reclaimFlag := flag.Bool("reclaim", true, "free each phase's output and restart Azurite between phases, so every phase meets the same Azurite (its per-request cost grows with what it holds) and the disk holds at most three copies")
+	shape := flag.String("shape", "", "a diagnostic size instead of the issue's: BIGxMiB+SMALLxKiB+RECORDS, e.g. 2x128+5000x200+100000 (spool limit 4096 MiB)")
 	only := flag.String("phases", strings.Join(phases, ","), "the phases to run (LR needs LB, restore needs backup); ratios need both sides")
 	flag.Parse()
 	size := Full
@@ -128,6 +132,12 @@ func main() {
 		size = Short
 	case *large:
 		size = Large
+	case *shape != "":
+		var err error
+		if size, err = parseShape(*shape); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: -shape:", err)
+			os.Exit(2)
+		}
 	}
 	size.Reclaim = *reclaimFlag
 	// Interrupted, the children are killed (CommandContext) and Azurite and
@@ -139,6 +149,20 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// parseShape reads -shape: BIGxMiB+SMALLxKiB+RECORDS.
+func parseShape(v string) (Size, error) {
+	var s Size
+	var bigMiB, smallKiB int64
+	if _, err := fmt.Sscanf(v, "%dx%d+%dx%d+%d", &s.BigFiles, &bigMiB, &s.SmallFiles, &smallKiB, &s.Records); err != nil {
+		return s, fmt.Errorf("%q is not BIGxMiB+SMALLxKiB+RECORDS: %w", v, err)
+	}
+	if s.BigFiles < 0 || s.SmallFiles < 0 || s.Records < 0 || bigMiB <= 0 || smallKiB <= 0 {
+		return s, fmt.Errorf("%q: counts must be ≥ 0 and sizes > 0", v)
+	}
+	s.BigSize, s.SmallSize, s.SpoolMB = bigMiB<<20, smallKiB<<10, 4096
+	return s, nil
 }
 
 // spec is what a child needs; written once per run by the parent.
@@ -525,20 +549,22 @@ func (p *prng) Read(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// reclaim deletes the containers phase ph filled (LB's blobs after LR,
-// rclone's output after B2) and restarts Azurite on the same data folder
-// and ports, so its start-up sweep frees their space.
+// reclaim deletes what phase ph filled (LB's blobs and LR's target after
+// LR, the restore's target after the restore, rclone's output after B2)
+// and restarts Azurite on the same data folder and ports, so its start-up
+// sweep frees their space.
 func reclaim(ctx context.Context, az *azurite.Instance, ph string) (*azurite.Instance, error) {
-	var del []string
-	// Only whole containers: Azurite deletes blobs one by one at a few
-	// dozen a second once it holds tens of thousands (the 20,000 files of
-	// LR's 10 GiB target took over 15 minutes), so LR's and restore's
-	// targets in the assets container stay.
+	var containers, tables []string
+	// Only whole containers and tables: Azurite deletes blobs one by one
+	// at a few dozen a second once it holds tens of thousands (the 20,000
+	// files of LR's 10 GiB target took over 15 minutes).
 	switch ph {
 	case "LR":
-		del = []string{scratch}
+		containers, tables = []string{scratch, lrContainer}, []string{lrTable}
+	case "restore":
+		containers, tables = []string{restoreContainer}, []string{restoreTable}
 	case "B2":
-		del = []string{"rclone-crypt"}
+		containers = []string{"rclone-crypt"}
 	default:
 		return az, nil
 	}
@@ -546,10 +572,22 @@ func reclaim(ctx context.Context, az *azurite.Instance, ph string) (*azurite.Ins
 	if err != nil {
 		return az, err
 	}
-	for _, name := range del {
+	for _, name := range containers {
 		c := bs.ServiceClient().NewContainerClient(name)
 		if _, err := c.Delete(ctx, nil); err != nil && !bloberror.HasCode(err, bloberror.ContainerNotFound) {
 			return az, err
+		}
+	}
+	ts, err := aztables.NewServiceClientFromConnectionString(az.ConnectionString(), nil)
+	if err != nil {
+		return az, err
+	}
+	for _, name := range tables {
+		if _, err := ts.DeleteTable(ctx, name, nil); err != nil {
+			var re *azcore.ResponseError
+			if !errors.As(err, &re) || re.StatusCode != http.StatusNotFound {
+				return az, err
+			}
 		}
 	}
 	opts := azurite.Options{Dir: az.Dir, BlobPort: az.BlobPort, QueuePort: az.QueuePort, TablePort: az.TablePort}

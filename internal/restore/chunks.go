@@ -72,21 +72,39 @@ func (c *chunkPool) put(b []byte) {
 	c.p.Put(&b)
 }
 
-// chunkResult is one fetched and opened chunk.
+// chunkResult is one fetched and opened chunk. token is set when it holds
+// one of its stream's budget tokens (every result but one made after a
+// cancel).
 type chunkResult struct {
 	plain []byte
 	err   error
+	token bool
 }
 
+// budget bounds the chunks in flight (fetched, being fetched, or being
+// read) across every plainStream that shares it: the two streams of the
+// verify pass share one, so a backup whose records stream is as long as its
+// files stream (200,000 records at issue 13's 10 GiB size) holds no more
+// chunk buffers at once than one holding a handful of records. A stream
+// takes a token for chunk i only after chunk i-1 got one and gives it back
+// once read, so whatever the streams' readers do, the oldest chunk of each
+// stream always gets a token first: sharing can't deadlock with at least
+// one token per stream plus one.
+type budget chan struct{}
+
+func newBudget(n int) budget { return make(budget, n) }
+
 // plainStream is an io.Reader of one stream's plaintext: it fetches and
-// authenticates up to parallelism chunks ahead, in parallel, and yields
-// them in order. Memory is about (parallelism + 2) chunks. onSealed, when
-// set, sees each sealed chunk before it is opened (the spool).
+// authenticates chunks ahead, in parallel, as many as its budget allows,
+// and yields them in order. onSealed, when set, sees each sealed chunk
+// before it is opened (the spool).
 type plainStream struct {
 	cancel context.CancelFunc
 	next   chan chan chunkResult
 	cur    []byte
 	buf    []byte // the chunk cur points into, for release
+	token  bool   // cur's chunk holds a budget token
+	budget budget
 	err    error
 	// release, when set, takes back a chunk buffer fetch returned (the
 	// plaintext is opened in place in it) once Read has copied it all out.
@@ -94,9 +112,9 @@ type plainStream struct {
 }
 
 func newPlainStream(ctx context.Context, r *envelope.Reader, info envelope.StreamInfo, fetch fetchFunc,
-	parallelism int, onSealed func(id uint32, index uint64, sealed []byte) error) *plainStream {
+	b budget, onSealed func(id uint32, index uint64, sealed []byte) error) *plainStream {
 	ctx, cancel := context.WithCancel(ctx)
-	ps := &plainStream{cancel: cancel, next: make(chan chan chunkResult, parallelism)}
+	ps := &plainStream{cancel: cancel, next: make(chan chan chunkResult, cap(b)), budget: b}
 	go func() {
 		defer close(ps.next)
 		for i := range info.Chunks {
@@ -104,6 +122,13 @@ func newPlainStream(ctx context.Context, r *envelope.Reader, info envelope.Strea
 			select {
 			case ps.next <- ch:
 			case <-ctx.Done():
+				return
+			}
+			// The token is taken after ch is queued, in chunk order: see budget.
+			select {
+			case b <- struct{}{}:
+			case <-ctx.Done():
+				ch <- chunkResult{err: ctx.Err()}
 				return
 			}
 			go func() {
@@ -115,7 +140,7 @@ func newPlainStream(ctx context.Context, r *envelope.Reader, info envelope.Strea
 					// before calling the chunk tampered with.
 					plain, _, err = fetchOpen(ctx, r, info.ID, i, fetch, onSealed)
 				}
-				ch <- chunkResult{plain, err}
+				ch <- chunkResult{plain, err, true}
 			}()
 		}
 	}()
@@ -139,6 +164,17 @@ func fetchOpen(ctx context.Context, r *envelope.Reader, id uint32, i uint64, fet
 	return plain, false, nil
 }
 
+// done gives back the current chunk's buffer and token.
+func (ps *plainStream) done() {
+	if ps.release != nil && ps.buf != nil {
+		ps.release(ps.buf)
+	}
+	if ps.token {
+		<-ps.budget
+	}
+	ps.cur, ps.buf, ps.token = nil, nil, false
+}
+
 // Read implements io.Reader. It returns io.EOF after the stream's last
 // chunk, which the envelope authenticated as final; errors are sticky.
 func (ps *plainStream) Read(p []byte) (int, error) {
@@ -152,28 +188,31 @@ func (ps *plainStream) Read(p []byte) (int, error) {
 			continue
 		}
 		res := <-ch
+		ps.cur, ps.buf, ps.token = res.plain, res.plain, res.token
 		if res.err != nil {
 			ps.err = res.err
 			ps.cancel()
-			continue
 		}
-		ps.cur, ps.buf = res.plain, res.plain
+		if len(ps.cur) == 0 {
+			ps.done()
+		}
 	}
 	n := copy(p, ps.cur)
 	ps.cur = ps.cur[n:]
-	if len(ps.cur) == 0 && ps.release != nil && ps.buf != nil {
-		ps.release(ps.buf)
-		ps.buf = nil
+	if len(ps.cur) == 0 {
+		ps.done()
 	}
 	return n, nil
 }
 
-// Close stops the prefetch and waits for chunks in flight.
+// Close stops the prefetch, waits for chunks in flight and gives back
+// every buffer and token the stream holds.
 func (ps *plainStream) Close() {
 	ps.cancel()
+	ps.done()
 	for ch := range ps.next {
-		if res := <-ch; res.plain != nil && ps.release != nil {
-			ps.release(res.plain)
-		}
+		res := <-ch
+		ps.cur, ps.buf, ps.token = res.plain, res.plain, res.token
+		ps.done()
 	}
 }

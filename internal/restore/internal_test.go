@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,14 +77,14 @@ func TestPlainStreamOrderAndSpool(t *testing.T) {
 	}
 	defer sp.close()
 	for _, p := range []int{1, 3, 8} {
-		ps := newPlainStream(t.Context(), r, info, fetch, p, sp.put)
+		ps := newPlainStream(t.Context(), r, info, fetch, newBudget(p), sp.put)
 		got, err := io.ReadAll(ps)
 		ps.Close()
 		if err != nil || !bytes.Equal(got, plain) {
 			t.Fatalf("parallelism %d: %d bytes, %v", p, len(got), err)
 		}
 	}
-	ps := newPlainStream(t.Context(), r, info, sp.fetch(m), 4, nil)
+	ps := newPlainStream(t.Context(), r, info, sp.fetch(m), newBudget(4), nil)
 	got, err := io.ReadAll(ps)
 	ps.Close()
 	if err != nil || !bytes.Equal(got, plain) {
@@ -97,7 +98,7 @@ func TestPlainStreamOrderAndSpool(t *testing.T) {
 		}
 		return fetch(ctx, id, i)
 	}
-	ps = newPlainStream(t.Context(), r, info, bad, 4, nil)
+	ps = newPlainStream(t.Context(), r, info, bad, newBudget(4), nil)
 	got, err = io.ReadAll(ps)
 	ps.Close()
 	if !errors.Is(err, boom) || len(got) != 20*64 {
@@ -110,7 +111,7 @@ func TestPlainStreamOrderAndSpool(t *testing.T) {
 		}
 		return b, err
 	}
-	ps = newPlainStream(t.Context(), r, info, flipped, 4, nil)
+	ps = newPlainStream(t.Context(), r, info, flipped, newBudget(4), nil)
 	_, err = io.ReadAll(ps)
 	ps.Close()
 	if errcode.CodeOf(err) != errcode.IntegrityCheckFailed {
@@ -149,4 +150,91 @@ func FuzzLayoutOf(f *testing.F) {
 			t.Fatalf("accepted %q as %+v", blob, l)
 		}
 	})
+}
+
+// TestPlainStreamsShareBudget: two streams on one budget never hold more
+// chunks at once (fetched, being fetched or being read) than the budget,
+// whichever reader is slow, and both finish with their exact content; a
+// stream closed half-read gives back every token it held.
+func TestPlainStreamsShareBudget(t *testing.T) {
+	plainA := make([]byte, 64*40+3)
+	plainB := make([]byte, 64*25)
+	for i := range plainA {
+		plainA[i] = byte(i * 3)
+	}
+	for i := range plainB {
+		plainB[i] = byte(i * 5)
+	}
+	ra, ma, ca := sealed(t, plainA)
+	rb, mb, cb := sealed(t, plainB)
+	var mu sync.Mutex
+	held, peak := 0, 0
+	counting := func(chunks memSink) fetchFunc {
+		return func(_ context.Context, id uint32, i uint64) ([]byte, error) {
+			mu.Lock()
+			held++
+			peak = max(peak, held)
+			mu.Unlock()
+			time.Sleep(time.Duration(rand.IntN(200)) * time.Microsecond)
+			return bytes.Clone(chunks[[2]uint64{uint64(id), i}]), nil
+		}
+	}
+	release := func([]byte) {
+		mu.Lock()
+		held--
+		mu.Unlock()
+	}
+	for _, n := range []int{3, 5} {
+		held, peak = 0, 0
+		b := newBudget(n)
+		ia, _ := ma.Stream(0)
+		ib, _ := mb.Stream(0)
+		a := newPlainStream(t.Context(), ra, ia, counting(ca), b, nil)
+		a.release = release
+		bs := newPlainStream(t.Context(), rb, ib, counting(cb), b, nil)
+		bs.release = release
+		var gotA, gotB []byte
+		var errA, errB error
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			// The slow reader: a few bytes at a time, with pauses.
+			buf := make([]byte, 7)
+			for {
+				k, err := a.Read(buf)
+				gotA = append(gotA, buf[:k]...)
+				if err != nil {
+					if err != io.EOF {
+						errA = err
+					}
+					return
+				}
+				time.Sleep(50 * time.Microsecond)
+			}
+		})
+		wg.Go(func() { gotB, errB = io.ReadAll(bs) })
+		wg.Wait()
+		a.Close()
+		bs.Close()
+		if errA != nil || errB != nil || !bytes.Equal(gotA, plainA) || !bytes.Equal(gotB, plainB) {
+			t.Fatalf("budget %d: A %d bytes, %v; B %d bytes, %v", n, len(gotA), errA, len(gotB), errB)
+		}
+		if peak > n || peak < 2 {
+			t.Errorf("budget %d: %d chunks held at once", n, peak)
+		}
+		if len(b) != 0 || held != 0 {
+			t.Errorf("budget %d: %d tokens and %d buffers not given back", n, len(b), held)
+		}
+	}
+
+	// Closed half-read: every token comes back.
+	b := newBudget(3)
+	ia, _ := ma.Stream(0)
+	a := newPlainStream(t.Context(), ra, ia, counting(ca), b, nil)
+	if _, err := io.ReadFull(a, make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	if len(b) != 0 {
+		t.Errorf("closed half-read: %d tokens held", len(b))
+	}
 }

@@ -115,7 +115,7 @@ func (s *Service) write(ctx context.Context, r *catalog.Restore, b *catalog.Back
 	}
 	err := runBoth(ctx,
 		func(ctx context.Context) error {
-			ps := s.stream(ctx, rd, am, blobstore.StreamRecords, sp.fetch(am), nil)
+			ps := s.stream(ctx, rd, am, blobstore.StreamRecords, sp.fetch(am), nil, nil)
 			ps.release = sp.release
 			defer ps.Close()
 			return s.writeRecords(ctx, r, assets.NewDecoder(ps), prog)
@@ -129,7 +129,7 @@ func (s *Service) write(ctx context.Context, r *catalog.Restore, b *catalog.Back
 					ws.recordsPruned.Store(true)
 					return nil
 				}
-				ps := s.stream(ctx, rd, am, blobstore.StreamRecords, sp.fetch(am), nil)
+				ps := s.stream(ctx, rd, am, blobstore.StreamRecords, sp.fetch(am), nil, nil)
 				ps.release = sp.release
 				defer ps.Close()
 				if err := s.pruneRecords(ctx, r, assets.NewDecoder(ps)); err != nil {
@@ -204,13 +204,18 @@ func checkShape(m *envelope.Manifest, b *catalog.Backup) error {
 	return nil
 }
 
-func (s *Service) stream(ctx context.Context, rd *envelope.Reader, m *envelope.Manifest, id uint32, fetch fetchFunc, sp *spool) *plainStream {
+// stream reads stream id with chunks from b, or from a budget of its own
+// when b is nil: Parallelism chunks being fetched and one being read.
+func (s *Service) stream(ctx context.Context, rd *envelope.Reader, m *envelope.Manifest, id uint32, fetch fetchFunc, sp *spool, b budget) *plainStream {
 	info, _ := m.Stream(id)
 	var onSealed func(uint32, uint64, []byte) error
 	if sp != nil && id == blobstore.StreamRecords { // pass 2 needs the files' headers only (spooled apart)
 		onSealed = sp.put
 	}
-	return newPlainStream(ctx, rd, info, fetch, s.o.Parallelism, onSealed)
+	if b == nil {
+		b = newBudget(s.o.Parallelism + 1)
+	}
+	return newPlainStream(ctx, rd, info, fetch, b, onSealed)
 }
 
 // verify is pass 1: both streams at once, every chunk authenticated (and
@@ -221,9 +226,12 @@ func (s *Service) stream(ctx context.Context, rd *envelope.Reader, m *envelope.M
 func (s *Service) verify(ctx context.Context, rd *envelope.Reader, m *envelope.Manifest, fetch fetchFunc, release func([]byte), sp *spool, st *stager, prog *progress) (assets.Counts, error) {
 	dryRun := st == nil
 	var rc, fc assets.Counts
+	// Both streams draw on one budget: memory stays that of one stream
+	// read ahead however the backup divides between records and files.
+	b := newBudget(s.o.Parallelism + 1)
 	each := func(id uint32, want assets.Kind, out *assets.Counts) func(context.Context) error {
 		return func(ctx context.Context) error {
-			ps := s.stream(ctx, rd, m, id, fetch, sp)
+			ps := s.stream(ctx, rd, m, id, fetch, sp, b)
 			ps.release = release
 			defer ps.Close()
 			dec := assets.NewDecoder(ps)
