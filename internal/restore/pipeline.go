@@ -46,7 +46,7 @@ func (s *Service) run(ctx context.Context, r *catalog.Restore, b *catalog.Backup
 		return errIntegrity(err)
 	}
 
-	pool := newChunkPool(int(am.ChunkSize) + 16) // sealed chunk: plaintext + GCM tag
+	pool := newChunkPool(int(am.ChunkSize)+16, s.o.Parallelism+1) // sealed chunk: plaintext + GCM tag; one per budget token (verify)
 	fetch, release := blobFetch(s.blobs, layout, pool), pool.put
 
 	// Pass 1: authenticate every chunk and decode every item; unless a
@@ -63,6 +63,7 @@ func (s *Service) run(ctx context.Context, r *catalog.Restore, b *catalog.Backup
 			return err
 		}
 		defer sp.close()
+		sp.bufs = pool // pass 2 reads the spool into pass 1's buffers
 		if err := s.o.Target.Ensure(ctx); err != nil {
 			return err
 		}

@@ -14,7 +14,6 @@ import (
 	"github.com/twinit/byok-backup/internal/blobstore"
 	"io"
 	"os"
-	"sync"
 
 	"github.com/twinit/byok-backup/internal/assets"
 	"github.com/twinit/byok-backup/internal/envelope"
@@ -46,9 +45,9 @@ type spool struct {
 	total int64    // the limit, for the message
 	limit int64    // bytes the header file may take
 	// bufs recycles the chunk buffers of the read path: the write pass
-	// holds about (Parallelism + 2) chunks at once, so reusing them keeps
-	// its memory flat however large the backup is.
-	bufs sync.Pool
+	// holds a budget of chunks at once, so reusing them keeps its memory
+	// flat however large the backup is.
+	bufs *chunkPool
 
 	hf    *os.File // file headers
 	hw    *bufio.Writer
@@ -83,7 +82,7 @@ func newSpool(dir string, m *envelope.Manifest, limit int64) (*spool, error) {
 		return nil, err
 	}
 	sp := &spool{cs: int64(m.ChunkSize) + 16, total: limit, limit: limit - int64(info.CiphertextSize), aead: aead}
-	sp.bufs.New = func() any { b := make([]byte, sp.cs); return &b }
+	sp.bufs = newChunkPool(int(sp.cs), 8) // the restore gives it pass 1's instead (run)
 	if sp.f, err = tempFile(dir); err != nil {
 		return nil, err
 	}
@@ -135,7 +134,7 @@ func (sp *spool) fetch(m *envelope.Manifest) fetchFunc {
 		if index+1 == s.Chunks {
 			n = int64(s.CiphertextSize) - int64(index)*sp.cs
 		}
-		b := (*sp.bufs.Get().(*[]byte))[:n]
+		b := sp.bufs.get()[:n]
 		if _, err := sp.f.ReadAt(b, sp.offset(index)); err != nil {
 			sp.release(b)
 			return nil, fmt.Errorf("failed to read chunk %d of stream %d from the spool: %w", index, id, err)
@@ -150,8 +149,7 @@ func (sp *spool) release(b []byte) {
 	if int64(cap(b)) != sp.cs {
 		return
 	}
-	b = b[:cap(b)]
-	sp.bufs.Put(&b)
+	sp.bufs.put(b)
 }
 
 // spooledFile is a staged file's header as the header file keeps it.
