@@ -17,9 +17,11 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
 	"github.com/twinit/byok-backup/internal/app"
+	"github.com/twinit/byok-backup/internal/azerr"
 	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/jobqueue"
 )
@@ -197,6 +199,20 @@ func (e *errOnce) get() error {
 	return e.err
 }
 
+// lrTarget creates LR's container and table unless they exist: with
+// -reclaim=false a second run finds the first run's (each run writes its
+// own tenant into them).
+func lrTarget(ctx context.Context, bs *azblob.Client, ts *aztables.ServiceClient) (*aztables.Client, error) {
+	table := ts.NewClient(lrTable)
+	if _, err := table.CreateTable(ctx, nil); err != nil && !azerr.HasTableCode(err, aztables.TableAlreadyExists) {
+		return nil, err
+	}
+	if _, err := bs.CreateContainer(ctx, lrContainer, nil); err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
+		return nil, err
+	}
+	return table, nil
+}
+
 func clients(sp spec) (*azblob.Client, *aztables.ServiceClient, error) {
 	bs, err := azblob.NewClientFromConnectionString(sp.Conn, nil)
 	if err != nil {
@@ -367,11 +383,8 @@ func childLR(ctx context.Context, sp spec) (result, error) {
 	if err := json.Unmarshal(raw, &idx); err != nil {
 		return result{}, err
 	}
-	table := ts.NewClient(lrTable)
-	if _, err := table.CreateTable(ctx, nil); err != nil {
-		return result{}, err
-	}
-	if _, err := bs.CreateContainer(ctx, lrContainer, nil); err != nil {
+	table, err := lrTarget(ctx, bs, ts)
+	if err != nil {
 		return result{}, err
 	}
 	start := time.Now()

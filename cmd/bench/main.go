@@ -32,7 +32,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -45,13 +44,13 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 
 	"github.com/twinit/byok-backup/internal/app"
 	"github.com/twinit/byok-backup/internal/assets"
+	"github.com/twinit/byok-backup/internal/azerr"
 	"github.com/twinit/byok-backup/internal/byok"
 	"github.com/twinit/byok-backup/internal/config"
 	"github.com/twinit/byok-backup/internal/devstack/azurite"
@@ -583,11 +582,9 @@ func reclaim(ctx context.Context, az *azurite.Instance, ph string) (*azurite.Ins
 		return az, err
 	}
 	for _, name := range tables {
-		if _, err := ts.DeleteTable(ctx, name, nil); err != nil {
-			var re *azcore.ResponseError
-			if !errors.As(err, &re) || re.StatusCode != http.StatusNotFound {
-				return az, err
-			}
+		if _, err := ts.DeleteTable(ctx, name, nil); err != nil && !azerr.HasTableCode(err, aztables.TableNotFound, aztables.ResourceNotFound) {
+			// Azurite answers ResourceNotFound; the service TableNotFound.
+			return az, err
 		}
 	}
 	opts := azurite.Options{Dir: az.Dir, BlobPort: az.BlobPort, QueuePort: az.QueuePort, TablePort: az.TablePort}

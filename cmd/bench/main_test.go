@@ -6,6 +6,12 @@ import (
 	"os"
 	"regexp"
 	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+
+	"github.com/twinit/byok-backup/internal/azerr"
+	"github.com/twinit/byok-backup/internal/devstack/azurite"
 )
 
 // TestMain lets the test binary stand in for the command's child
@@ -51,5 +57,69 @@ func TestShortRunsEveryPhase(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Log(got)
+	}
+}
+
+// TestLRTargetAndReclaim: LR's container and table can be made twice (a
+// second run with -reclaim=false finds the first's), and reclaiming the
+// restore drops its container and table, whether or not they exist, on
+// an Azurite restarted in the same folder.
+func TestLRTargetAndReclaim(t *testing.T) {
+	ctx := t.Context()
+	az, err := azurite.Start(ctx, azurite.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { az.Stop() }()
+	bs, err := azblob.NewClientFromConnectionString(az.ConnectionString(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := aztables.NewServiceClientFromConnectionString(az.ConnectionString(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := lrTarget(ctx, bs, ts); err != nil {
+			t.Fatalf("lrTarget, call %d: %v", i+1, err)
+		}
+	}
+	if _, err := ts.CreateTable(ctx, restoreTable, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bs.CreateContainer(ctx, restoreContainer, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 { // the second finds nothing to drop
+		if az, err = reclaim(ctx, az, "restore"); err != nil {
+			t.Fatalf("reclaim, call %d: %v", i+1, err)
+		}
+	}
+	bs, _ = azblob.NewClientFromConnectionString(az.ConnectionString(), nil)
+	ts, _ = aztables.NewServiceClientFromConnectionString(az.ConnectionString(), nil)
+	if _, err := ts.NewClient(restoreTable).GetAccessPolicy(ctx, nil); !azerr.HasTableCode(err, aztables.TableNotFound, aztables.ResourceNotFound) {
+		t.Errorf("the restore's table after reclaim: %v, want not found", err)
+	}
+	if _, err := bs.ServiceClient().NewContainerClient(restoreContainer).GetProperties(ctx, nil); err == nil {
+		t.Error("the restore's container survived reclaim")
+	}
+	if _, err := ts.NewClient(lrTable).GetAccessPolicy(ctx, nil); err != nil {
+		t.Errorf("LR's table was dropped by the restore's reclaim: %v", err)
+	}
+}
+
+func TestParseShape(t *testing.T) {
+	s, err := parseShape("2x128+5000x200+100000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Size{BigFiles: 2, BigSize: 128 << 20, SmallFiles: 5000, SmallSize: 200 << 10, Records: 100000, SpoolMB: 4096}
+	if s != want {
+		t.Errorf("got %+v, want %+v", s, want)
+	}
+	for _, bad := range []string{"", "2x128", "2x0+1x1+1", "-1x128+1x1+1", "2x128+1x-5+1", "a+b+c"} {
+		if _, err := parseShape(bad); err == nil {
+			t.Errorf("parseShape(%q) accepted", bad)
+		}
 	}
 }
