@@ -71,7 +71,7 @@ func TestPlainStreamOrderAndSpool(t *testing.T) {
 		time.Sleep(time.Duration(rand.IntN(300)) * time.Microsecond)
 		return bytes.Clone(chunks[[2]uint64{uint64(id), i}]), nil
 	}
-	sp, err := newSpool(t.TempDir(), m, 1<<30)
+	sp, err := newSpool(t.TempDir(), m, 1<<30, newChunkPool(int(m.ChunkSize)+16, 4))
 	if err != nil {
 		t.Fatal(err)
 	}

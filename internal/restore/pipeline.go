@@ -59,11 +59,11 @@ func (s *Service) run(ctx context.Context, r *catalog.Restore, b *catalog.Backup
 		st *stager
 	)
 	if !r.DryRun {
-		if sp, err = newSpool(s.o.SpoolDir, am, s.o.SpoolLimit); err != nil {
+		// Pass 2 reads the spool into pass 1's buffers.
+		if sp, err = newSpool(s.o.SpoolDir, am, s.o.SpoolLimit, pool); err != nil {
 			return err
 		}
 		defer sp.close()
-		sp.bufs = pool // pass 2 reads the spool into pass 1's buffers
 		if err := s.o.Target.Ensure(ctx); err != nil {
 			return err
 		}
@@ -117,7 +117,7 @@ func (s *Service) write(ctx context.Context, r *catalog.Restore, b *catalog.Back
 	err := runBoth(ctx,
 		func(ctx context.Context) error {
 			ps := s.stream(ctx, rd, am, blobstore.StreamRecords, sp.fetch(am), nil, nil)
-			ps.release = sp.release
+			ps.release = sp.bufs.put
 			defer ps.Close()
 			return s.writeRecords(ctx, r, assets.NewDecoder(ps), prog)
 		},
@@ -131,7 +131,7 @@ func (s *Service) write(ctx context.Context, r *catalog.Restore, b *catalog.Back
 					return nil
 				}
 				ps := s.stream(ctx, rd, am, blobstore.StreamRecords, sp.fetch(am), nil, nil)
-				ps.release = sp.release
+				ps.release = sp.bufs.put
 				defer ps.Close()
 				if err := s.pruneRecords(ctx, r, assets.NewDecoder(ps)); err != nil {
 					return err

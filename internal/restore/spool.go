@@ -64,7 +64,7 @@ type spool struct {
 // newSpool creates the spool files in dir and unlinks their names at once,
 // so they vanish with the process even after a crash. It fails with
 // [errSpoolFull] if the records stream alone is larger than limit.
-func newSpool(dir string, m *envelope.Manifest, limit int64) (*spool, error) {
+func newSpool(dir string, m *envelope.Manifest, limit int64, bufs *chunkPool) (*spool, error) {
 	info, _ := m.Stream(blobstore.StreamRecords)
 	if int64(info.CiphertextSize) > limit {
 		return nil, errSpoolFull(limit)
@@ -81,8 +81,7 @@ func newSpool(dir string, m *envelope.Manifest, limit int64) (*spool, error) {
 	if err != nil {
 		return nil, err
 	}
-	sp := &spool{cs: int64(m.ChunkSize) + 16, total: limit, limit: limit - int64(info.CiphertextSize), aead: aead}
-	sp.bufs = newChunkPool(int(sp.cs), 8) // the restore gives it pass 1's instead (run)
+	sp := &spool{cs: int64(m.ChunkSize) + 16, total: limit, limit: limit - int64(info.CiphertextSize), aead: aead, bufs: bufs}
 	if sp.f, err = tempFile(dir); err != nil {
 		return nil, err
 	}
@@ -136,20 +135,11 @@ func (sp *spool) fetch(m *envelope.Manifest) fetchFunc {
 		}
 		b := sp.bufs.get()[:n]
 		if _, err := sp.f.ReadAt(b, sp.offset(index)); err != nil {
-			sp.release(b)
+			sp.bufs.put(b)
 			return nil, fmt.Errorf("failed to read chunk %d of stream %d from the spool: %w", index, id, err)
 		}
 		return b, nil
 	}
-}
-
-// release returns a buffer fetch handed out (or the plaintext opened in
-// place in it) once nothing refers to it any more.
-func (sp *spool) release(b []byte) {
-	if int64(cap(b)) != sp.cs {
-		return
-	}
-	sp.bufs.put(b)
 }
 
 // spooledFile is a staged file's header as the header file keeps it.

@@ -18,7 +18,7 @@ import (
 func TestSpoolFileHeaders(t *testing.T) {
 	plain := make([]byte, 64*5)
 	_, m, _ := sealed(t, plain)
-	sp, err := newSpool(t.TempDir(), m, 1<<20)
+	sp, err := newSpool(t.TempDir(), m, 1<<20, newChunkPool(int(m.ChunkSize)+16, 4))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestSpoolFileHeaders(t *testing.T) {
 	}
 
 	info, _ := m.Stream(blobstore.StreamRecords)
-	small, err := newSpool(t.TempDir(), m, int64(info.CiphertextSize)+100)
+	small, err := newSpool(t.TempDir(), m, int64(info.CiphertextSize)+100, newChunkPool(int(m.ChunkSize)+16, 4))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestSpoolFileHeaders(t *testing.T) {
 	if errcode.CodeOf(err) != errcode.Conflict {
 		t.Fatalf("headers over the limit: %v", err)
 	}
-	if _, err := newSpool(t.TempDir(), m, int64(info.CiphertextSize)-1); errcode.CodeOf(err) != errcode.Conflict {
+	if _, err := newSpool(t.TempDir(), m, int64(info.CiphertextSize)-1, newChunkPool(int(m.ChunkSize)+16, 4)); errcode.CodeOf(err) != errcode.Conflict {
 		t.Fatalf("records over the limit: %v", err)
 	}
 }
