@@ -92,7 +92,9 @@ func fill(ctx context.Context, t *aztables.Client, n int) error {
 			for b := range batches {
 				if _, err := t.SubmitTransaction(ctx, b, nil); err != nil {
 					mu.Lock()
-					first = err
+					if first == nil {
+						first = err
+					}
 					mu.Unlock()
 				}
 			}
