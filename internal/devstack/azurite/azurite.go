@@ -39,6 +39,9 @@ type Options struct {
 	RepoRoot string
 	// StartTimeout bounds the wait for all three ports (default 60s).
 	StartTimeout time.Duration
+
+	// pickPort replaces FreePort in tests, to hand Start a taken port.
+	pickPort func() (int, error)
 }
 
 // Instance is a running Azurite.
@@ -75,6 +78,12 @@ func endpoint(port int) string {
 
 // Start launches Azurite and waits until its three services accept
 // connections. The caller must call [Instance.Stop].
+//
+// A free port is only free until someone binds it: between FreePort closing
+// its probe and Azurite listening, a parallel test process can take it, and
+// Azurite then exits with EADDRINUSE. When that happens on a port Start
+// picked itself, it tries again with new ports (fixed ports are the
+// caller's choice and are reported as they are).
 func Start(ctx context.Context, opts Options) (*Instance, error) {
 	root := opts.RepoRoot
 	if root == "" {
@@ -87,24 +96,62 @@ func Start(ctx context.Context, opts Options) (*Instance, error) {
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("%w (looked for %s)", ErrNotInstalled, bin)
 	}
-	inst := &Instance{Dir: opts.Dir, done: make(chan struct{})}
-	if inst.Dir == "" {
+	dir, tempDir := opts.Dir, false
+	if dir == "" {
 		d, err := os.MkdirTemp("", "azurite-*")
 		if err != nil {
 			return nil, fmt.Errorf("failed to create azurite data folder: %w", err)
 		}
-		inst.Dir, inst.tempDir = d, true
+		dir, tempDir = d, true
+	}
+	pick := opts.pickPort
+	if pick == nil {
+		pick = FreePort
+	}
+	const attempts = 5
+	for n := 1; ; n++ {
+		inst := &Instance{Dir: dir, done: make(chan struct{}), tempDir: tempDir}
+		inst, err := inst.launch(ctx, bin, opts, pick)
+		if err == nil {
+			return inst, nil
+		}
+		var taken *portTakenError
+		if !errors.As(err, &taken) || n == attempts {
+			if tempDir {
+				_ = os.RemoveAll(dir)
+			}
+			return nil, err
+		}
+	}
+}
+
+// portTakenError: Azurite found a port Start had picked already in use.
+type portTakenError struct{ log string }
+
+func (e *portTakenError) Error() string {
+	return "azurite exited before listening: a port it was given was taken meanwhile: " + e.log
+}
+
+// launch runs one Azurite process on the configured or newly picked ports.
+// On failure it stops the process but leaves the data folder to Start.
+func (inst *Instance) launch(ctx context.Context, bin string, opts Options, pick func() (int, error)) (*Instance, error) {
+	freshPort := func(fixed int) (int, error) {
+		if fixed != 0 {
+			return fixed, nil
+		}
+		return pick()
 	}
 	var err error
-	if inst.BlobPort, err = portOr(opts.BlobPort); err != nil {
+	if inst.BlobPort, err = freshPort(opts.BlobPort); err != nil {
 		return nil, err
 	}
-	if inst.QueuePort, err = portOr(opts.QueuePort); err != nil {
+	if inst.QueuePort, err = freshPort(opts.QueuePort); err != nil {
 		return nil, err
 	}
-	if inst.TablePort, err = portOr(opts.TablePort); err != nil {
+	if inst.TablePort, err = freshPort(opts.TablePort); err != nil {
 		return nil, err
 	}
+	picked := opts.BlobPort == 0 || opts.QueuePort == 0 || opts.TablePort == 0
 	logPath := filepath.Join(inst.Dir, "azurite.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -141,16 +188,18 @@ func Start(ctx context.Context, opts Options) (*Instance, error) {
 			select {
 			case <-inst.done:
 				out, _ := os.ReadFile(logPath)
-				inst.cleanup()
+				if picked && strings.Contains(string(out), "EADDRINUSE") {
+					return nil, &portTakenError{log: tail(out)}
+				}
 				return nil, fmt.Errorf("azurite exited before listening (%v): %s", inst.waitErr, tail(out))
 			case <-ctx.Done():
-				inst.Stop()
+				inst.kill()
 				return nil, ctx.Err()
 			case <-time.After(50 * time.Millisecond):
 			}
 			if time.Now().After(deadline) {
 				out, _ := os.ReadFile(logPath)
-				inst.Stop()
+				inst.kill()
 				return nil, fmt.Errorf("azurite did not listen on port %d within %s: %s", p, timeout, tail(out))
 			}
 		}
@@ -160,6 +209,12 @@ func Start(ctx context.Context, opts Options) (*Instance, error) {
 
 // Stop ends Azurite and removes its temporary folder.
 func (i *Instance) Stop() {
+	i.kill()
+	i.cleanup()
+}
+
+// kill ends Azurite's process group, politely first.
+func (i *Instance) kill() {
 	if i.cmd != nil && i.cmd.Process != nil {
 		_ = syscall.Kill(-i.cmd.Process.Pid, syscall.SIGTERM)
 		select {
@@ -169,7 +224,6 @@ func (i *Instance) Stop() {
 			<-i.done
 		}
 	}
-	i.cleanup()
 }
 
 func (i *Instance) cleanup() {
@@ -207,13 +261,6 @@ func FreePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func portOr(p int) (int, error) {
-	if p != 0 {
-		return p, nil
-	}
-	return FreePort()
 }
 
 func tail(b []byte) string {

@@ -44,3 +44,58 @@ func TestCPUTime(t *testing.T) {
 		t.Fatalf("CPU time %v after 200 requests, was %v", after, before)
 	}
 }
+
+// TestStartRetriesATakenPort: a port picked as free can be taken by another
+// process before Azurite binds it (CI saw EADDRINUSE when test packages ran
+// in parallel). Start is handed such a port first and must still come up,
+// on other ports.
+func TestStartRetriesATakenPort(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	taken := held.Addr().(*net.TCPAddr).Port
+	calls := 0
+	inst, err := Start(t.Context(), Options{pickPort: func() (int, error) {
+		calls++
+		if calls == 2 { // the queue port of the first attempt
+			return taken, nil
+		}
+		return FreePort()
+	}})
+	if err != nil {
+		t.Fatalf("Start with a taken port: %v", err)
+	}
+	defer inst.Stop()
+	if inst.QueuePort == taken {
+		t.Fatalf("queue port %d is the taken one", taken)
+	}
+	if calls < 6 {
+		t.Fatalf("ports picked %d times, want a second attempt (≥ 6)", calls)
+	}
+	c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(inst.QueuePort))
+	if err != nil {
+		t.Fatalf("queue port %d: %v", inst.QueuePort, err)
+	}
+	c.Close()
+}
+
+// TestStartReportsATakenFixedPort: a fixed port is the caller's choice;
+// Start reports that it is taken rather than moving elsewhere.
+func TestStartReportsATakenFixedPort(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	taken := held.Addr().(*net.TCPAddr).Port
+	inst, err := Start(t.Context(), Options{QueuePort: taken})
+	if err == nil {
+		inst.Stop()
+		t.Fatal("Start on a taken fixed port succeeded")
+	}
+	if !strings.Contains(err.Error(), "EADDRINUSE") {
+		t.Fatalf("error %v does not name the taken port", err)
+	}
+}
