@@ -98,7 +98,7 @@ func childMain(phase string) int {
 }
 
 func childBackup(ctx context.Context, sp spec) (result, error) {
-	a, err := newApp(ctx, sp.Settings, sp.Verbose)
+	a, err := newApp(ctx, sp.Settings, sp.ServiceConn, sp.Verbose)
 	if err != nil {
 		return result{}, err
 	}
@@ -126,7 +126,7 @@ func childRestore(ctx context.Context, sp spec) (result, error) {
 	// where nothing else is (see restoreTable).
 	settings := maps.Clone(sp.Settings)
 	settings["TABLE_ASSETS"], settings["CONTAINER_ASSETS"] = restoreTable, restoreContainer
-	a, err := newApp(ctx, settings, sp.Verbose)
+	a, err := newApp(ctx, settings, sp.ServiceConn, sp.Verbose)
 	if err != nil {
 		return result{}, err
 	}

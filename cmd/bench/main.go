@@ -84,6 +84,14 @@ type Size struct {
 	// verification (3.9 GiB of them at 10 GiB; beyond the limit they are
 	// staged and committed, two requests each).
 	SpoolMB int
+	// SharedAzurite keeps the service's own tables (catalog, leases, BYOK
+	// settings, audit) in the Azurite that holds the tenant's data, as
+	// one storage account would. By default they get an Azurite of their
+	// own: Azurite writes its whole table database to disk after any
+	// change, so beside 200,000 records every heartbeat or progress row
+	// costs it seconds of CPU (cmd/azuritesave), a cost Table storage does
+	// not have and LB and LR, which keep no bookkeeping, never pay.
+	SharedAzurite bool
 	// Reclaim deletes what LB, LR, restore and B2 wrote once it is no
 	// longer needed (see reclaim) and restarts Azurite,
 	// which frees deleted blobs' space only at start and every 10 minutes.
@@ -121,6 +129,7 @@ func main() {
 	large := flag.Bool("10g", false, "the 10 GiB tenant: 6 × 1 GiB + 20,000 × 200 KiB files, 200,000 records")
 	verbose := flag.Bool("v", false, "children log at Info (backup's and restore's own step timings) on stderr")
 	profile := flag.String("profile", "", "directory for a CPU and an allocation profile of each child phase (<phase>-<run>.cpu.pb, .heap.pb)")
+	shared := flag.Bool("shared-azurite", false, "keep the service's own tables (catalog, leases, …) in the tenant data's Azurite instead of an Azurite of their own")
 	reclaimFlag := flag.Bool("reclaim", true, "free each phase's output and restart Azurite between phases, so every phase meets the same Azurite (its per-request cost grows with what it holds) and the disk holds at most three copies")
 	shape := flag.String("shape", "", "a diagnostic size instead of the issue's: BIGxMiB+SMALLxKiB+RECORDS, e.g. 2x128+5000x200+100000 (spool limit 4096 MiB)")
 	only := flag.String("phases", strings.Join(phases, ","), "the phases to run (LR needs LB, restore needs backup); ratios need both sides")
@@ -138,7 +147,7 @@ func main() {
 			os.Exit(2)
 		}
 	}
-	size.Reclaim = *reclaimFlag
+	size.Reclaim, size.SharedAzurite = *reclaimFlag, *shared
 	// Interrupted, the children are killed (CommandContext) and Azurite and
 	// the emulator stopped by Run's defers.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -166,16 +175,19 @@ func parseShape(v string) (Size, error) {
 
 // spec is what a child needs; written once per run by the parent.
 type spec struct {
-	Settings   map[string]string
-	Conn       string
-	Tenant     string
-	Target     string // restore's and LR's fresh tenant
-	BackupID   string // restore's backup
-	IndexPath  string // LB writes, LR reads: the layout of LB's blobs
-	BlobPrefix string // LB's blobs in the scratch container
-	Verbose    bool   // children log at Info (the jobs' own timings)
-	ProfileDir string // when set, each child writes <phase>-<run>.cpu.pb there
-	Run        int
+	Settings map[string]string
+	Conn     string
+	// ServiceConn is the service tables' Azurite (app.Deps.ServiceTables);
+	// empty = Conn's.
+	ServiceConn string
+	Tenant      string
+	Target      string // restore's and LR's fresh tenant
+	BackupID    string // restore's backup
+	IndexPath   string // LB writes, LR reads: the layout of LB's blobs
+	BlobPrefix  string // LB's blobs in the scratch container
+	Verbose     bool   // children log at Info (the jobs' own timings)
+	ProfileDir  string // when set, each child writes <phase>-<run>.cpu.pb there
+	Run         int
 }
 
 // result is a child's answer on stdout.
@@ -192,6 +204,16 @@ type measured struct {
 	// azurite is Azurite's CPU time over the phase (its process's whole
 	// run, start to end of the child): the local limit.
 	azurite time.Duration
+	// service is the service tables' Azurite's CPU time over the phase.
+	service time.Duration
+}
+
+// serviceCPU is the measured line's tail for the service tables' Azurite.
+func serviceCPU(svc *azurite.Instance, d time.Duration) string {
+	if svc == nil {
+		return ""
+	}
+	return fmt.Sprintf(" + %.1f s (service tables)", d.Seconds())
 }
 
 // Run starts the stack, seeds the tenant and measures every phase runs
@@ -232,6 +254,21 @@ func Run(ctx context.Context, out io.Writer, size Size, runs int, diag Diag) err
 		return err
 	}
 	defer func() { az.Stop() }()
+	var svc *azurite.Instance // the service tables' Azurite, unless shared
+	if !size.SharedAzurite {
+		svcDir := filepath.Join(dir, "azurite-service")
+		if err := os.Mkdir(svcDir, 0o700); err != nil {
+			return err
+		}
+		if svc, err = azurite.Start(ctx, azurite.Options{Dir: svcDir}); err != nil {
+			return err
+		}
+		defer svc.Stop()
+	}
+	serviceConn := ""
+	if svc != nil {
+		serviceConn = svc.ConnectionString()
+	}
 	emu, err := kvemu.Start(kvemu.Options{})
 	if err != nil {
 		return err
@@ -244,7 +281,7 @@ func Run(ctx context.Context, out io.Writer, size Size, runs int, diag Diag) err
 	if size.SpoolMB > 0 {
 		settings["RESTORE_SPOOL_LIMIT_MB"] = strconv.Itoa(size.SpoolMB)
 	}
-	a, err := newApp(ctx, settings, false)
+	a, err := newApp(ctx, settings, serviceConn, false)
 	if err != nil {
 		return err
 	}
@@ -255,9 +292,13 @@ func Run(ctx context.Context, out io.Writer, size Size, runs int, diag Diag) err
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
-	fmt.Fprintf(out, "tenant: %d × %d MiB + %d × %d KiB files (%.1f MiB), %d records; chunk 8 MiB, parallelism 4; RESTORE_SPOOL_LIMIT_MB %s\n",
+	where := "an Azurite of their own"
+	if svc == nil {
+		where = "the data's Azurite"
+	}
+	fmt.Fprintf(out, "tenant: %d × %d MiB + %d × %d KiB files (%.1f MiB), %d records; chunk 8 MiB, parallelism 4; RESTORE_SPOOL_LIMIT_MB %s; service tables in %s\n",
 		size.BigFiles, size.BigSize>>20, size.SmallFiles, size.SmallSize>>10, float64(fileBytes)/(1<<20), size.Records,
-		cmp.Or(settings["RESTORE_SPOOL_LIMIT_MB"], "default"))
+		cmp.Or(settings["RESTORE_SPOOL_LIMIT_MB"], "default"), where)
 
 	self, err := os.Executable()
 	if err != nil {
@@ -265,12 +306,12 @@ func Run(ctx context.Context, out io.Writer, size Size, runs int, diag Diag) err
 	}
 	all := map[string][]measured{}
 	for i := range runs {
-		sp := spec{Settings: settings, Conn: az.ConnectionString(), Tenant: tenant,
+		sp := spec{Settings: settings, Conn: az.ConnectionString(), ServiceConn: serviceConn, Tenant: tenant,
 			IndexPath: filepath.Join(dir, fmt.Sprintf("lb-%d.json", i)), BlobPrefix: fmt.Sprintf("lb-%d/", i),
 			Verbose: diag.Verbose, ProfileDir: diag.ProfileDir, Run: i + 1}
 		for _, ph := range run {
 			var m measured
-			cpu0 := az.CPUTime()
+			cpu0, svc0 := az.CPUTime(), svc.CPUTime()
 			switch ph {
 			case "B2":
 				m, err = runRclone(ctx, rclone, dir, az, i)
@@ -288,8 +329,9 @@ func Run(ctx context.Context, out io.Writer, size Size, runs int, diag Diag) err
 				return fmt.Errorf("run %d, %s: %w", i+1, ph, err)
 			}
 			m.azurite = az.CPUTime() - cpu0
-			fmt.Fprintf(out, "run %d %-8s %7.1f MiB/s  %6.2f s  peak RSS %6.1f MiB  Azurite CPU %5.1f s\n",
-				i+1, ph, mibs(fileBytes, m.seconds), m.seconds, float64(m.rssKiB)/1024, m.azurite.Seconds())
+			m.service = svc.CPUTime() - svc0
+			fmt.Fprintf(out, "run %d %-8s %7.1f MiB/s  %6.2f s  peak RSS %6.1f MiB  Azurite CPU %5.1f s%s\n",
+				i+1, ph, mibs(fileBytes, m.seconds), m.seconds, float64(m.rssKiB)/1024, m.azurite.Seconds(), serviceCPU(svc, m.service))
 			all[ph] = append(all[ph], m)
 			if size.Reclaim && !(i == runs-1 && ph == run[len(run)-1]) {
 				if az, err = reclaim(ctx, az, ph); err != nil {
@@ -472,7 +514,9 @@ func keyVault(emu *kvemu.Emulator, dir, conn string) (map[string]string, error) 
 	}, nil
 }
 
-func newApp(ctx context.Context, settings map[string]string, verbose bool) (*app.App, error) {
+// newApp builds the app as the handler does, with its service tables in
+// serviceConn's Azurite when that is set.
+func newApp(ctx context.Context, settings map[string]string, serviceConn string, verbose bool) (*app.App, error) {
 	cfg, err := config.Load(func(k string) string { return settings[k] })
 	if err != nil {
 		return nil, err
@@ -482,7 +526,13 @@ func newApp(ctx context.Context, settings map[string]string, verbose bool) (*app
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	a, err := app.New(ctx, cfg, app.Deps{Logger: log})
+	deps := app.Deps{Logger: log}
+	if serviceConn != "" {
+		if deps.ServiceTables, err = aztables.NewServiceClientFromConnectionString(serviceConn, nil); err != nil {
+			return nil, err
+		}
+	}
+	a, err := app.New(ctx, cfg, deps)
 	if err != nil {
 		return nil, err
 	}

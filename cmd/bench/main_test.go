@@ -5,13 +5,17 @@ import (
 	"context"
 	"os"
 	"regexp"
+	"slices"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 
 	"github.com/twinit/byok-backup/internal/azerr"
+	"github.com/twinit/byok-backup/internal/catalog"
 	"github.com/twinit/byok-backup/internal/devstack/azurite"
+	"github.com/twinit/byok-backup/internal/devstack/kvemu"
+	"github.com/twinit/byok-backup/internal/jobqueue"
 )
 
 // TestMain lets the test binary stand in for the command's child
@@ -38,7 +42,7 @@ func TestShortRunsEveryPhase(t *testing.T) {
 	got := out.String()
 	// The issue's five phases, spelled out: not the command's own list.
 	for _, ph := range []string{"LB", "backup", "LR", "restore", "B2"} {
-		line := regexp.MustCompile(`(?m)^run 1 ` + regexp.QuoteMeta(ph) + ` +[0-9.]+ MiB/s +[0-9.]+ s +peak RSS +[0-9.]+ MiB +Azurite CPU +[0-9.]+ s$`)
+		line := regexp.MustCompile(`(?m)^run 1 ` + regexp.QuoteMeta(ph) + ` +[0-9.]+ MiB/s +[0-9.]+ s +peak RSS +[0-9.]+ MiB +Azurite CPU +[0-9.]+ s \+ [0-9.]+ s \(service tables\)$`)
 		if !line.MatchString(got) {
 			t.Errorf("no measured line for phase %s", ph)
 		}
@@ -121,5 +125,87 @@ func TestParseShape(t *testing.T) {
 		if _, err := parseShape(bad); err == nil {
 			t.Errorf("parseShape(%q) accepted", bad)
 		}
+	}
+}
+
+// TestServiceTablesApart: with an Azurite for the service tables
+// (app.Deps.ServiceTables, the bench's default), a backup's catalog row,
+// its lease and the BYOK settings land there, while the tenant's records
+// and the backup's blobs stay in the data's Azurite, which holds no other
+// table.
+func TestServiceTablesApart(t *testing.T) {
+	ctx := t.Context()
+	data, svc := azurite.TestStart(t), azurite.TestStart(t)
+	emu, err := kvemu.Start(kvemu.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emu.Close()
+	settings, err := keyVault(emu, t.TempDir(), data.ConnectionString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp(ctx, settings, svc.ConnectionString(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := Short
+	size.SmallFiles, size.BigFiles = 2, 1
+	if _, err := seedTenant(ctx, a.Assets, size); err != nil {
+		t.Fatal(err)
+	}
+	row, err := a.Backups.Request(ctx, tenant, catalog.ReasonManual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Backups.Run(ctx, jobqueue.BackupJob{Tenant: tenant, BackupID: row.BackupID, Reason: row.Reason, RequestedAt: row.RequestedAt}, 1); err != nil {
+		t.Fatal(err)
+	}
+	tables := func(az *azurite.Instance) []string {
+		ts, err := aztables.NewServiceClientFromConnectionString(az.ConnectionString(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for p := ts.NewListTablesPager(nil); p.More(); {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tb := range page.Tables {
+				names = append(names, *tb.Name)
+			}
+		}
+		slices.Sort(names)
+		return names
+	}
+	if got := tables(data); !slices.Equal(got, []string{"Assets"}) {
+		t.Errorf("the data's Azurite holds tables %v, want only Assets", got)
+	}
+	got := tables(svc)
+	for _, want := range []string{"Backups", "ByokSettings", "KeyAudit", "Leases", "Restores"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("the service tables' Azurite lacks %s (has %v)", want, got)
+		}
+	}
+	ts, _ := aztables.NewServiceClientFromConnectionString(svc.ConnectionString(), nil)
+	if _, err := ts.NewClient("Backups").GetEntity(ctx, tenant, row.BackupID, nil); err != nil {
+		t.Errorf("the backup's catalog row is not in the service tables' Azurite: %v", err)
+	}
+	b, err := a.Catalog.GetBackup(ctx, tenant, row.BackupID)
+	if err != nil || b.Status != catalog.StatusCompleted {
+		t.Fatalf("backup %+v, %v; want completed", b, err)
+	}
+	bs, _ := azblob.NewClientFromConnectionString(data.ConnectionString(), nil)
+	n := 0
+	for p := bs.NewListBlobsFlatPager("backups", nil); p.More(); {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(page.Segment.BlobItems)
+	}
+	if n == 0 {
+		t.Error("no backup blobs in the data's Azurite")
 	}
 }

@@ -50,6 +50,14 @@ type Deps struct {
 	Logger *slog.Logger
 	// Now is every component's clock; nil = time.Now. Tests move it.
 	Now func() time.Time
+	// ServiceTables, when set, holds every table but the tenants' Assets:
+	// the service's own state (catalog, leases, BYOK settings, audit, …).
+	// nil = AzureWebJobsStorage's table service, as the contract has it.
+	// The benchmark gives them an Azurite of their own: Azurite saves its
+	// whole table database after any write, so with a 10 GiB tenant's
+	// 200,000 records beside them each heartbeat cost it seconds of CPU
+	// that Table storage does not spend (docs/BENCHMARKS.md).
+	ServiceTables *aztables.ServiceClient
 }
 
 // App is the wired service. The exported fields are the services and the
@@ -97,9 +105,13 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("blob client: %w", err)
 	}
-	tables, err := aztables.NewServiceClientFromConnectionString(cs, nil)
+	data, err := aztables.NewServiceClientFromConnectionString(cs, nil)
 	if err != nil {
 		return nil, fmt.Errorf("table client: %w", err)
+	}
+	tables := data
+	if deps.ServiceTables != nil {
+		tables = deps.ServiceTables
 	}
 	queues, err := azqueue.NewServiceClientFromConnectionString(cs, nil)
 	if err != nil {
@@ -117,7 +129,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (*App, error) {
 	a := &App{
 		Config:      cfg,
 		Catalog:     catalogtable.New(tables.NewClient(n.TableBackups), tables.NewClient(n.TableRestores)),
-		Assets:      assetsazure.New(tables.NewClient(n.TableAssets), blobs.ServiceClient().NewContainerClient(n.ContainerAssets), &assetsazure.Options{Logger: logger}),
+		Assets:      assetsazure.New(data.NewClient(n.TableAssets), blobs.ServiceClient().NewContainerClient(n.ContainerAssets), &assetsazure.Options{Logger: logger}),
 		BackupBlobs: blobazure.New(blobs.ServiceClient().NewContainerClient(n.ContainerBackups)),
 		Jobs:        jobqueueaz.New(queues),
 		Wrapper:     keys.wrapper,

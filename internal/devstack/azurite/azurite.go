@@ -274,9 +274,9 @@ func tail(b []byte) string {
 // CPUTime is the user + system CPU time Azurite's processes (its process
 // group) have used so far, from /proc (Linux; 0 elsewhere). Benchmarks
 // read it around a phase: Azurite's single-threaded node process is
-// usually what limits a local run.
+// usually what limits a local run. A nil Instance has used none.
 func (i *Instance) CPUTime() time.Duration {
-	if i.cmd == nil || i.cmd.Process == nil {
+	if i == nil || i.cmd == nil || i.cmd.Process == nil {
 		return 0
 	}
 	pgid := strconv.Itoa(i.cmd.Process.Pid)
