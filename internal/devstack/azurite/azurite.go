@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -111,7 +113,7 @@ func Start(ctx context.Context, opts Options) (*Instance, error) {
 	const attempts = 5
 	for n := 1; ; n++ {
 		inst := &Instance{Dir: dir, done: make(chan struct{}), tempDir: tempDir}
-		inst, err := inst.launch(ctx, bin, opts, pick)
+		err := inst.launch(ctx, bin, opts, pick)
 		if err == nil {
 			return inst, nil
 		}
@@ -132,30 +134,36 @@ func (e *portTakenError) Error() string {
 	return "azurite exited before listening: a port it was given was taken meanwhile: " + e.log
 }
 
+// inUse finds the port in node's "listen EADDRINUSE: address already in
+// use 127.0.0.1:PORT".
+var inUse = regexp.MustCompile(`EADDRINUSE: address already in use [^ ]*:([0-9]+)`)
+
 // launch runs one Azurite process on the configured or newly picked ports.
 // On failure it stops the process but leaves the data folder to Start.
-func (inst *Instance) launch(ctx context.Context, bin string, opts Options, pick func() (int, error)) (*Instance, error) {
-	freshPort := func(fixed int) (int, error) {
+func (inst *Instance) launch(ctx context.Context, bin string, opts Options, pick func() (int, error)) error {
+	var picked []int
+	port := func(fixed int) (int, error) {
 		if fixed != 0 {
 			return fixed, nil
 		}
-		return pick()
+		p, err := pick()
+		picked = append(picked, p)
+		return p, err
 	}
 	var err error
-	if inst.BlobPort, err = freshPort(opts.BlobPort); err != nil {
-		return nil, err
+	if inst.BlobPort, err = port(opts.BlobPort); err != nil {
+		return err
 	}
-	if inst.QueuePort, err = freshPort(opts.QueuePort); err != nil {
-		return nil, err
+	if inst.QueuePort, err = port(opts.QueuePort); err != nil {
+		return err
 	}
-	if inst.TablePort, err = freshPort(opts.TablePort); err != nil {
-		return nil, err
+	if inst.TablePort, err = port(opts.TablePort); err != nil {
+		return err
 	}
-	picked := opts.BlobPort == 0 || opts.QueuePort == 0 || opts.TablePort == 0
 	logPath := filepath.Join(inst.Dir, "azurite.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
-		return nil, fmt.Errorf("failed to create azurite log: %w", err)
+		return fmt.Errorf("failed to create azurite log: %w", err)
 	}
 	defer logFile.Close()
 	inst.cmd = exec.Command(bin,
@@ -169,7 +177,7 @@ func (inst *Instance) launch(ctx context.Context, bin string, opts Options, pick
 	// Own process group, so Stop also ends node's children.
 	inst.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := inst.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("failed to start azurite: %w", err)
+		return fmt.Errorf("failed to start azurite: %w", err)
 	}
 	go func() { inst.waitErr = inst.cmd.Wait(); close(inst.done) }()
 
@@ -188,24 +196,26 @@ func (inst *Instance) launch(ctx context.Context, bin string, opts Options, pick
 			select {
 			case <-inst.done:
 				out, _ := os.ReadFile(logPath)
-				if picked && strings.Contains(string(out), "EADDRINUSE") {
-					return nil, &portTakenError{log: tail(out)}
+				if m := inUse.FindSubmatch(out); m != nil && slices.Contains(picked, atoi(m[1])) {
+					return &portTakenError{log: tail(out)}
 				}
-				return nil, fmt.Errorf("azurite exited before listening (%v): %s", inst.waitErr, tail(out))
+				return fmt.Errorf("azurite exited before listening (%v): %s", inst.waitErr, tail(out))
 			case <-ctx.Done():
 				inst.kill()
-				return nil, ctx.Err()
+				return ctx.Err()
 			case <-time.After(50 * time.Millisecond):
 			}
 			if time.Now().After(deadline) {
 				out, _ := os.ReadFile(logPath)
 				inst.kill()
-				return nil, fmt.Errorf("azurite did not listen on port %d within %s: %s", p, timeout, tail(out))
+				return fmt.Errorf("azurite did not listen on port %d within %s: %s", p, timeout, tail(out))
 			}
 		}
 	}
-	return inst, nil
+	return nil
 }
+
+func atoi(b []byte) int { n, _ := strconv.Atoi(string(b)); return n }
 
 // Stop ends Azurite and removes its temporary folder.
 func (i *Instance) Stop() {

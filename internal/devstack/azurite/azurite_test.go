@@ -50,12 +50,7 @@ func TestCPUTime(t *testing.T) {
 // in parallel). Start is handed such a port first and must still come up,
 // on other ports.
 func TestStartRetriesATakenPort(t *testing.T) {
-	held, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer held.Close()
-	taken := held.Addr().(*net.TCPAddr).Port
+	taken := holdPort(t)
 	calls := 0
 	inst, err := Start(t.Context(), Options{pickPort: func() (int, error) {
 		calls++
@@ -82,20 +77,34 @@ func TestStartRetriesATakenPort(t *testing.T) {
 }
 
 // TestStartReportsATakenFixedPort: a fixed port is the caller's choice;
-// Start reports that it is taken rather than moving elsewhere.
+// Start reports at once that it is taken, even when it picked the other
+// two itself: new ports for those would meet the same taken one.
 func TestStartReportsATakenFixedPort(t *testing.T) {
-	held, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer held.Close()
-	taken := held.Addr().(*net.TCPAddr).Port
-	inst, err := Start(t.Context(), Options{QueuePort: taken})
+	taken := holdPort(t)
+	calls := 0
+	inst, err := Start(t.Context(), Options{QueuePort: taken, pickPort: func() (int, error) {
+		calls++
+		return FreePort()
+	}})
 	if err == nil {
 		inst.Stop()
 		t.Fatal("Start on a taken fixed port succeeded")
 	}
-	if !strings.Contains(err.Error(), "EADDRINUSE") {
-		t.Fatalf("error %v does not name the taken port", err)
+	if !strings.Contains(err.Error(), "EADDRINUSE") || !strings.Contains(err.Error(), strconv.Itoa(taken)) {
+		t.Fatalf("error %v does not name the taken port %d", err, taken)
 	}
+	if calls != 2 {
+		t.Fatalf("ports picked %d times, want 2: one attempt", calls)
+	}
+}
+
+// holdPort listens on a free loopback port until the test ends.
+func holdPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l.Addr().(*net.TCPAddr).Port
 }
